@@ -1,0 +1,340 @@
+"""Execute the report notebooks with papermill and write offline HTML with nbconvert.
+
+One job is one report (a notebook and its parameters). Jobs run in a pool of worker
+processes; each worker keeps one in-process HTML exporter, and every report gets a
+fresh kernel on IPC sockets (no TCP ports to collide on, see papermill issue #511).
+A report whose notebook fails is recorded with papermill's cell, error name and
+message; the other reports still render.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import jinja2
+from nbconvert import HTMLExporter
+from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
+from tqdm import tqdm
+
+from pipeline import store
+from pipeline.config import WINDOW_ORDER, DistrictConfig
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+KERNEL_NAME = "tierwise"
+KERNEL_START_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ReportJob:
+    label: str
+    notebook: Path
+    output: Path
+    parameters: dict = field(default_factory=dict)
+
+
+@dataclass
+class ReportResult:
+    label: str
+    output: Path
+    ok: bool
+    seconds: float
+    error: str = ""
+
+
+class DropStderr(Preprocessor):
+    """Warnings printed to stderr are for the analyst's log, not the report."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.get("cell_type") == "code":
+            cell.outputs = [
+                o
+                for o in cell.get("outputs", [])
+                if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
+        return cell, resources
+
+
+def html_exporter() -> HTMLExporter:
+    """nbconvert's HTML exporter with code hidden and the offline Tierwise template."""
+    exporter = HTMLExporter(template_name="tierwise", extra_template_basedirs=[str(TEMPLATES_DIR)])
+    exporter.exclude_input = True
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    exporter.register_preprocessor(
+        TagRemovePreprocessor(remove_cell_tags={"remove-cell"}, enabled=True), enabled=True
+    )
+    exporter.register_preprocessor(DropStderr(), enabled=True)
+    return exporter
+
+
+def kernel_name() -> str:
+    """The project's kernel spec when installed (``make`` installs it into .venv), else
+    the running interpreter's own ``python3`` kernel."""
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    return KERNEL_NAME if KERNEL_NAME in find_kernel_specs() else "python3"
+
+
+def _ipc_kernel_manager_class(socket_dir: Path):
+    """An AsyncKernelManager on IPC sockets in ``socket_dir``: no TCP ports to race for.
+    nbclient creates one per report, owns it and shuts the kernel down after."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", str(socket_dir / f"k-{uuid.uuid4().hex[:12]}"))
+            super().__init__(**kwargs)
+
+        async def _async_start_kernel(self, **kwargs):
+            # The kernel's own log lines (shutdown notices) are noise on the console.
+            kwargs.setdefault("stderr", subprocess.DEVNULL)
+            return await super()._async_start_kernel(**kwargs)
+
+    return IPCKernelManager
+
+
+def _is_kernel_start_failure(error: Exception) -> bool:
+    text = f"{type(error).__name__}: {error}".lower()
+    return any(s in text for s in ("kernel died", "kernel didn't respond", "timeout", "zmq"))
+
+
+def execute_report(
+    job: ReportJob, exporter: HTMLExporter, name: str, manager_class: type
+) -> ReportResult:
+    """Run one notebook in a fresh kernel and write its HTML; never raises."""
+    import papermill as pm
+
+    started = time.perf_counter()
+    error = ""
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        try:
+            nb = pm.execute_notebook(
+                str(job.notebook),
+                None,
+                parameters=job.parameters,
+                kernel_name=name,
+                progress_bar=False,
+                request_save_on_cell_execute=False,
+                cwd=str(REPO_ROOT),
+                kernel_manager_class=manager_class,
+            )
+            body, _ = exporter.from_notebook_node(nb)
+            job.output.parent.mkdir(parents=True, exist_ok=True)
+            partial = job.output.with_suffix(".html.partial")
+            partial.write_text(body, encoding="utf-8")
+            partial.replace(job.output)
+            return ReportResult(job.label, job.output, True, time.perf_counter() - started)
+        except pm.PapermillExecutionError as err:
+            error = f"cell {err.cell_index}: {err.ename}: {err.evalue}"
+            break
+        except Exception as err:  # noqa: BLE001 - one report's failure must not stop the rest
+            error = f"{type(err).__name__}: {err}"
+            if not (_is_kernel_start_failure(err) and attempt < KERNEL_START_ATTEMPTS):
+                break
+    return ReportResult(job.label, job.output, False, time.perf_counter() - started, error)
+
+
+_WORKER: dict = {}
+
+
+def _worker_init() -> None:
+    socket_dir = Path(tempfile.mkdtemp(prefix="tierwise-kernels-"))
+    atexit.register(shutil.rmtree, socket_dir, ignore_errors=True)
+    _WORKER["exporter"] = html_exporter()
+    _WORKER["kernel"] = kernel_name()
+    _WORKER["manager_class"] = _ipc_kernel_manager_class(socket_dir)
+
+
+def _worker_run(job: ReportJob) -> ReportResult:
+    return execute_report(job, _WORKER["exporter"], _WORKER["kernel"], _WORKER["manager_class"])
+
+
+def run_jobs(jobs: list[ReportJob], workers: int = 0, progress: bool = True) -> list[ReportResult]:
+    """Render every job, ``workers`` at a time (0 = one per core); results in job order."""
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=len(jobs), desc="Rendering reports", unit="report", disable=not progress)
+    results: dict[int, ReportResult] = {}
+    if workers == 1 or len(jobs) <= 1:
+        _worker_init()
+        for k, job in enumerate(jobs):
+            results[k] = _worker_run(job)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)),
+            mp_context=get_context("spawn"),
+            initializer=_worker_init,
+        ) as pool:
+            futures = {pool.submit(_worker_run, job): k for k, job in enumerate(jobs)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.update()
+    bar.close()
+    return [results[k] for k in range(len(jobs))]
+
+
+def school_jobs(
+    processed: Path,
+    reports: Path,
+    config_dir: Path,
+    school_year: str,
+    window: str,
+    school_ids: list[str],
+    generated_at: str,
+    notebooks: tuple[str, ...] = ("specialist",),
+) -> list[ReportJob]:
+    term_reports = reports / school_year / window
+    return [
+        ReportJob(
+            label=f"{school_id} {notebook}",
+            notebook=NOTEBOOKS_DIR / f"{notebook}.ipynb",
+            output=term_reports / "schools" / school_id / f"{notebook}.html",
+            parameters={
+                "school_id": school_id,
+                "school_year": school_year,
+                "window": window,
+                "processed_dir": str(processed.resolve()),
+                "config_dir": str(config_dir.resolve()),
+                "generated_at": generated_at,
+            },
+        )
+        for school_id in school_ids
+        for notebook in notebooks
+    ]
+
+
+def _page(template: str, **context) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, keep_trailing_newline=True
+    )
+    css = (TEMPLATES_DIR / "tierwise" / "static" / "tierwise.css").read_text(encoding="utf-8")
+    return env.get_template(template).render(css=jinja2.filters.Markup(css), **context)
+
+
+def write_term_index(
+    reports: Path,
+    school_year: str,
+    window: str,
+    schools: list[tuple[str, str]],
+    results: list[ReportResult],
+    config: DistrictConfig,
+    generated_at: str,
+) -> Path:
+    """``reports/<year>/<window>/index.html``: a link to every school's reports."""
+    term_reports = reports / school_year / window
+    ok = {r.output for r in results if r.ok}
+    rows = []
+    for school_id, school_name in schools:
+        report = term_reports / "schools" / school_id / "specialist.html"
+        link = (
+            {"text": "Specialist report", "href": f"schools/{school_id}/specialist.html"}
+            if report in ok or report.exists()
+            else {"text": "not rendered"}
+        )
+        rows.append([{"text": school_id}, {"text": school_name}, link])
+    page = _page(
+        "index.html.j2",
+        title=f"{config.district_name}: {window.capitalize()} {school_year}",
+        subtitle=f"Screening reports for {len(schools)} schools.",
+        failures=[r for r in results if not r.ok],
+        sections=[
+            {
+                "title": "Schools",
+                "lead": "Each school's specialist report lists the students who need support "
+                "and the reasons for their tier.",
+                "headers": ["School ID", "School", "Reports"],
+                "rows": rows,
+            }
+        ],
+        footer=f"Generated by Tierwise on {generated_at}.",
+    )
+    path = term_reports / "index.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_root_index(reports: Path, config: DistrictConfig, generated_at: str) -> Path:
+    """``reports/index.html``: every term that has an index, newest first."""
+    terms = [
+        (year.name, window)
+        for year in sorted(reports.glob("*-*"), reverse=True)
+        for window in reversed(WINDOW_ORDER)
+        if (year / window / "index.html").exists()
+    ]
+    rows = [
+        [{"text": year}, {"text": window.capitalize(), "href": f"{year}/{window}/index.html"}]
+        for year, window in terms
+    ]
+    page = _page(
+        "index.html.j2",
+        title=f"{config.district_name}: Tierwise reports",
+        subtitle="Pick a screening window.",
+        failures=[],
+        sections=[
+            {"title": "Terms", "lead": "", "headers": ["School year", "Window"], "rows": rows}
+        ],
+        footer=f"Generated by Tierwise on {generated_at}.",
+    )
+    path = reports / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def render_term(
+    processed: Path,
+    reports: Path,
+    config_dir: Path,
+    config: DistrictConfig,
+    school_year: str,
+    window: str,
+    workers: int = 0,
+    school_ids: list[str] | None = None,
+    progress: bool = True,
+) -> list[ReportResult]:
+    """Render every school's reports for a term, then the term and root index pages."""
+    students = store.read_table(processed, school_year, window, "students")
+    schools = (
+        students[["school_id", "school_name"]].drop_duplicates("school_id").sort_values("school_id")
+    )
+    if school_ids:
+        unknown = sorted(set(school_ids) - set(schools["school_id"]))
+        if unknown:
+            raise LookupError(f"unknown school id(s): {', '.join(unknown)}")
+        schools = schools[schools["school_id"].isin(school_ids)]
+    generated_at = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    jobs = school_jobs(
+        processed,
+        reports,
+        config_dir,
+        school_year,
+        window,
+        list(schools["school_id"]),
+        generated_at,
+    )
+    results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
+    pairs = list(schools.itertuples(index=False, name=None))
+    write_term_index(reports, school_year, window, pairs, results, config, generated_at)
+    write_root_index(reports, config, generated_at)
+    return results
+
+
+def failure_summary(results: list[ReportResult]) -> str:
+    failed = [r for r in results if not r.ok]
+    lines = [f"  {r.label}: {r.error}" for r in failed]
+    return f"{len(failed)} of {len(results)} reports failed:\n" + "\n".join(lines)
