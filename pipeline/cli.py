@@ -203,18 +203,12 @@ def _processed_term(args) -> Term:
 
 
 def cmd_process(args, config: DistrictConfig, term: Term | None = None) -> Term:
-    from pipeline.tiers import assign_tiers
+    from pipeline.process import run_process
 
     term = term or _processed_term(args)
-    students = store.read_table(args.processed, term.school_year, term.window, "students")
-    screenings = store.read_table(args.processed, term.school_year, term.window, "screenings")
-    tiers = assign_tiers(screenings, students, config, term.window)
-    store.write_table(tiers, args.processed, term.school_year, term.window, "tiers")
-    need = int((tiers["tier"].fillna(1) >= 2).sum())
-    _say(
-        f"tiers for {term.window} {term.school_year}: {len(tiers)} student-subjects, "
-        f"{need} need support"
-    )
+    written = run_process(args.processed, args.raw, config, term)
+    counts = ", ".join(f"{n} {name}" for name, n in written.items())
+    _say(f"processed {term.window} {term.school_year}: {counts}")
     return term
 
 
