@@ -11,12 +11,34 @@ import datetime as dt
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 WINDOW_ORDER: tuple[str, ...] = ("fall", "winter", "spring")
 SUBJECTS: tuple[str, ...] = ("reading", "math", "behavior")
 DEFAULT_CONFIG_DIR = Path("config")
+PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+BENCHMARK_COLUMNS = ("measure", "grade", "window", "level", "min_score")
+BENCHMARK_LEVELS = ("above", "benchmark", "below", "well_below")
+SKILLS = (
+    "phonemic_awareness",
+    "phonics",
+    "fluency",
+    "comprehension",
+    "computation",
+    "concepts",
+    "externalizing",
+    "internalizing",
+)
 
 
 class ConfigError(Exception):
@@ -67,23 +89,137 @@ class GradeRange(_Strict):
         return self
 
 
+class ScoreBands(_Strict):
+    """Tier cut scores on the raw score (e.g. SAEBRS total: under 25 -> 3, under 37 -> 2).
+
+    ``risk: low`` means low scores are the risk (score < tier3 -> Tier 3, < tier2 -> Tier 2);
+    ``risk: high`` means high scores are (score >= tier3 -> Tier 3, >= tier2 -> Tier 2).
+    """
+
+    tier3: float
+    tier2: float
+    risk: Literal["low", "high"] = "low"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoreBands:
+        if (self.risk == "low" and self.tier3 >= self.tier2) or (
+            self.risk == "high" and self.tier3 <= self.tier2
+        ):
+            raise ValueError(
+                f"with risk {self.risk!r} the tier3 cut ({self.tier3}) must be "
+                f"{'below' if self.risk == 'low' else 'above'} the tier2 cut ({self.tier2})"
+            )
+        return self
+
+
 class Measure(_Strict):
-    """One screening or progress-monitoring measure and its valid score range."""
+    """One screening or progress-monitoring measure, its valid score range and tier rule.
+
+    ``tier_rule``: ``benchmark`` (cut-score table in ``config/benchmarks/<benchmark>.csv``),
+    ``percentile`` (bands ``percentile_preset``), ``score_bands`` (raw-score cuts),
+    ``vendor_level`` (the vendor's own label mapped by ``level_tiers``) or ``none``.
+    Where the benchmark table or the vendor label has nothing for a student,
+    ``fallback: percentile`` uses the percentile bands instead. ``skill`` is the rung
+    or domain the measure speaks to (skill focus).
+    """
 
     subject: Literal["reading", "math", "behavior"]
     label: str
+    short_label: str = ""
+    short_unit: str = ""  # shown after a score in a reason: "ORF 31 wcpm"
     unit: str = "points"
     min: float
     max: float
-    tier_rule: Literal["percentile", "none"] = "percentile"
+    tier_rule: Literal["percentile", "benchmark", "score_bands", "vendor_level", "none"] = (
+        "percentile"
+    )
     percentile_preset: str = "default"
+    benchmark: str = "dibels8"
+    fallback: Literal["percentile", "none"] = "percentile"
+    score_bands: ScoreBands | None = None
+    level_tiers: dict[str, Literal[1, 2, 3]] = {}
+    skill: Literal[SKILLS] | None = None  # type: ignore[valid-type]
     progress_monitoring: bool = False
 
     @model_validator(mode="after")
     def _range(self) -> Measure:
         if self.min >= self.max:
             raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        if self.tier_rule == "score_bands" and self.score_bands is None:
+            raise ValueError("tier_rule 'score_bands' needs a score_bands: {tier3, tier2} entry")
+        if self.tier_rule == "vendor_level" and not self.level_tiers:
+            raise ValueError("tier_rule 'vendor_level' needs level_tiers: {label: tier}")
         return self
+
+    @property
+    def name_in_text(self) -> str:
+        return self.short_label or self.label
+
+
+class SubjectRule(_Strict):
+    """How several measures of one subject combine into the subject's tier.
+
+    ``composite_first``: the ``composite`` measure's tier when the student has one,
+    otherwise the most intensive; ``most_intensive``: the highest tier of any measure;
+    ``two_of_three``: the highest tier that at least two measures reach (a single
+    measure decides alone).
+    """
+
+    combine: Literal["composite_first", "most_intensive", "two_of_three"] = "most_intensive"
+    composite: str | None = None
+
+    @model_validator(mode="after")
+    def _composite(self) -> SubjectRule:
+        if self.combine == "composite_first" and not self.composite:
+            raise ValueError("combine 'composite_first' needs composite: <measure name>")
+        return self
+
+
+class GroupSize(_Strict):
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GroupSize:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class StaffDefault(_Strict):
+    """An interventionist every school is assumed to have when there is no staff.csv."""
+
+    interventionist: str
+    subjects: list[Literal["reading", "math", "behavior"]]
+    max_groups: int | None = Field(None, ge=0)
+    max_students: int | None = Field(None, ge=0)
+    slots: list[str] = []
+
+
+class Grouping(_Strict):
+    """Intervention groups: sizes per tier, grade band, and interventionist capacity.
+
+    ``grade_band``: 0 = same grade only, 1 = adjacent grades may share a group.
+    ``undersized``: a cell too small for the minimum size forms a smaller, flagged group
+    (``group``) or goes to the unserved list (``unserved``). ``max_groups`` and
+    ``max_students`` are the capacity of an interventionist whose staff.csv row leaves
+    them blank; ``default_staff`` is used for every school when there is no staff.csv.
+    """
+
+    grade_band: int = Field(0, ge=0, le=3)
+    sizes: dict[Literal[2, 3], GroupSize] = {
+        2: GroupSize(min=3, max=5),
+        3: GroupSize(min=1, max=3),
+    }
+    undersized: Literal["group", "unserved"] = "group"
+    max_groups: int = Field(6, ge=0)
+    max_students: int = Field(30, ge=0)
+    default_staff: list[StaffDefault] = [
+        StaffDefault(interventionist="Reading interventionist", subjects=["reading"]),
+        StaffDefault(interventionist="Math interventionist", subjects=["math"]),
+        StaffDefault(interventionist="Behavior interventionist", subjects=["behavior"]),
+    ]
+    time_limit_seconds: float = Field(20.0, gt=0)
 
 
 class Privacy(_Strict):
@@ -101,17 +237,30 @@ class DistrictConfig(_Strict):
     windows: dict[Literal["fall", "winter", "spring"], WindowRange]
     grades: GradeRange = GradeRange()
     measures: dict[str, Measure]
-    percentile_bands: dict[str, tuple[float, float]] = {"default": (10.0, 25.0)}
+    # Cuts [tier3_below, tier2_below] or [tier3_below, tier2_below, watch_below].
+    percentile_bands: dict[str, tuple[float, ...]] = {"default": (10.0, 25.0)}
+    subjects: dict[Literal["reading", "math", "behavior"], SubjectRule] = {
+        "reading": SubjectRule(combine="composite_first", composite="dibels8_composite"),
+        "math": SubjectRule(),
+        "behavior": SubjectRule(),
+    }
+    grouping: Grouping = Grouping()
+    _config_dir: Path = PrivateAttr(default=PACKAGE_CONFIG_DIR)
+    _benchmarks: object = PrivateAttr(default=None)
     privacy: Privacy = Privacy()
     render: Render = Render()
 
     @field_validator("percentile_bands")
     @classmethod
-    def _bands(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        for name, (tier3_below, tier2_below) in value.items():
-            if not 0 < tier3_below < tier2_below < 100:
+    def _bands(cls, value: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+        for name, cuts in value.items():
+            points = (0.0, *cuts, 100.0)
+            if len(cuts) not in (2, 3) or not all(
+                a < b for a, b in zip(points, points[1:], strict=False)
+            ):
                 raise ValueError(
-                    f"{name}: cuts must rise within 0-100, got [{tier3_below}, {tier2_below}]"
+                    f"{name}: expected 2 or 3 cuts rising within 0-100 "
+                    f"[tier3_below, tier2_below, (watch_below)], got {list(cuts)}"
                 )
         return value
 
@@ -125,7 +274,22 @@ class DistrictConfig(_Strict):
                     f"measures.{name}.percentile_preset: unknown preset "
                     f"{measure.percentile_preset!r} (known: {sorted(self.percentile_bands)})"
                 )
+        for subject, rule in self.subjects.items():
+            if rule.composite and rule.composite not in self.measures:
+                raise ValueError(
+                    f"subjects.{subject}.composite: unknown measure {rule.composite!r}"
+                )
         return self
+
+    @property
+    def config_dir(self) -> Path:
+        return self._config_dir
+
+    def benchmark_table(self) -> pd.DataFrame:
+        """The cut-score tables of ``<config>/benchmarks/*.csv`` (loaded once)."""
+        if self._benchmarks is None:
+            self._benchmarks = load_benchmarks(self._config_dir / "benchmarks")
+        return self._benchmarks  # type: ignore[return-value]
 
     def window_dates(self, school_year: str, window: str) -> tuple[dt.date, dt.date]:
         return self.windows[window].dates(school_year)  # type: ignore[index]
@@ -136,6 +300,45 @@ def _describe(error: dict) -> str:
     value = error.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
     return f"{key}: {error['msg']}{shown}"
+
+
+def load_benchmarks(directory: Path | str) -> pd.DataFrame:
+    """Every ``*.csv`` cut-score table in ``directory``, long: one row per cut.
+
+    Columns: benchmark (the file's stem), measure, grade, window, level (above |
+    benchmark | below | well_below), min_score (the lowest score in that level), source.
+    """
+    frames = []
+    for path in sorted(Path(directory).glob("*.csv")):
+        try:
+            frame = pd.read_csv(path, dtype={"measure": str, "window": str, "level": str})
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: not a readable CSV: {err}") from err
+        missing = [c for c in BENCHMARK_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}")
+        for column, allowed in (("window", WINDOW_ORDER), ("level", BENCHMARK_LEVELS)):
+            bad = ~frame[column].isin(allowed)
+            if bad.any():
+                row = int(bad.to_numpy().argmax()) + 2
+                raise ConfigError(
+                    f"{path}: row {row}, column {column}: {frame[column][bad].iloc[0]!r} "
+                    f"is not one of {', '.join(allowed)}"
+                )
+        for column in ("grade", "min_score"):
+            values = pd.to_numeric(frame[column], errors="coerce")
+            if values.isna().any():
+                row = int(values.isna().to_numpy().argmax()) + 2
+                raise ConfigError(f"{path}: row {row}, column {column}: not a number")
+            frame[column] = values
+        frame["grade"] = frame["grade"].astype(int)
+        frame["min_score"] = frame["min_score"].astype(float)
+        if "source" not in frame.columns:
+            frame["source"] = path.name
+        frames.append(frame.assign(benchmark=path.stem))
+    if not frames:
+        return pd.DataFrame(columns=["benchmark", *BENCHMARK_COLUMNS, "source"])
+    return pd.concat(frames, ignore_index=True)[["benchmark", *BENCHMARK_COLUMNS, "source"]]
 
 
 def load_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> DistrictConfig:
@@ -150,7 +353,9 @@ def load_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> DistrictConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
     try:
-        return DistrictConfig.model_validate(raw)
+        config = DistrictConfig.model_validate(raw)
     except ValidationError as err:
         lines = "\n  ".join(_describe(e) for e in err.errors())
         raise ConfigError(f"{path}: invalid configuration\n  {lines}") from err
+    config._config_dir = Path(config_dir)
+    return config

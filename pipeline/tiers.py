@@ -1,7 +1,23 @@
-"""Tier decisions: which students need support, how intensive, and why.
+"""Tier decisions: which students need support, how intensive, in which skill, and why.
 
-Every decision carries the rule that produced it (``rule_id``) and a sentence a
-specialist understands (``reason``).
+Per measure, one of four rules (``config/district.yml``, ``measures.<name>.tier_rule``):
+
+* ``benchmark``: a cut-score table in ``config/benchmarks/`` (the DIBELS 8 goals):
+  Above / At Benchmark -> Tier 1, Below Benchmark -> Tier 2, Well Below -> Tier 3;
+* ``percentile``: bands such as the default 10/25 (< 10 -> Tier 3, < 25 -> Tier 2), Star
+  10/25/40 (a third cut flags Tier 1 students "on watch"), FastBridge 15/40;
+* ``score_bands``: raw-score cuts (a SAEBRS-style total, a BESS T-score);
+* ``vendor_level``: the vendor's own label (BESS Normal / Elevated / Extremely Elevated).
+
+Several measures of one subject combine by the subject's rule (``composite_first``,
+``most_intensive``, ``two_of_three``); a team override (``overrides.csv``) wins. Every
+decision carries the rule that produced it (``rule_id``) and a sentence a specialist
+understands (``reason``): "ORF 31 wcpm is below 55, the grade 3 fall cut for Below
+Benchmark: Well Below Benchmark (Tier 3)".
+
+Skill focus (DESIGN.md): reading follows the ladder phonemic awareness -> phonics ->
+fluency -> comprehension, and the focus is the lowest rung at risk; math and behaviour
+name every domain at risk. When the data cannot tell, the focus is ``needs_diagnostic``.
 """
 
 from __future__ import annotations
@@ -12,6 +28,67 @@ import pandas as pd
 from pipeline.config import DistrictConfig
 
 TIER_LABELS = {1: "Tier 1 (core)", 2: "Tier 2 (strategic)", 3: "Tier 3 (intensive)"}
+LEVEL_LABELS = {
+    "above": "Above Benchmark",
+    "benchmark": "At Benchmark",
+    "below": "Below Benchmark",
+    "well_below": "Well Below Benchmark",
+}
+LEVEL_TIER = {"above": 1, "benchmark": 1, "below": 2, "well_below": 3}
+# Reading is a ladder (the lowest rung at risk is the focus); math and behaviour are
+# domains (every domain at risk is named).
+LADDERS: dict[str, tuple[str, ...]] = {
+    "reading": ("phonemic_awareness", "phonics", "fluency", "comprehension"),
+}
+DOMAINS: dict[str, tuple[str, ...]] = {
+    "math": ("computation", "concepts"),
+    "behavior": ("externalizing", "internalizing"),
+}
+DIAGNOSTIC = "needs_diagnostic"
+FOCUS_LABELS = {
+    "phonemic_awareness": "Phonemic awareness",
+    "phonics": "Phonics / decoding",
+    "fluency": "Fluency",
+    "comprehension": "Comprehension",
+    "computation": "Computation",
+    "concepts": "Concepts and application",
+    "externalizing": "Externalizing behavior",
+    "internalizing": "Internalizing behavior",
+    DIAGNOSTIC: "Needs a diagnostic",
+}
+# Columns other modules read; kept in this order, extended only at the end.
+TIER_COLUMNS = [
+    "student_id",
+    "school_id",
+    "grade",
+    "subject",
+    "measure",
+    "score",
+    "percentile",
+    "tier",
+    "rule_id",
+    "reason",
+    "source_file",
+    "source_row",
+    "level",
+    "combine",
+    "measures_used",
+    "on_watch",
+    "focus",
+    "focus_measure",
+    "focus_score",
+    "focus_reason",
+    "override",
+    "computed_tier",
+    "decided_by",
+    "decided_on",
+]
+OVERRIDE_COLUMNS = ("student_id", "subject", "tier", "reason", "decided_by", "date")
+WINDOW_WORDS = {"fall": "fall", "winter": "winter", "spring": "spring"}
+
+
+class OverrideError(ValueError):
+    """``overrides.csv`` holds a row that cannot be applied; the message names row and value."""
 
 
 def tier_from_percentile(
@@ -35,82 +112,574 @@ def tier_from_percentile(
     return tier.mask(values.isna())
 
 
-def _format(value: float) -> str:
-    return f"{value:g}"
+def level_from_cuts(score: pd.Series, cuts: pd.DataFrame) -> pd.Series:
+    """Benchmark level of each score given per-row cuts (columns above, benchmark, below).
+
+    A cut holds the lowest score of its level; a missing cut means the level does not
+    exist (no Above band for LNF). Below every cut -> ``well_below``; no cuts -> missing.
+    """
+    value = score.astype("Float64")
+    at_least = {level: value.ge(cuts[level]).fillna(False) for level in LEVEL_LABELS}
+    has_cuts = cuts[["above", "benchmark", "below"]].notna().any(axis=1)
+    level = np.select(
+        [at_least["above"], at_least["benchmark"], at_least["below"]],
+        ["above", "benchmark", "below"],
+        default="well_below",
+    )
+    out = pd.Series(level, index=score.index, dtype="object")
+    return out.where(has_cuts & value.notna(), None)
+
+
+def _fmt(value: object) -> str:
+    if value is None or pd.isna(value):
+        return "missing"
+    return f"{float(value):g}"
+
+
+def _score_text(score: pd.Series, unit: pd.Series) -> pd.Series:
+    text = score.map(_fmt)
+    return text + unit.map(lambda u: "" if not u else (u if u == "%" else f" {u}"))
+
+
+def _grade_word(grade: pd.Series) -> pd.Series:
+    return grade.map(lambda g: {-1: "PK", 0: "K"}.get(int(g), str(int(g))))
+
+
+def measure_tiers(
+    screenings: pd.DataFrame, students: pd.DataFrame, config: DistrictConfig, window: str
+) -> pd.DataFrame:
+    """One row per student x measure in ``window``: tier, level, rule_id, reason, on_watch.
+
+    Only measures with a tier rule other than ``none`` appear. Students not on the roster
+    are left out (the ingest stage quarantines them).
+    """
+    used = {n: m for n, m in config.measures.items() if m.tier_rule != "none"}
+    frame = screenings[
+        (screenings["window"] == window) & screenings["measure"].isin(list(used))
+    ].merge(students[["student_id", "school_id", "grade"]], on="student_id", how="inner")
+    for column in ("percentile", "vendor_level", "source_file", "source_row"):
+        if column not in frame.columns:
+            frame[column] = pd.NA
+    frame = frame.reset_index(drop=True)
+    measure = frame["measure"]
+    rule = measure.map({n: m.tier_rule for n, m in used.items()})
+    name = measure.map({n: m.name_in_text for n, m in used.items()})
+    unit = measure.map({n: m.short_unit for n, m in used.items()})
+    score = frame["score"].astype("Float64")
+    score_text = _score_text(score, unit)
+    grade_text = "grade " + _grade_word(frame["grade"]) + " " + window
+    tier = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    level = pd.Series(None, index=frame.index, dtype="object")
+    rule_id = pd.Series(None, index=frame.index, dtype="object")
+    reason = pd.Series(None, index=frame.index, dtype="object")
+    on_watch = pd.Series(False, index=frame.index)
+
+    # Benchmark cut-score tables.
+    bench = rule.eq("benchmark")
+    if bench.any():
+        table = config.benchmark_table()
+        table = table[table["window"] == window]
+        cuts = table.pivot_table(
+            index=["benchmark", "measure", "grade"],
+            columns="level",
+            values="min_score",
+            aggfunc="first",
+        ).reindex(columns=list(LEVEL_LABELS))
+        keys = pd.MultiIndex.from_arrays(
+            [
+                measure.map({n: m.benchmark for n, m in used.items()}),
+                measure,
+                frame["grade"].astype(int),
+            ]
+        )
+        row_cuts = cuts.reindex(keys).set_axis(frame.index)
+        lvl = level_from_cuts(score, row_cuts).where(bench, None)
+        found = lvl.notna()
+        below_cut, goal, above_cut = (
+            row_cuts[c].map(_fmt) for c in ("below", "benchmark", "above")
+        )
+        text = np.select(
+            [lvl.eq("well_below"), lvl.eq("below"), lvl.eq("benchmark"), lvl.eq("above")],
+            [
+                name
+                + " "
+                + score_text
+                + " is below "
+                + below_cut
+                + ", the "
+                + grade_text
+                + " cut for Below Benchmark: Well Below Benchmark (Tier 3)",
+                name
+                + " "
+                + score_text
+                + " is below "
+                + goal
+                + ", the "
+                + grade_text
+                + " benchmark goal, and at or above the Below Benchmark cut "
+                + below_cut
+                + ": Below Benchmark (Tier 2)",
+                name
+                + " "
+                + score_text
+                + " is at or above "
+                + goal
+                + ", the "
+                + grade_text
+                + " benchmark goal: At Benchmark (Tier 1)",
+                name
+                + " "
+                + score_text
+                + " is at or above "
+                + above_cut
+                + ", the "
+                + grade_text
+                + " cut for Above Benchmark (Tier 1)",
+            ],
+            default="",
+        )
+        tier = tier.mask(found, lvl.map(LEVEL_TIER).astype("Int64"))
+        level = level.mask(found, lvl)
+        rule_id = rule_id.mask(
+            found,
+            "benchmark:"
+            + pd.Series(keys.get_level_values(0), index=frame.index).astype(str)
+            + ":"
+            + lvl.fillna("").astype(str),
+        )
+        reason = reason.mask(found, pd.Series(text, index=frame.index))
+
+    # Vendor labels (BESS Normal / Elevated / Extremely Elevated).
+    vendor = rule.eq("vendor_level")
+    if vendor.any():
+        label = frame["vendor_level"].astype("string").str.strip()
+        maps = {
+            n: {k.strip().casefold(): v for k, v in m.level_tiers.items()} for n, m in used.items()
+        }
+        mapped = pd.Series(
+            [
+                maps.get(m, {}).get(str(lab).casefold()) if v and not pd.isna(lab) else None
+                for m, lab, v in zip(measure, label, vendor, strict=True)
+            ],
+            index=frame.index,
+            dtype="object",
+        )
+        found = mapped.notna()
+        tier = tier.mask(found, mapped.astype("Int64"))
+        level = level.mask(found, label.astype(object))
+        rule_id = rule_id.mask(found, "vendor_level:" + measure)
+        reason = reason.mask(
+            found,
+            name
+            + " "
+            + score_text
+            + ": the vendor's level '"
+            + label.fillna("")
+            + "' means Tier "
+            + mapped.map(lambda t: "" if t is None else str(t)),
+        )
+
+    # Raw-score bands (SAEBRS-style totals, T-scores).
+    bands = rule.eq("score_bands") & score.notna()
+    if bands.any():
+        spec = {n: m.score_bands for n, m in used.items() if m.score_bands is not None}
+        t3 = measure.map({n: b.tier3 for n, b in spec.items()}).astype("Float64")
+        t2 = measure.map({n: b.tier2 for n, b in spec.items()}).astype("Float64")
+        high = measure.map({n: b.risk == "high" for n, b in spec.items()}).fillna(False)
+        low_tier = pd.Series(
+            np.select([score.lt(t3).fillna(False), score.lt(t2).fillna(False)], [3, 2], 1),
+            index=frame.index,
+        )
+        high_tier = pd.Series(
+            np.select([score.ge(t3).fillna(False), score.ge(t2).fillna(False)], [3, 2], 1),
+            index=frame.index,
+        )
+        band_tier = low_tier.where(~high.astype(bool), high_tier)
+        t3s, t2s = t3.map(_fmt), t2.map(_fmt)
+        text = np.select(
+            [
+                ~high.astype(bool) & band_tier.eq(3),
+                ~high.astype(bool) & band_tier.eq(2),
+                ~high.astype(bool) & band_tier.eq(1),
+                high.astype(bool) & band_tier.eq(3),
+                high.astype(bool) & band_tier.eq(2),
+            ],
+            [
+                name + " " + score_text + " is below " + t3s + ", the Tier 3 cut (Tier 3)",
+                name
+                + " "
+                + score_text
+                + " is below "
+                + t2s
+                + ", the Tier 2 cut, and at or above "
+                + t3s
+                + " (Tier 2)",
+                name + " " + score_text + " is at or above " + t2s + ", the Tier 2 cut (Tier 1)",
+                name + " " + score_text + " is at or above " + t3s + ", the Tier 3 cut (Tier 3)",
+                name
+                + " "
+                + score_text
+                + " is at or above "
+                + t2s
+                + ", the Tier 2 cut, and below "
+                + t3s
+                + " (Tier 2)",
+            ],
+            default=name + " " + score_text + " is below " + t2s + ", the Tier 2 cut (Tier 1)",
+        )
+        tier = tier.mask(bands, band_tier.astype("Int64"))
+        rule_id = rule_id.mask(bands, "score_bands:" + measure)
+        reason = reason.mask(bands, pd.Series(text, index=frame.index))
+
+    # Percentile bands: the rule itself, or the fallback where the above found nothing.
+    fallback = measure.map({n: m.fallback == "percentile" for n, m in used.items()})
+    use_pct = (rule.eq("percentile") | (tier.isna() & fallback.astype(bool))) & rule.ne("none")
+    if use_pct.any():
+        preset = measure.map({n: m.percentile_preset for n, m in used.items()})
+        cuts = preset.map(config.percentile_bands)
+        t3 = cuts.str[0].astype(float)
+        t2 = cuts.str[1].astype(float)
+        watch = cuts.map(lambda c: c[2] if len(c) > 2 else np.nan).astype(float)
+        pct = frame["percentile"].astype("Float64")
+        pct_tier = tier_from_percentile(pct, t3, t2)
+        pct_text = pct.map(_fmt)
+        watching = pct_tier.eq(1).fillna(False) & pct.lt(watch).fillna(False)
+        prefix = name + " percentile " + pct_text
+        text = np.select(
+            [
+                pct_tier.eq(3).fillna(False),
+                pct_tier.eq(2).fillna(False),
+                watching,
+                pct_tier.eq(1).fillna(False),
+            ],
+            [
+                prefix + " is below " + t3.map(_fmt) + " (Tier 3)",
+                prefix
+                + " is at or above "
+                + t3.map(_fmt)
+                + " and below "
+                + t2.map(_fmt)
+                + " (Tier 2)",
+                prefix
+                + " is at or above "
+                + t2.map(_fmt)
+                + " and below "
+                + watch.map(_fmt)
+                + " (Tier 1, on watch)",
+                prefix + " is at or above " + t2.map(_fmt) + " (Tier 1)",
+            ],
+            default="",
+        )
+        found = use_pct & pct_tier.notna()
+        fell_back = found & rule.ne("percentile")
+        text = pd.Series(text, index=frame.index).mask(
+            fell_back, text + " (no " + grade_text + " cut score in the benchmark table)"
+        )
+        tier = tier.mask(found, pct_tier)
+        rule_id = rule_id.mask(found, "percentile:" + preset)
+        reason = reason.mask(found, text)
+        on_watch = on_watch | (found & watching)
+
+    missing = tier.isna()
+    reason = reason.mask(
+        missing,
+        name + " " + score_text + ": no cut score for " + grade_text + " and no percentile, "
+        "so no tier",
+    )
+    return frame.assign(
+        tier=tier, level=level, rule_id=rule_id, reason=reason, on_watch=on_watch.astype(bool)
+    )
+
+
+def _pick(rows: pd.DataFrame, order: dict[str, int]) -> pd.DataFrame:
+    """Sort rows so the first per student x subject is the most intensive (ties: config order)."""
+    return rows.assign(_order=rows["measure"].map(order)).sort_values(
+        ["student_id", "subject", "tier", "_order"], ascending=[True, True, False, True]
+    )
+
+
+def combine_tiers(per_measure: pd.DataFrame, config: DistrictConfig) -> pd.DataFrame:
+    """One row per student x subject: the deciding measure's row, by the subject's rule."""
+    order = {n: k for k, n in enumerate(config.measures)}
+    known = per_measure[per_measure["tier"].notna()]
+    unknown = per_measure[per_measure["tier"].isna()]
+    ranked = _pick(known, order)
+    n_known = ranked.groupby(["student_id", "subject"])["tier"].transform("size")
+    rank = ranked.groupby(["student_id", "subject"]).cumcount()
+    subjects = ranked["subject"]
+    rule = subjects.map({s: r.combine for s, r in config.subjects.items()}).fillna("most_intensive")
+    composite = subjects.map({s: r.composite for s, r in config.subjects.items()})
+    is_composite = ranked["measure"].eq(composite)
+    has_composite = is_composite.groupby([ranked["student_id"], subjects]).transform("any")
+    # composite_first: the composite row; most_intensive: the first; two_of_three: the
+    # second (the highest tier two measures reach), or the only one.
+    chosen = np.where(
+        rule.eq("composite_first") & has_composite,
+        is_composite,
+        np.where(rule.eq("two_of_three") & n_known.ge(2), rank.eq(1), rank.eq(0)),
+    )
+    decided = ranked[chosen].copy()
+    decided_rule = rule[chosen]
+    n_dec = n_known[chosen]
+    subject_word = decided["subject"]
+    used_measures = (
+        known.assign(_order=known["measure"].map(order))
+        .sort_values(["student_id", "subject", "_order"])
+        .groupby(["student_id", "subject"])["measure"]
+        .agg(", ".join)
+        .rename("measures_used")
+    )
+    note = np.select(
+        [
+            decided_rule.eq("composite_first") & decided["measure"].eq(composite[chosen]),
+            decided_rule.eq("two_of_three") & n_dec.ge(2),
+            n_dec.ge(2),
+        ],
+        [
+            "The composite decides (composite first): ",
+            "At least two of " + n_dec.astype(str) + " " + subject_word + " measures reach this "
+            "tier (two of three): ",
+            "Most intensive of " + n_dec.astype(str) + " " + subject_word + " measures: ",
+        ],
+        default="",
+    )
+    decided["reason"] = note + decided["reason"]
+    decided["combine"] = decided_rule.to_numpy()
+    decided = decided.drop(columns="_order").merge(
+        used_measures, left_on=["student_id", "subject"], right_index=True, how="left"
+    )
+    decided["on_watch"] = decided["on_watch"] & decided["tier"].eq(1)
+    # Student x subject pairs with measures but no tier at all keep one row, tier missing.
+    seen = pd.MultiIndex.from_frame(decided[["student_id", "subject"]])
+    rest = unknown[
+        ~pd.MultiIndex.from_frame(unknown[["student_id", "subject"]]).isin(seen)
+    ].drop_duplicates(["student_id", "subject"])
+    rest = rest.assign(
+        combine=rest["subject"].map({s: r.combine for s, r in config.subjects.items()}),
+        measures_used="",
+    )
+    return pd.concat([decided, rest], ignore_index=True)
+
+
+def skill_focus(per_measure: pd.DataFrame, config: DistrictConfig) -> pd.DataFrame:
+    """Per student x subject: focus, focus_measure, focus_score and focus_reason.
+
+    Reading: the lowest rung of the ladder with a measure at Tier 2 or 3. Fluency or
+    comprehension at risk with no data on the rung below (no decoding measure for a low
+    ORF, no ORF for a low Maze) cannot tell where the gap is: ``needs_diagnostic``.
+    Math and behaviour: every domain at risk, joined with " + ". No skill measure at
+    risk: ``needs_diagnostic``.
+    """
+    skill = per_measure["measure"].map({n: m.skill for n, m in config.measures.items()})
+    rows = per_measure.assign(skill=skill)[skill.notna()]
+    keys = ["student_id", "subject"]
+    out = rows[keys].drop_duplicates().set_index(keys)
+    if rows.empty:
+        return pd.DataFrame(
+            columns=[*keys, "focus", "focus_measure", "focus_score", "focus_reason"]
+        )
+    order = {n: k for k, n in enumerate(config.measures)}
+    rung_of = {s: k for ladder in LADDERS.values() for k, s in enumerate(ladder)}
+    rung_of.update({s: k for domains in DOMAINS.values() for k, s in enumerate(domains)})
+    rows = rows.assign(
+        rung=rows["skill"].map(rung_of),
+        at_risk=rows["tier"].fillna(1).ge(2),
+        _order=rows["measure"].map(order),
+    )
+    risky = rows[rows["at_risk"]].sort_values(
+        [*keys, "rung", "tier", "_order"], ascending=[True, True, True, False, True]
+    )
+    first = risky.drop_duplicates(keys).set_index(keys)
+    have = rows.groupby([*keys, "rung"]).size()
+    ladder_subject = first.index.get_level_values("subject").isin(list(LADDERS))
+    rung = first["rung"]
+    below_present = pd.Series(
+        [
+            (sid, subj, r - 1) in have.index if r >= 2 else True
+            for (sid, subj), r in zip(first.index, rung, strict=True)
+        ],
+        index=first.index,
+    )
+    domain_names = risky.groupby(keys)["skill"].agg(lambda s: " + ".join(dict.fromkeys(s)))
+    focus = pd.Series(
+        np.where(ladder_subject, first["skill"], domain_names.reindex(first.index)),
+        index=first.index,
+        dtype="object",
+    )
+    unclear = ladder_subject & ~below_present.to_numpy()
+    below_name = {
+        2: "no decoding measure (NWF, WRF or ORF accuracy)",
+        3: "no oral reading fluency score",
+    }
+    focus_reason = np.where(
+        unclear,
+        first["reason"]
+        + "; but "
+        + rung.map(below_name).fillna("no measure of the rung below")
+        + " tells whether the gap is lower on the reading ladder",
+        np.where(
+            ladder_subject,
+            "Lowest rung at risk: " + first["reason"],
+            "At risk: " + risky.groupby(keys)["reason"].agg("; ".join).reindex(first.index),
+        ),
+    )
+    focus = focus.mask(pd.Series(unclear, index=first.index), DIAGNOSTIC)
+    result = pd.DataFrame(
+        {
+            "focus": focus,
+            "focus_measure": first["measure"],
+            "focus_score": first["score"].astype(float),
+            "focus_reason": focus_reason,
+        },
+        index=first.index,
+    )
+    out = out.join(result, how="left")
+    no_risk = out["focus"].isna()
+    out.loc[no_risk, "focus_reason"] = "No skill measure is below its cut"
+    return out.reset_index()
+
+
+def apply_overrides(
+    tiers: pd.DataFrame, overrides: pd.DataFrame, students: pd.DataFrame
+) -> pd.DataFrame:
+    """A team's documented override wins: its tier, ``rule_id = "override"`` and its reason.
+
+    The computed tier stays in ``computed_tier`` and is quoted in the reason. An override
+    for a student x subject without a screening adds a row.
+    """
+    out = tiers.assign(
+        override=False, computed_tier=tiers["tier"], decided_by=None, decided_on=None
+    )
+    if overrides is None or overrides.empty:
+        return out
+    latest = (
+        overrides.sort_values(["student_id", "subject", "date"])
+        .drop_duplicates(["student_id", "subject"], keep="last")
+        .set_index(["student_id", "subject"])
+    )
+    key = pd.MultiIndex.from_frame(out[["student_id", "subject"]])
+    hit = key.isin(latest.index)
+    missing = latest.index.difference(key)
+    if len(missing):
+        extra = (
+            pd.DataFrame(list(missing), columns=["student_id", "subject"])
+            .merge(students[["student_id", "school_id", "grade"]], on="student_id")
+            .assign(reason="No screening score in this window", measures_used="")
+        )
+        out = pd.concat([out, extra.assign(override=False)], ignore_index=True)
+        key = pd.MultiIndex.from_frame(out[["student_id", "subject"]])
+        hit = key.isin(latest.index)
+    chosen = latest.reindex(key[hit])
+    computed = out.loc[hit, "tier"]
+    was = np.where(
+        computed.isna(), "no computed tier", "computed Tier " + computed.astype("string").fillna("")
+    )
+    out.loc[hit, "reason"] = (
+        "Team override by "
+        + chosen["decided_by"].to_numpy()
+        + " on "
+        + chosen["date"].astype(str).to_numpy()
+        + ": "
+        + chosen["reason"].to_numpy()
+        + " ("
+        + was
+        + ": "
+        + out.loc[hit, "reason"].fillna("").to_numpy()
+        + ")"
+    )
+    out.loc[hit, "tier"] = chosen["tier"].astype("Int64").to_numpy()
+    out.loc[hit, "rule_id"] = "override"
+    out.loc[hit, "override"] = True
+    out.loc[hit, "decided_by"] = chosen["decided_by"].to_numpy()
+    out.loc[hit, "decided_on"] = chosen["date"].astype(str).to_numpy()
+    return out
+
+
+def validate_overrides(frame: pd.DataFrame, file: str, students: pd.DataFrame) -> pd.DataFrame:
+    """Type ``overrides.csv`` (read as text); raise :class:`OverrideError` naming the row.
+
+    Columns: student_id, subject (reading | math | behavior), tier (1-3), reason,
+    decided_by, date (ISO). Row numbers are as a spreadsheet shows them (header = 1).
+    """
+    missing = [c for c in OVERRIDE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise OverrideError(f"{file}: missing column(s) {', '.join(missing)}")
+    out = frame[list(OVERRIDE_COLUMNS)].copy()
+    for column in OVERRIDE_COLUMNS:
+        out[column] = out[column].astype("string").str.strip()
+    rows = pd.Series(np.arange(len(out)) + 2, index=out.index)
+
+    def fail(bad: pd.Series, column: str, why: str) -> None:
+        if bad.any():
+            first = bad.to_numpy().argmax()
+            value = out[column].iloc[first]
+            raise OverrideError(
+                f"{file}, column '{column}', row {rows.iloc[first]}: {value!r} {why}"
+            )
+
+    for column in ("student_id", "reason", "decided_by"):
+        fail(out[column].isna() | out[column].eq(""), column, "is blank (required)")
+    fail(
+        ~out["subject"].isin(["reading", "math", "behavior"]),
+        "subject",
+        "is not a subject (reading, math, behavior)",
+    )
+    tier = pd.to_numeric(out["tier"], errors="coerce")
+    fail(~tier.isin([1, 2, 3]), "tier", "is not a tier (1, 2 or 3)")
+    date = pd.to_datetime(out["date"], errors="coerce", format="%Y-%m-%d")
+    fail(date.isna(), "date", "is not an ISO date such as 2025-10-02")
+    fail(~out["student_id"].isin(students["student_id"]), "student_id", "is not on the roster")
+    return out.assign(tier=tier.astype("Int64"), date=date.dt.date.astype(str))
 
 
 def assign_tiers(
-    screenings: pd.DataFrame, students: pd.DataFrame, config: DistrictConfig, window: str
+    screenings: pd.DataFrame,
+    students: pd.DataFrame,
+    config: DistrictConfig,
+    window: str,
+    *,
+    overrides: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per student x subject for ``window``: tier, rule_id and reason.
+    """One row per student x subject for ``window``: tier, rule_id, reason and focus.
 
-    Uses each subject's measures whose tier rule is ``percentile``.
+    Each measure gets its own tier by its rule (:func:`measure_tiers`); the subject's
+    combine rule picks the deciding measure (:func:`combine_tiers`), whose ``measure``,
+    ``score`` and ``percentile`` the row carries; ``overrides`` (validated
+    ``overrides.csv``) win; Tier 2 and 3 rows get a skill focus (:func:`skill_focus`).
     """
-    rules = {
-        name: config.percentile_bands[m.percentile_preset]
-        for name, m in config.measures.items()
-        if m.tier_rule == "percentile"
-    }
-    current = screenings[
-        (screenings["window"] == window) & screenings["measure"].isin(list(rules))
-    ].merge(students[["student_id", "school_id", "grade"]], on="student_id", how="inner")
-    if current.empty:
-        return pd.DataFrame(
-            columns=[
-                "student_id",
-                "school_id",
-                "grade",
-                "subject",
-                "measure",
-                "score",
-                "percentile",
-                "tier",
-                "rule_id",
-                "reason",
-                "source_file",
-                "source_row",
-            ]
-        )
-    bands = current["measure"].map(rules)
-    tier3 = bands.str[0].astype(float)
-    tier2 = bands.str[1].astype(float)
-    pct = current["percentile"].astype("Float64")
-    tier = tier_from_percentile(pct, tier3, tier2)
-    labels = current["measure"].map({n: m.label for n, m in config.measures.items()})
-    pct_text = pct.map(lambda v: "missing" if pd.isna(v) else _format(v))
-    reason = np.select(
-        [tier.eq(3).fillna(False), tier.eq(2).fillna(False), tier.eq(1).fillna(False)],
-        [
-            labels + " percentile " + pct_text + " is below " + tier3.map(_format),
-            labels
-            + " percentile "
-            + pct_text
-            + " is at or above "
-            + tier3.map(_format)
-            + " and below "
-            + tier2.map(_format),
-            labels + " percentile " + pct_text + " is at or above " + tier2.map(_format),
-        ],
-        default=labels + ": no percentile reported, so no tier",
+    per_measure = measure_tiers(screenings, students, config, window)
+    if per_measure.empty:
+        return pd.DataFrame(columns=TIER_COLUMNS)
+    decided = combine_tiers(per_measure, config)
+    decided = apply_overrides(decided, overrides, students)
+    focus = skill_focus(per_measure, config)
+    out = decided.merge(focus, on=["student_id", "subject"], how="left")
+    needs = out["tier"].fillna(1).ge(2)
+    out["focus"] = out["focus"].where(needs, None)
+    no_focus = needs & out["focus"].isna()
+    out.loc[no_focus, "focus"] = DIAGNOSTIC
+    out.loc[no_focus, "focus_reason"] = (
+        "No skill subtest is below its cut, so the data cannot tell the skill to teach"
     )
-    out = current.assign(
-        tier=tier,
-        rule_id="percentile:"
-        + current["measure"].map({n: config.measures[n].percentile_preset for n in rules}),
-        reason=reason,
-    )
-    columns = [
-        "student_id",
-        "school_id",
-        "grade",
-        "subject",
-        "measure",
-        "score",
-        "percentile",
-        "tier",
+    out.loc[~needs, ["focus_measure", "focus_reason"]] = None
+    out.loc[~needs, "focus_score"] = np.nan
+    out["on_watch"] = out["on_watch"].fillna(False).astype(bool)
+    out["override"] = out["override"].fillna(False).astype(bool)
+    out["tier"] = out["tier"].astype("Int64")
+    out["computed_tier"] = out["computed_tier"].astype("Int64")
+    out["grade"] = out["grade"].astype(int)
+    for column in (
         "rule_id",
         "reason",
-        "source_file",
-        "source_row",
-    ]
-    return out[columns].sort_values(["school_id", "subject", "student_id"]).reset_index(drop=True)
+        "level",
+        "combine",
+        "measures_used",
+        "focus",
+        "focus_measure",
+        "focus_reason",
+        "decided_by",
+        "decided_on",
+    ):
+        out[column] = out[column].astype("string")
+    out = out.reindex(columns=TIER_COLUMNS)
+    return out.sort_values(["school_id", "subject", "student_id"]).reset_index(drop=True)
