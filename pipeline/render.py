@@ -2,7 +2,7 @@
 
 One job is one report (a notebook and its parameters). Jobs run in a pool of worker
 processes; each worker keeps one in-process HTML exporter, and every report gets a
-fresh kernel on IPC sockets (no TCP ports to collide on, see papermill issue #511).
+fresh kernel, started and warmed one report ahead (see `pipeline.kernels`).
 A report whose notebook fails is recorded with papermill's cell, error name and
 message; the other reports still render.
 """
@@ -12,11 +12,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
-import shutil
-import subprocess
-import tempfile
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -29,13 +25,13 @@ from tqdm import tqdm
 
 from pipeline import store
 from pipeline.config import WINDOW_ORDER, DistrictConfig
+from pipeline.kernels import ENGINE_NAME, KernelStartError, WarmKernels, shutdown
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
 KERNEL_NAME = "tierwise"
-KERNEL_START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -89,63 +85,41 @@ def kernel_name() -> str:
     return KERNEL_NAME if KERNEL_NAME in find_kernel_specs() else "python3"
 
 
-def _ipc_kernel_manager_class(socket_dir: Path):
-    """An AsyncKernelManager on IPC sockets in ``socket_dir``: no TCP ports to race for.
-    nbclient creates one per report, owns it and shuts the kernel down after."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            kwargs.setdefault("transport", "ipc")
-            kwargs.setdefault("ip", str(socket_dir / f"k-{uuid.uuid4().hex[:12]}"))
-            super().__init__(**kwargs)
-
-        async def _async_start_kernel(self, **kwargs):
-            # The kernel's own log lines (shutdown notices) are noise on the console.
-            kwargs.setdefault("stderr", subprocess.DEVNULL)
-            return await super()._async_start_kernel(**kwargs)
-
-    return IPCKernelManager
-
-
-def _is_kernel_start_failure(error: Exception) -> bool:
-    text = f"{type(error).__name__}: {error}".lower()
-    return any(s in text for s in ("kernel died", "kernel didn't respond", "timeout", "zmq"))
-
-
-def execute_report(
-    job: ReportJob, exporter: HTMLExporter, name: str, manager_class: type
-) -> ReportResult:
+def execute_report(job: ReportJob, exporter: HTMLExporter, kernels: WarmKernels) -> ReportResult:
     """Run one notebook in a fresh kernel and write its HTML; never raises."""
     import papermill as pm
 
     started = time.perf_counter()
-    error = ""
-    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
-        try:
-            nb = pm.execute_notebook(
-                str(job.notebook),
-                None,
-                parameters=job.parameters,
-                kernel_name=name,
-                progress_bar=False,
-                request_save_on_cell_execute=False,
-                cwd=str(REPO_ROOT),
-                kernel_manager_class=manager_class,
-            )
-            body, _ = exporter.from_notebook_node(nb)
-            job.output.parent.mkdir(parents=True, exist_ok=True)
-            partial = job.output.with_suffix(".html.partial")
-            partial.write_text(body, encoding="utf-8")
-            partial.replace(job.output)
-            return ReportResult(job.label, job.output, True, time.perf_counter() - started)
-        except pm.PapermillExecutionError as err:
-            error = f"cell {err.cell_index}: {err.ename}: {err.evalue}"
-            break
-        except Exception as err:  # noqa: BLE001 - one report's failure must not stop the rest
-            error = f"{type(err).__name__}: {err}"
-            if not (_is_kernel_start_failure(err) and attempt < KERNEL_START_ATTEMPTS):
-                break
+    try:
+        km = kernels.take()
+    except KernelStartError as err:
+        return ReportResult(job.label, job.output, False, time.perf_counter() - started, str(err))
+    try:
+        nb = pm.execute_notebook(
+            str(job.notebook),
+            None,
+            parameters=job.parameters,
+            engine_name=ENGINE_NAME,
+            kernel_name=kernels.kernel_name,
+            progress_bar=False,
+            request_save_on_cell_execute=False,
+            cwd=str(REPO_ROOT),
+            km=km,
+        )
+        for index, cell in enumerate(nb.cells):
+            cell.id = f"cell-{index}"  # papermill's injected cell gets a random id
+        body, _ = exporter.from_notebook_node(nb)
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        partial = job.output.with_suffix(".html.partial")
+        partial.write_text(body, encoding="utf-8")
+        partial.replace(job.output)
+        return ReportResult(job.label, job.output, True, time.perf_counter() - started)
+    except pm.PapermillExecutionError as err:
+        error = f"cell {err.cell_index}: {err.ename}: {err.evalue}"
+    except Exception as err:  # noqa: BLE001 - one report's failure must not stop the rest
+        error = f"{type(err).__name__}: {err}"
+    finally:
+        shutdown(km)
     return ReportResult(job.label, job.output, False, time.perf_counter() - started, error)
 
 
@@ -153,15 +127,15 @@ _WORKER: dict = {}
 
 
 def _worker_init() -> None:
-    socket_dir = Path(tempfile.mkdtemp(prefix="tierwise-kernels-"))
-    atexit.register(shutil.rmtree, socket_dir, ignore_errors=True)
+    """Per worker process: one HTML exporter and one warm-kernel queue, reused."""
+    kernels = WarmKernels(kernel_name(), cwd=REPO_ROOT)
+    atexit.register(kernels.close)
     _WORKER["exporter"] = html_exporter()
-    _WORKER["kernel"] = kernel_name()
-    _WORKER["manager_class"] = _ipc_kernel_manager_class(socket_dir)
+    _WORKER["kernels"] = kernels
 
 
 def _worker_run(job: ReportJob) -> ReportResult:
-    return execute_report(job, _WORKER["exporter"], _WORKER["kernel"], _WORKER["manager_class"])
+    return execute_report(job, _WORKER["exporter"], _WORKER["kernels"])
 
 
 def run_jobs(jobs: list[ReportJob], workers: int = 0, progress: bool = True) -> list[ReportResult]:
@@ -171,9 +145,12 @@ def run_jobs(jobs: list[ReportJob], workers: int = 0, progress: bool = True) -> 
     results: dict[int, ReportResult] = {}
     if workers == 1 or len(jobs) <= 1:
         _worker_init()
-        for k, job in enumerate(jobs):
-            results[k] = _worker_run(job)
-            bar.update()
+        try:
+            for k, job in enumerate(jobs):
+                results[k] = _worker_run(job)
+                bar.update()
+        finally:
+            _WORKER.pop("kernels").close()
     else:
         with ProcessPoolExecutor(
             max_workers=min(workers, len(jobs)),

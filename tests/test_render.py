@@ -86,3 +86,41 @@ def test_a_failing_report_is_reported_and_the_others_still_render(rendered, tmp_
     assert "LookupError" in results[0].error and "cell" in results[0].error
     assert "999" in results[0].error
     assert good.output.exists() and not bad.output.exists()
+
+
+PROBE = REPO_ROOT / "tests" / "fixtures" / "notebooks" / "kernel_probe.ipynb"
+
+
+def probe_jobs(out, n):
+    return [
+        render.ReportJob(f"probe {k}", PROBE, out / f"probe-{k}.html", {"label": f"s{k}"})
+        for k in range(n)
+    ]
+
+
+def test_no_kernel_serves_two_reports(tmp_path):
+    results = render.run_jobs(probe_jobs(tmp_path, 4), workers=1, progress=False)
+    assert all(r.ok for r in results), [r.error for r in results]
+    pids = set()
+    for k in range(4):
+        page = (tmp_path / f"probe-{k}.html").read_text()
+        match = re.search(r"label=s(\d+) reports-in-kernel=(\d+) pid=(\d+)", page)
+        assert match and match.group(1) == str(k)
+        assert match.group(2) == "1"  # a reused kernel would count 2, 3, ...
+        pids.add(match.group(3))
+    assert len(pids) == 4
+
+
+def test_parallel_render_gives_the_same_html_as_serial(rendered, tmp_path):
+    def jobs(reports):
+        return render.school_jobs(
+            rendered / "processed", reports, REPO_ROOT / "config", "2025-2026", "spring",
+            ["001", "002", "003"], generated_at="fixed",
+        )  # fmt: skip
+
+    serial = render.run_jobs(jobs(tmp_path / "serial"), workers=1, progress=False)
+    parallel = render.run_jobs(jobs(tmp_path / "parallel"), workers=2, progress=False)
+    assert all(r.ok for r in serial + parallel)
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.output != b.output
+        assert a.output.read_text() == b.output.read_text()
