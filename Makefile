@@ -18,7 +18,7 @@ LOCATIONS := --raw $(RAW) --processed $(PROCESSED) --reports $(REPORTS)
 TERM := $(if $(YEAR),--year $(YEAR)) $(if $(WINDOW),--window $(WINDOW))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo-data ingest process render reports test lint format lab bench clean
+.PHONY: help venv demo-data ingest process render reports stages test lint format lab bench clean
 
 help: ## list the targets
 	@echo "Tierwise: MTSS / RTI screening reports. Usage: make TARGET [YEAR=2025-2026 WINDOW=winter]"
@@ -39,17 +39,52 @@ venv: $(STAMP) ## set up the Python environment in .venv (automatic on first use
 demo-data: $(STAMP) ## write the synthetic demo district into data/raw/
 	$(TW) demo-data $(LOCATIONS)
 
+# Incremental stages: stamps under $(PROCESSED)/.stamps record what was built from what.
+# A re-run with nothing changed does nothing; a changed notebook re-renders only its own
+# reports; changed raw data, config or code re-runs the stages that depend on it.
+STAMPS := $(PROCESSED)/.stamps
+TERMKEY := $(or $(YEAR),latest)-$(or $(WINDOW),latest)
+RAW_FILES = $(wildcard $(RAW)/*.csv $(RAW)/*.CSV $(RAW)/*.xlsx $(RAW)/*.XLSX)
+CONFIG_FILES := $(shell find config -type f -not -name '*~' 2>/dev/null)
+INGEST_CODE := $(wildcard pipeline/ingest.py pipeline/profiles.py pipeline/quality.py \
+	pipeline/schema.py pipeline/config.py pipeline/store.py)
+PROCESS_CODE := $(filter-out $(INGEST_CODE) pipeline/render.py pipeline/kernels.py \
+	pipeline/synth.py pipeline/cli.py pipeline/bench.py pipeline/report%.py,$(wildcard pipeline/*.py))
+REPORT_CODE := $(wildcard pipeline/report*.py pipeline/render.py pipeline/kernels.py) \
+	$(shell find pipeline/templates -type f 2>/dev/null)
+NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
+RENDER_STAMPS := $(foreach nb,$(NOTEBOOKS),$(STAMPS)/render-$(TERMKEY)-$(nb))
+
+$(STAMPS)/ingest-$(TERMKEY): $(RAW_FILES) $(CONFIG_FILES) $(INGEST_CODE) | $(STAMP)
+	$(TW) ingest $(LOCATIONS) $(TERM)
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/process-$(TERMKEY): $(STAMPS)/ingest-$(TERMKEY) $(PROCESS_CODE)
+	$(TW) process $(LOCATIONS) $(TERM)
+	@touch $@
+
+$(STAMPS)/render-$(TERMKEY)-%: $(STAMPS)/process-$(TERMKEY) notebooks/%.ipynb $(REPORT_CODE)
+	$(TW) render $(LOCATIONS) $(TERM) --workers $(WORKERS) --notebook $*
+	@touch $@
+
 ingest: $(STAMP) ## read data/raw/ into the canonical tables in data/processed/
 	$(TW) ingest $(LOCATIONS) $(TERM)
 
-process: $(STAMP) ## compute tiers from the canonical tables
+process: $(STAMP) ## compute tiers, groups, progress decisions and effectiveness
 	$(TW) process $(LOCATIONS) $(TERM)
 
-render: $(STAMP) ## render the per-school HTML reports from data/processed/
+render: $(STAMP) ## render every report from data/processed/ (always, ignoring stamps)
 	$(TW) render $(LOCATIONS) $(TERM) --workers $(WORKERS)
 
-reports: $(STAMP) ## run every stage and render the reports (demo district if data/raw/ is empty)
-	$(TW) reports $(LOCATIONS) $(TERM) --workers $(WORKERS)
+reports: $(STAMP) ## run the stages that are out of date and render the reports (demo district if data/raw/ is empty)
+	@$(TW) demo-data $(LOCATIONS) --if-empty
+	@$(MAKE) --no-print-directory stages
+
+stages: $(RENDER_STAMPS)
+	@echo "Reports are up to date: open $(REPORTS)/index.html"
+
+bench: $(STAMP) ## benchmark the pipeline against the naive papermill + nbconvert loop (prints figures)
+	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 test: $(STAMP) ## run the tests and the linter
 	$(BIN)/ruff check .
@@ -68,5 +103,6 @@ lab: $(STAMP) ## open JupyterLab on the project's kernel
 
 clean: ## remove processed data, reports and caches (keeps data/raw/ and .venv)
 	find $(PROCESSED) -mindepth 1 ! -name .gitkeep -delete
+	rm -rf $(STAMPS)
 	find $(REPORTS) -mindepth 1 ! -name .gitkeep -delete
 	rm -rf .pytest_cache .ruff_cache .hypothesis

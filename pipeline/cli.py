@@ -10,6 +10,7 @@ tierwise reports      all of the above (demo data only when data/raw/ is empty)
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -90,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(demo)
     _demo_args(demo)
+    demo.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="do nothing when --raw already holds input files (what `make reports` uses)",
+    )
 
     ingest = sub.add_parser(
         "ingest",
@@ -124,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="reports rendered at once (default: one per CPU core)",
     )
     render.add_argument(
+        "--notebook",
+        action="append",
+        dest="notebooks",
+        metavar="NAME",
+        help="render only this notebook's reports, e.g. specialist (repeatable)",
+    )
+    render.add_argument(
         "--school",
         action="append",
         dest="only_schools",
@@ -155,6 +168,9 @@ def _say(message: str) -> None:
 
 def cmd_demo_data(args, config: DistrictConfig) -> int:
     from pipeline.synth import SynthSpec, write_district
+
+    if getattr(args, "if_empty", False) and not _raw_is_empty(args.raw):
+        return 0
 
     spec = SynthSpec(
         schools=args.schools,
@@ -206,7 +222,7 @@ def cmd_process(args, config: DistrictConfig, term: Term | None = None) -> Term:
     from pipeline.process import run_process
 
     term = term or _processed_term(args)
-    written = run_process(args.processed, args.raw, config, term)
+    written = run_process(args.processed, args.raw, config, term, config_dir=args.config)
     counts = ", ".join(f"{n} {name}" for name, n in written.items())
     _say(f"processed {term.window} {term.school_year}: {counts}")
     return term
@@ -226,6 +242,7 @@ def cmd_render(args, config: DistrictConfig, term: Term | None = None) -> int:
         term.window,
         workers=args.workers,
         school_ids=getattr(args, "only_schools", None),
+        notebooks=getattr(args, "notebooks", None),
     )
     seconds = time.perf_counter() - started
     ok = sum(r.ok for r in results)
@@ -262,11 +279,24 @@ COMMANDS = {
 }
 
 
+def _peak_memory_mb() -> float:
+    """Peak resident memory of this process (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    started = time.perf_counter()
     try:
         config = load_config(args.config)
-        return COMMANDS[args.command](args, config)
+        code = COMMANDS[args.command](args, config)
     except (ConfigError, IngestError, LookupError, FileNotFoundError) as err:
         print(f"tierwise: error: {err}", file=sys.stderr)
         return 2
+    # One machine-readable line per stage; `make bench` reads it.
+    _say(
+        f"{args.command} took {time.perf_counter() - started:.2f} s, "
+        f"peak memory {_peak_memory_mb():.0f} MB"
+    )
+    return code

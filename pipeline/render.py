@@ -283,8 +283,13 @@ def render_term(
     workers: int = 0,
     school_ids: list[str] | None = None,
     progress: bool = True,
+    notebooks: list[str] | None = None,
 ) -> list[ReportResult]:
-    """Render every school's reports for a term, then the term and root index pages."""
+    """Render every school's reports for a term, then the term and root index pages.
+
+    ``notebooks`` limits the run to those notebooks' reports (by file stem), so that a
+    changed notebook re-renders only its own reports.
+    """
     students = store.read_table(processed, school_year, window, "students")
     schools = (
         students[["school_id", "school_name"]].drop_duplicates("school_id").sort_values("school_id")
@@ -304,6 +309,8 @@ def render_term(
         list(schools["school_id"]),
         generated_at,
     )
+    if notebooks:
+        jobs = [job for job in jobs if job.notebook.stem in notebooks]
     results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
     pairs = list(schools.itertuples(index=False, name=None))
     write_term_index(reports, school_year, window, pairs, results, config, generated_at)

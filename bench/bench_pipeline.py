@@ -1,0 +1,179 @@
+"""`make bench`: time the whole pipeline on a large synthetic district, against the naive
+papermill-CLI + nbconvert-CLI loop, in the same run. Figures are printed, not asserted.
+
+    python bench/bench_pipeline.py [--schools 100] [--students-per-grade 84]
+                                   [--naive-sample 3] [--scale-students 1000000]
+
+1. Full pipeline for a district of ``--schools`` schools (default 100, about 50,000
+   students): ``make reports`` on a fresh folder, each stage's time and peak memory.
+2. The naive baseline on ``--naive-sample`` schools' reports of the same data: a
+   ``papermill`` CLI call then a ``jupyter nbconvert --to html --no-input`` CLI call per
+   report. Seconds per report for both, and their ratio.
+3. A second ``make reports`` with nothing changed.
+4. Report sizes.
+5. Ingest -> effectiveness (``tierwise ingest`` + ``tierwise process``) for a state-sized
+   district of ``--scale-students`` students (0 skips it): time and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from pipeline.synth import SynthSpec, write_district  # noqa: E402
+
+BIN = Path(sys.executable).parent
+STAGE_LINE = re.compile(r"tierwise: (\w[\w-]*) took ([\d.]+) s, peak memory (\d+) MB")
+
+
+def run(cmd: list[str], **kwargs) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
+        raise SystemExit(f"bench: command failed ({done.returncode}): {' '.join(cmd)}")
+    return seconds, done.stdout + done.stderr
+
+
+def make(target: str, raw: Path, processed: Path, reports: Path, workers: int):
+    return run(
+        [
+            "make",
+            "--no-print-directory",
+            target,
+            f"RAW={raw}",
+            f"PROCESSED={processed}",
+            f"REPORTS={reports}",
+            f"WORKERS={workers}",
+        ],  # fmt: skip
+        cwd=REPO,
+    )
+
+
+def stage_figures(output: str) -> list[tuple[str, float, int]]:
+    return [(m[1], float(m[2]), int(m[3])) for m in STAGE_LINE.finditer(output)]
+
+
+def naive_loop(processed: Path, out: Path, school_ids: list[str], notebooks: list[str]):
+    """The baseline: one papermill CLI and one nbconvert CLI process per report."""
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    count = 0
+    for school_id in school_ids:
+        for notebook in notebooks:
+            executed = out / f"{school_id}-{notebook}.ipynb"
+            params = [
+                "-p", "school_id", school_id, "-p", "processed_dir", str(processed),
+                "-p", "config_dir", str(REPO / "config"),
+            ]  # fmt: skip
+            run(
+                [str(BIN / "papermill"), str(REPO / "notebooks" / f"{notebook}.ipynb"),
+                 str(executed), *params, "-k", "tierwise", "--no-progress-bar"],
+                cwd=REPO,
+            )  # fmt: skip
+            run([str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(executed)])
+            count += 1
+    return (time.perf_counter() - started) / max(1, count), count
+
+
+def report_sizes(reports: Path) -> dict[str, tuple[int, int, int]]:
+    sizes: dict[str, list[int]] = {}
+    for path in reports.rglob("*.html"):
+        kind = path.stem if "schools" in path.parts else path.name
+        sizes.setdefault(kind, []).append(path.stat().st_size)
+    return {k: (len(v), sum(v), max(v)) for k, v in sorted(sizes.items())}
+
+
+def scale_run(students: int, workdir: Path) -> None:
+    per_grade = 420
+    schools = max(1, round(students / (6 * per_grade)))
+    raw, processed = workdir / "raw", workdir / "processed"
+    started = time.perf_counter()
+    truth = write_district(SynthSpec(schools=schools, students_per_grade=per_grade, seed=1), raw)
+    generated = time.perf_counter() - started
+    size_mb = sum(p.stat().st_size for p in raw.iterdir()) / 1e6
+    print(f"  generated {truth['students']:,} students in {schools} schools: {generated:.0f} s, "
+          f"{size_mb:,.0f} MB of CSV")  # fmt: skip
+    tw = str(BIN / "tierwise")
+    locations = ["--raw", str(raw), "--processed", str(processed), "--config", str(REPO / "config")]
+    total = 0.0
+    peak = 0
+    for stage in ("ingest", "process"):
+        seconds, output = run([tw, stage, *locations], cwd=REPO)
+        figures = stage_figures(output)
+        memory = figures[-1][2] if figures else 0
+        total += seconds
+        peak = max(peak, memory)
+        print(f"  {stage:<8} {seconds:7.1f} s   peak memory {memory:6,} MB")
+    print(f"  ingest -> effectiveness for {truth['students']:,} students: {total:.1f} s "
+          f"(target < 120 s), peak memory {peak:,} MB (target < 8,000 MB)")  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--schools", type=int, default=100)
+    parser.add_argument("--students-per-grade", type=int, default=84)
+    parser.add_argument("--naive-sample", type=int, default=3, help="schools in the naive loop")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--scale-students", type=int, default=1_000_000)
+    parser.add_argument("--keep", type=Path, help="keep the bench folders here")
+    args = parser.parse_args()
+
+    workdir = args.keep or Path(tempfile.mkdtemp(prefix="tierwise-bench-"))
+    raw, processed, reports = workdir / "raw", workdir / "processed", workdir / "reports"
+    print(f"Tierwise benchmark on {os.cpu_count()} cores ({workdir})")
+
+    started = time.perf_counter()
+    truth = write_district(
+        SynthSpec(schools=args.schools, students_per_grade=args.students_per_grade, seed=42), raw
+    )
+    print(f"\n1. Synthetic district: {truth['schools']} schools, {truth['students']:,} students, "
+          f"generated in {time.perf_counter() - started:.1f} s")  # fmt: skip
+
+    full, output = make("reports", raw, processed, reports, args.workers)
+    print("   make reports (fresh folder), per stage:")
+    for stage, seconds, memory in stage_figures(output):
+        print(f"     {stage:<8} {seconds:7.1f} s   peak memory {memory:6,} MB")
+    html = sorted(reports.rglob("schools/*/*.html"))
+    notebooks = sorted({p.stem for p in html})
+    per_report = full / max(1, len(html))
+    print(f"   total {full:.1f} s for {len(html)} school reports "
+          f"({', '.join(notebooks)}): {per_report:.2f} s per report, whole pipeline")  # fmt: skip
+
+    sample = sorted({p.parent.name for p in html})[: args.naive_sample]
+    naive, count = naive_loop(processed, workdir / "naive", sample, notebooks)
+    print(f"\n2. Naive loop (papermill CLI + jupyter nbconvert CLI), {count} reports: "
+          f"{naive:.2f} s per report")  # fmt: skip
+    print(f"   Tierwise, whole pipeline: {per_report:.2f} s per report -> "
+          f"{naive / per_report:.1f}x faster (target >= 4x)")  # fmt: skip
+
+    rerun, _ = make("reports", raw, processed, reports, args.workers)
+    print(f"\n3. make reports again, nothing changed: {rerun:.1f} s (target < 10 s)")
+
+    print("\n4. Report sizes (count, total, largest):")
+    for kind, (n, total, largest) in report_sizes(reports).items():
+        print(f"   {kind:<18} {n:4d}  {total / 1e6:8.1f} MB  {largest / 1e6:6.2f} MB")
+
+    if args.scale_students:
+        print(f"\n5. State-sized district, {args.scale_students:,} students:")
+        scale_dir = workdir / "scale"
+        scale_run(args.scale_students, scale_dir)
+        shutil.rmtree(scale_dir, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
