@@ -230,6 +230,33 @@ class Render(_Strict):
     workers: int = Field(0, ge=0)
 
 
+class Progress(_Strict):
+    """Progress-monitoring decision rules (DESIGN.md, "Progress monitoring")."""
+
+    min_probes: int = Field(6, ge=3)
+    min_weeks: float = Field(6.0, gt=0)
+    consecutive_points: int = Field(4, ge=2)
+    # growth: baseline + weekly growth x weeks; benchmark: the end-of-year benchmark
+    # (config/benchmarks), falling back to growth where a measure/grade has none.
+    goal_source: Literal["growth", "benchmark"] = "growth"
+    goal_growth: Literal["ambitious", "realistic", "typical"] = "ambitious"
+    benchmark_level: str = "benchmark"
+    # The trend is "about the aimline" within this share of the aimline's slope.
+    trend_tolerance: float = Field(0.25, ge=0)
+    growth_norms: str = "norms/weekly_growth.csv"
+
+
+class Effectiveness(_Strict):
+    """Which screening measure is each subject's pre/post outcome, in order of preference."""
+
+    outcome_measures: dict[str, list[str]] = {
+        "reading": ["dibels8_orf_wrc", "dibels8_lnf"],
+        "math": ["map_math_rit"],
+    }
+    fidelity_threshold: float = Field(0.8, gt=0, le=1)
+    confidence: float = Field(0.95, gt=0, lt=1)
+
+
 class DistrictConfig(_Strict):
     """Everything in ``config/district.yml``."""
 
@@ -249,6 +276,8 @@ class DistrictConfig(_Strict):
     _benchmarks: object = PrivateAttr(default=None)
     privacy: Privacy = Privacy()
     render: Render = Render()
+    progress: Progress = Progress()
+    effectiveness: Effectiveness = Effectiveness()
 
     @field_validator("percentile_bands")
     @classmethod

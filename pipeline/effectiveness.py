@@ -1,0 +1,519 @@
+"""Is it working? Intervention effectiveness per program x school and district-wide.
+
+Every statistic is a closed-form group computation (no per-student loop) and carries its
+n; below ``privacy.min_cell_size`` it is missing and ``note`` says "n too small".
+
+Statistics, per program and scope (a ``school_id`` or ``"district"``):
+
+* **served** (``n``), **dosage** (mean of sessions attended / planned) and the share at or
+  above the fidelity threshold (80 %);
+* **pre/post change** on the subject's outcome screening measure (fall -> current window), in
+  score units, and **Hedges' g for paired pre/post scores** with its confidence interval,
+  after Borenstein, Hedges, Higgins & Rothstein (2009), *Introduction to Meta-Analysis*,
+  ch. 4, "matched groups" (eqs. 4.25-4.28 and 4.18-4.20)::
+
+      S_within = S_diff / sqrt(2 (1 - r))        r = corr(pre, post)
+      d        = mean_diff / S_within
+      V_d      = (1/n + d^2 / (2 n)) * 2 (1 - r)
+      J        = 1 - 3 / (4 df - 1),  df = n - 1
+      g = J d,  SE_g = J sqrt(V_d),  CI = g -/+ z SE_g
+
+* **moved up**: the share of served students who started in Tier 2 or 3 and now sit in a
+  less intensive tier;
+* **on track**: the share of monitored students whose progress decision is "continue" or
+  "raise the goal"; median ROI against the median typical ROI of the same students;
+* **comparison**: growth (current minus fall) against students at the same fall level who
+  received no intervention in the subject. Students are stratified by outcome measure,
+  grade and fall level (the percentile band of the outcome measure's fall percentile);
+  within each stratum the difference of mean growth has variance ``s_p^2/n_p + s_c^2/n_c``;
+  strata are combined with weights ``n_p / sum n_p`` (the program's own mix, i.e. the
+  effect on the treated); the interval uses Student's t with Welch-Satterthwaite degrees of
+  freedom. ``comparison_diff`` is in score units; ``effect_sd`` is the same
+  estimator on growth divided by the district SD of fall scores of the student's grade and
+  measure (sample SD, ddof = 1): the scale the synthetic district plants effects on.
+  Pre/post g alone includes the growth every student makes over a term; the comparison
+  does not.
+
+The "effectiveness of support" table (:func:`transitions`) counts students by fall tier x
+current tier, by whether they received an intervention.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.config import WINDOW_ORDER, DistrictConfig
+from pipeline.tiers import tier_from_percentile
+
+DISTRICT = "district"
+TOO_SMALL = "n too small"
+
+EFFECTIVENESS_COLUMNS = [
+    "program",
+    "scope",
+    "subject",
+    "window",
+    "n",
+    "dosage_mean",
+    "fidelity_share",
+    "n_scored",
+    "mean_pre",
+    "mean_post",
+    "mean_change",
+    "sd_change",
+    "hedges_g",
+    "g_se",
+    "g_ci_low",
+    "g_ci_high",
+    "n_moved_base",
+    "moved_up_share",
+    "n_monitored",
+    "on_track_share",
+    "median_roi",
+    "median_typical_roi",
+    "n_compared",
+    "n_comparison",
+    "comparison_diff",
+    "comparison_se",
+    "comparison_ci_low",
+    "comparison_ci_high",
+    "effect_sd",
+    "effect_sd_se",
+    "effect_sd_ci_low",
+    "effect_sd_ci_high",
+    "suppressed",
+    "note",
+]
+TRANSITION_COLUMNS = [
+    "scope",
+    "subject",
+    "received_intervention",
+    "fall_tier",
+    "current_tier",
+    "n",
+    "n_fall_tier",
+    "share",
+    "note",
+]
+
+
+def hedges_g_paired(
+    n: pd.Series | np.ndarray,
+    mean_diff: pd.Series | np.ndarray,
+    sd_diff: pd.Series | np.ndarray,
+    r: pd.Series | np.ndarray,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Hedges' g for paired pre/post scores with SE and CI (Borenstein et al. 2009, ch. 4).
+
+    Vectorized over groups; ``r`` is the pre/post correlation. Missing where n < 3 or r = 1.
+    """
+    n = np.asarray(n, dtype=float)
+    mean_diff, sd_diff = np.asarray(mean_diff, dtype=float), np.asarray(sd_diff, dtype=float)
+    r = np.asarray(r, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = (n >= 3) & (r < 1) & (sd_diff > 0)
+        s_within = sd_diff / np.sqrt(2 * (1 - r))
+        d = mean_diff / s_within
+        v_d = (1 / n + d**2 / (2 * n)) * 2 * (1 - r)
+        j = 1 - 3 / (4 * (n - 1) - 1)
+        g = np.where(ok, j * d, np.nan)
+        se = np.where(ok, j * np.sqrt(v_d), np.nan)
+    z = stats.norm.ppf(0.5 + level / 2)
+    return pd.DataFrame({"g": g, "se": se, "ci_low": g - z * se, "ci_high": g + z * se})
+
+
+def _with_scopes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each row twice: once for its school, once for the district."""
+    return pd.concat(
+        [frame.assign(scope=frame["school_id"]), frame.assign(scope=DISTRICT)], ignore_index=True
+    )
+
+
+def _latest(screenings: pd.DataFrame) -> pd.DataFrame:
+    """One screening per student x measure x window: the latest dated (re-uploads win)."""
+    return screenings.sort_values("date", kind="stable").drop_duplicates(
+        ["student_id", "measure", "window"], keep="last"
+    )
+
+
+def outcome_scores(
+    screenings: pd.DataFrame, students: pd.DataFrame, config: DistrictConfig, window: str
+) -> pd.DataFrame:
+    """Per student x subject: the outcome measure, fall score (``pre``), ``window`` score
+    (``post``), ``change``, the district fall SD of the grade x measure, ``change_sd`` and
+    the fall level (tier band of the outcome measure's fall percentile)."""
+    prefs = config.effectiveness.outcome_measures
+    rank = {(s, m): k for s, ms in prefs.items() for k, m in enumerate(ms)}
+    measures = sorted({m for ms in prefs.values() for m in ms})
+    scr = _latest(
+        screenings[
+            screenings["measure"].isin(measures) & screenings["window"].isin(["fall", window])
+        ]
+    ).merge(students[["student_id", "school_id", "grade"]], on="student_id", how="inner")
+    fall = scr[scr["window"] == "fall"]
+    sd = fall.groupby(["measure", "grade"])["score"].std(ddof=1).rename("fall_sd").reset_index()
+    pre = fall[["student_id", "measure", "subject", "school_id", "grade", "score", "percentile"]]
+    pre = pre.rename(columns={"score": "pre", "percentile": "fall_percentile"})
+    post = scr[scr["window"] == window][["student_id", "measure", "score"]].rename(
+        columns={"score": "post"}
+    )
+    if window == "fall":
+        post = post.iloc[0:0]
+    both = pre.merge(post, on=["student_id", "measure"], how="left")
+    both = both.assign(
+        _rank=[rank.get(k, 99) for k in zip(both["subject"], both["measure"], strict=True)],
+        _has=both["post"].notna(),
+    )
+    both = both[both["_rank"] < 99].sort_values(
+        ["student_id", "subject", "_has", "_rank"], ascending=[True, True, False, True]
+    )
+    best = both.drop_duplicates(["student_id", "subject"], keep="first").drop(
+        columns=["_rank", "_has"]
+    )
+    best = best.merge(sd, on=["measure", "grade"], how="left")
+    bands = {
+        name: config.percentile_bands[m.percentile_preset]
+        for name, m in config.measures.items()
+        if m.percentile_preset in config.percentile_bands
+    }
+    cut3 = best["measure"].map(lambda m: bands.get(m, (np.nan, np.nan))[0]).astype(float)
+    cut2 = best["measure"].map(lambda m: bands.get(m, (np.nan, np.nan))[1]).astype(float)
+    level = tier_from_percentile(best["fall_percentile"], cut3, cut2)
+    change = (best["post"] - best["pre"]).astype(float)
+    return best.assign(
+        pre=best["pre"].astype(float),
+        post=best["post"].astype(float),
+        change=change,
+        change_sd=change / best["fall_sd"].where(best["fall_sd"] > 0).astype(float),
+        fall_level=level,
+    ).reset_index(drop=True)
+
+
+def _moments(frame: pd.DataFrame, keys: list[str], column: str, prefix: str) -> pd.DataFrame:
+    g = frame.dropna(subset=[column]).groupby(keys, observed=True)[column]
+    return pd.DataFrame(
+        {f"{prefix}n": g.count(), f"{prefix}mean": g.mean(), f"{prefix}var": g.var(ddof=1)}
+    ).reset_index()
+
+
+def stratified_difference(
+    treated: pd.DataFrame,
+    control: pd.DataFrame,
+    group_keys: list[str],
+    strata: list[str],
+    column: str,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Difference in mean ``column`` between ``treated`` and ``control`` within strata,
+    combined with the treated counts as weights; SE from the per-stratum Welch variances.
+
+    ``treated`` carries ``group_keys + strata``; ``control`` carries the strata and any of
+    the group keys it is matched on (those it shares with ``treated`` other than e.g.
+    ``program``). Strata with fewer than two students on either side are left out.
+    Returns ``group_keys, n_compared, n_comparison, diff, se, ci_low, ci_high``.
+    """
+    shared = [k for k in group_keys if k in control.columns]
+    t = _moments(treated, group_keys + strata, column, "t_")
+    c = _moments(control, shared + strata, column, "c_")
+    m = t.merge(c, on=shared + strata, how="inner")
+    m = m[(m["t_n"] >= 2) & (m["c_n"] >= 2)]
+    w = m["t_n"].astype(float)
+    a, b = m["t_var"] / m["t_n"], m["c_var"] / m["c_n"]
+    m = m.assign(
+        _w=w,
+        _wd=w * (m["t_mean"] - m["c_mean"]),
+        _wv=w**2 * (a + b),
+        # Welch-Satterthwaite: each variance term over its degrees of freedom.
+        _sat=w**4 * (a**2 / (m["t_n"] - 1) + b**2 / (m["c_n"] - 1)),
+    )
+    sums = m.groupby(group_keys, observed=True)[["_w", "_wd", "_wv", "_sat", "t_n", "c_n"]].sum()
+    diff = sums["_wd"] / sums["_w"]
+    se = np.sqrt(sums["_wv"]) / sums["_w"]
+    dof = (sums["_wv"] ** 2 / sums["_sat"]).where(sums["_sat"] > 0)
+    tcrit = stats.t.ppf(0.5 + level / 2, dof)
+    out = pd.DataFrame(
+        {
+            "n_compared": sums["t_n"],
+            "n_comparison": sums["c_n"],
+            "diff": diff,
+            "se": se,
+            "df": dof,
+            "ci_low": diff - tcrit * se,
+            "ci_high": diff + tcrit * se,
+        }
+    )
+    return out.reset_index()
+
+
+def _enrolments(interventions: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
+    enrol = interventions.merge(
+        students[["student_id", "school_id", "grade"]], on="student_id", how="inner"
+    )
+    planned = enrol.get("sessions_planned", pd.Series(np.nan, index=enrol.index)).astype("Float64")
+    attended = enrol.get("sessions_attended", pd.Series(np.nan, index=enrol.index))
+    dosage = (attended.astype("Float64") / planned.where(planned > 0)).astype(float)
+    return enrol.assign(dosage=dosage).drop_duplicates(["student_id", "program"], keep="last")
+
+
+def program_effectiveness(
+    screenings: pd.DataFrame,
+    students: pd.DataFrame,
+    interventions: pd.DataFrame,
+    config: DistrictConfig,
+    window: str,
+    fall_tiers: pd.DataFrame,
+    current_tiers: pd.DataFrame,
+    decisions: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per program x scope (each school, and ``"district"``): see the module
+    docstring for every statistic. ``fall_tiers`` / ``current_tiers`` come from
+    :func:`pipeline.tiers.assign_tiers`; ``decisions`` from
+    :func:`pipeline.progress.progress_decisions`."""
+    if interventions is None or interventions.empty:
+        return pd.DataFrame(columns=EFFECTIVENESS_COLUMNS)
+    level = config.effectiveness.confidence
+    min_n = config.privacy.min_cell_size
+    enrol = _enrolments(interventions, students)
+    scores = outcome_scores(screenings, students, config, window)
+    keys = ["program", "scope", "subject"]
+
+    faithful = (enrol["dosage"] >= config.effectiveness.fidelity_threshold).astype(float)
+    served = _with_scopes(enrol.assign(_fid=faithful.where(enrol["dosage"].notna())))
+    base = (
+        served.groupby(keys, observed=True)
+        .agg(
+            n=("student_id", "nunique"),
+            dosage_mean=("dosage", "mean"),
+            fidelity_share=("_fid", "mean"),
+        )
+        .reset_index()
+    )
+
+    # Pre/post on the outcome measure.
+    treated = _with_scopes(
+        enrol[["student_id", "program", "subject"]].merge(
+            scores, on=["student_id", "subject"], how="inner"
+        )
+    )
+    scored = treated.dropna(subset=["pre", "post"])
+    pp = scored.assign(_pp=scored["pre"] * scored["post"])
+    agg = (
+        pp.groupby(keys, observed=True)
+        .agg(
+            n_scored=("change", "count"),
+            mean_pre=("pre", "mean"),
+            mean_post=("post", "mean"),
+            mean_change=("change", "mean"),
+            sd_change=("change", "std"),
+            _sd_pre=("pre", "std"),
+            _sd_post=("post", "std"),
+            _mpp=("_pp", "mean"),
+        )
+        .reset_index()
+    )
+    cov = (
+        (agg["_mpp"] - agg["mean_pre"] * agg["mean_post"])
+        * agg["n_scored"]
+        / (agg["n_scored"] - 1).where(agg["n_scored"] > 1)
+    )
+    r = cov / (agg["_sd_pre"] * agg["_sd_post"])
+    g = hedges_g_paired(agg["n_scored"], agg["mean_change"], agg["sd_change"], r, level)
+    agg = agg.assign(
+        hedges_g=g["g"].to_numpy(),
+        g_se=g["se"].to_numpy(),
+        g_ci_low=g["ci_low"].to_numpy(),
+        g_ci_high=g["ci_high"].to_numpy(),
+    ).drop(columns=["_sd_pre", "_sd_post", "_mpp"])
+
+    # Movement between tiers.
+    moves = (
+        enrol[["student_id", "program", "subject", "school_id"]]
+        .merge(
+            fall_tiers[["student_id", "subject", "tier"]].rename(columns={"tier": "fall_tier"}),
+            on=["student_id", "subject"],
+        )
+        .merge(
+            current_tiers[["student_id", "subject", "tier"]].rename(columns={"tier": "now_tier"}),
+            on=["student_id", "subject"],
+        )
+        .dropna(subset=["fall_tier", "now_tier"])
+    )
+    moves = moves[moves["fall_tier"] >= 2]
+    moved = (
+        _with_scopes(moves.assign(_up=(moves["now_tier"] < moves["fall_tier"]).astype(float)))
+        .groupby(keys, observed=True)
+        .agg(n_moved_base=("_up", "count"), moved_up_share=("_up", "mean"))
+        .reset_index()
+    )
+
+    # Progress monitoring of the program's students.
+    if decisions is not None and not decisions.empty:
+        dec = decisions.dropna(subset=["program"])
+        dec = _with_scopes(dec.assign(_ok=dec["on_track"].astype("Float64").astype(float)))
+        pm = (
+            dec.groupby(keys, observed=True)
+            .agg(
+                n_monitored=("_ok", "count"),
+                on_track_share=("_ok", "mean"),
+                median_roi=("roi", "median"),
+                median_typical_roi=("expected_growth", "median"),
+            )
+            .reset_index()
+        )
+    else:
+        pm = pd.DataFrame(columns=[*keys, "n_monitored", "on_track_share"])
+
+    comp = growth_comparison(scores, enrol, level)
+
+    out = base
+    for part in (agg, moved, pm, comp):
+        out = out.merge(part, on=keys, how="left")
+    out = out.assign(window=window).reindex(columns=EFFECTIVENESS_COLUMNS)
+    return suppress_small(out, min_n, window)
+
+
+def growth_comparison(
+    scores: pd.DataFrame, enrolments: pd.DataFrame, level: float = 0.95
+) -> pd.DataFrame:
+    """Growth of each program's students minus that of students at the same fall level
+    (outcome measure x grade x fall level) with no intervention in the subject, per
+    program x scope: ``comparison_*`` in score units and ``effect_sd*`` in district fall-SD
+    units (see the module docstring). ``scores``: :func:`outcome_scores`; ``enrolments``:
+    student_id, program, subject, school_id (one row per student x program)."""
+    keys = ["program", "scope", "subject"]
+    enrol = enrolments
+    treated = _with_scopes(
+        enrol[["student_id", "program", "subject"]].merge(
+            scores, on=["student_id", "subject"], how="inner"
+        )
+    ).dropna(subset=["pre", "post"])
+    enrolled_subjects = enrol[["student_id", "subject"]].drop_duplicates()
+    control = scores.merge(
+        enrolled_subjects.assign(_in=True), on=["student_id", "subject"], how="left"
+    )
+    control = _with_scopes(control[control["_in"].isna()].drop(columns="_in"))
+    strata = ["measure", "grade", "fall_level"]
+    treated_c = treated.dropna(subset=["fall_level"])
+    control = control.dropna(subset=["fall_level"])
+    diff = stratified_difference(treated_c, control, keys, strata, "change", level)
+    diff_sd = stratified_difference(treated_c, control, keys, strata, "change_sd", level)
+    comp = (
+        diff.drop(columns="df")
+        .rename(
+            columns={
+                "diff": "comparison_diff",
+                "se": "comparison_se",
+                "ci_low": "comparison_ci_low",
+                "ci_high": "comparison_ci_high",
+            }
+        )
+        .merge(
+            diff_sd.drop(columns=["n_compared", "n_comparison", "df"]).rename(
+                columns={
+                    "diff": "effect_sd",
+                    "se": "effect_sd_se",
+                    "ci_low": "effect_sd_ci_low",
+                    "ci_high": "effect_sd_ci_high",
+                }
+            ),
+            on=keys,
+            how="outer",
+        )
+    )
+
+    return comp
+
+
+_PREPOST = ["mean_pre", "mean_post", "mean_change", "sd_change"]
+_G = ["hedges_g", "g_se", "g_ci_low", "g_ci_high"]
+_COMPARISON = [
+    "comparison_diff",
+    "comparison_se",
+    "comparison_ci_low",
+    "comparison_ci_high",
+    "effect_sd",
+    "effect_sd_se",
+    "effect_sd_ci_low",
+    "effect_sd_ci_high",
+]
+
+
+def suppress_small(out: pd.DataFrame, min_n: int, window: str) -> pd.DataFrame:
+    """Blank every statistic whose n is below ``min_n`` and say why in ``note``."""
+    out = out.copy()
+    notes = pd.DataFrame(index=out.index)
+    fill = lambda c: out[c].fillna(0).astype(float)  # noqa: E731
+    rules = [
+        ("n", ["dosage_mean", "fidelity_share"], "served"),
+        ("n_scored", _PREPOST + _G, "pre/post"),
+        ("n_moved_base", ["moved_up_share"], "tier movement"),
+        ("n_monitored", ["on_track_share", "median_roi", "median_typical_roi"], "on track"),
+    ]
+    suppressed = pd.Series(False, index=out.index)
+    for count, columns, label in rules:
+        small = fill(count) < min_n
+        had = fill(count) > 0
+        out.loc[small, columns] = np.nan
+        notes[label] = np.where(small & had, f"{label}: {TOO_SMALL}", "")
+        suppressed |= small & had
+    small = (fill("n_compared") < min_n) | (fill("n_comparison") < min_n)
+    had = fill("n_compared") > 0
+    out.loc[small, _COMPARISON] = np.nan
+    notes["comparison"] = np.where(
+        small & had,
+        f"comparison: {TOO_SMALL}",
+        np.where(fill("n_compared") == 0, "comparison: no comparable students", ""),
+    )
+    suppressed |= small & had
+    if window == WINDOW_ORDER[0]:
+        notes["window"] = "fall: no post-test yet"
+    out["note"] = notes.apply(lambda row: "; ".join(v for v in row if v), axis=1)
+    out["suppressed"] = suppressed
+    for column in ("n", "n_scored", "n_moved_base", "n_monitored", "n_compared", "n_comparison"):
+        out[column] = out[column].fillna(0).astype(int)
+    return out.sort_values(["subject", "program", "scope"]).reset_index(drop=True)
+
+
+def transitions(
+    fall_tiers: pd.DataFrame,
+    current_tiers: pd.DataFrame,
+    interventions: pd.DataFrame,
+    min_cell_size: int,
+) -> pd.DataFrame:
+    """The "effectiveness of support" table: students by fall tier x current tier, per
+    scope and subject, split by whether they received an intervention in the subject.
+
+    ``share`` is the count over the fall-tier row total; it is missing (``note`` "n too
+    small") when that row has fewer than ``min_cell_size`` students.
+    """
+    pairs = fall_tiers[["student_id", "school_id", "subject", "tier"]].merge(
+        current_tiers[["student_id", "subject", "tier"]],
+        on=["student_id", "subject"],
+        suffixes=("_fall", "_now"),
+    )
+    pairs = pairs.dropna(subset=["tier_fall", "tier_now"])
+    received = (
+        interventions[["student_id", "subject"]].drop_duplicates().assign(_r=True)
+        if interventions is not None and len(interventions)
+        else pd.DataFrame({"student_id": [], "subject": [], "_r": []})
+    )
+    pairs = pairs.merge(received, on=["student_id", "subject"], how="left")
+    pairs = pairs.assign(received_intervention=pairs["_r"].notna().astype(bool))
+    keys = ["scope", "subject", "received_intervention", "fall_tier", "current_tier"]
+    counts = (
+        _with_scopes(pairs)
+        .rename(columns={"tier_fall": "fall_tier", "tier_now": "current_tier"})
+        .groupby(keys, observed=True)
+        .size()
+        .rename("n")
+        .reset_index()
+    )
+    counts["n_fall_tier"] = counts.groupby(keys[:-1], observed=True)["n"].transform("sum")
+    small = counts["n_fall_tier"] < min_cell_size
+    counts["share"] = (counts["n"] / counts["n_fall_tier"]).where(~small)
+    counts["note"] = np.where(small, TOO_SMALL, "")
+    counts = counts.astype({"fall_tier": int, "current_tier": int})
+    return counts[TRANSITION_COLUMNS].sort_values(keys).reset_index(drop=True)

@@ -1,0 +1,338 @@
+"""Progress monitoring: rate of improvement, aimline and a decision per student x measure.
+
+Rules (DESIGN.md, "Progress monitoring"; defaults in ``district.yml``, ``progress:``):
+
+* **ROI** (rate of improvement) is the ordinary least-squares slope of score on weeks since
+  the first probe, with its standard error ``sqrt(s^2 / Sxx)``, ``s^2 = SSE / (n - 2)``,
+  and a t-based confidence interval (closed form, so a million students need no loop).
+* **Baseline** is the median of the first three probes, placed at the median of their weeks.
+* **Goal** is the end-of-year benchmark (``goal_source: benchmark``, when the measure and
+  grade have one) or ``baseline + weekly growth x weeks`` to the goal date, with the
+  published ambitious growth of Fuchs, Fuchs, Hamlett, Walz & Germann (1993) by default.
+  The goal date is the intervention's end date, else the last day of the spring window.
+* **Aimline**: the straight line from the baseline to the goal.
+* **Decision** needs at least ``min_probes`` probes over at least ``min_weeks`` weeks
+  ("insufficient data" otherwise). Then the last ``consecutive_points`` (4) probes all below
+  the aimline -> change the intervention; all above -> raise the goal; otherwise the trend
+  slope is compared with the aimline slope: flatter by more than ``trend_tolerance`` of the
+  aimline slope -> change the intervention, steeper by more -> raise the goal, else continue
+  (Fuchs & Fuchs' four-point and trend-line rules, as in the NCII / RTI-network guidance).
+* **Expected growth** is the typical weekly growth for the measure and grade
+  (Hasbrouck & Tindal 2017 AWI for ORF; ``config/norms/weekly_growth.csv``), and
+  ``growth_ratio = roi / expected_growth``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from pipeline.config import DistrictConfig
+
+DECISION_LABELS = {
+    "change_intervention": "Change the intervention",
+    "raise_goal": "Raise the goal",
+    "continue": "Continue",
+    "insufficient_data": "Insufficient data",
+}
+ON_TRACK_DECISIONS = ("continue", "raise_goal")
+
+DECISION_COLUMNS = [
+    "student_id",
+    "school_id",
+    "grade",
+    "subject",
+    "measure",
+    "program",
+    "n_probes",
+    "first_date",
+    "last_date",
+    "weeks_span",
+    "baseline",
+    "baseline_week",
+    "roi",
+    "roi_se",
+    "roi_ci_low",
+    "roi_ci_high",
+    "goal",
+    "goal_source",
+    "goal_date",
+    "goal_week",
+    "aim_slope",
+    "last_below",
+    "last_above",
+    "expected_growth",
+    "growth_ratio",
+    "decision",
+    "decision_label",
+    "rule_id",
+    "reason",
+    "on_track",
+]
+
+
+def load_growth_norms(config_dir: Path | str, config: DistrictConfig) -> pd.DataFrame:
+    """``measure, grade, typical, realistic, ambitious, source`` from the configured CSV."""
+    path = Path(config.progress.growth_norms)
+    path = path if path.is_absolute() else Path(config_dir) / path
+    norms = pd.read_csv(path, dtype={"measure": str, "source": str})
+    return norms.astype({"grade": int, "typical": float, "realistic": float, "ambitious": float})
+
+
+def load_benchmark_goals(config_dir: Path | str, config: DistrictConfig) -> pd.DataFrame:
+    """End-of-year goals (``measure, grade, goal``) from ``config/benchmarks/*.csv`` tables
+    laid out as ``measure, grade, window, level, min_score``: the spring ``min_score`` of the
+    configured ``progress.benchmark_level``. Empty when there are none."""
+    frames = []
+    for path in sorted((Path(config_dir) / "benchmarks").glob("*.csv")):
+        table = pd.read_csv(path)
+        if {"measure", "grade", "window", "level", "min_score"} <= set(table.columns):
+            frames.append(table)
+    if not frames:
+        return pd.DataFrame({"measure": [], "grade": [], "goal": []})
+    table = pd.concat(frames, ignore_index=True)
+    level = table["level"].astype(str).str.lower() == config.progress.benchmark_level.lower()
+    spring = table[(table["window"] == "spring") & level]
+    return (
+        spring.rename(columns={"min_score": "goal"})[["measure", "grade", "goal"]]
+        .astype({"grade": int, "goal": float})
+        .drop_duplicates(["measure", "grade"], keep="last")
+    )
+
+
+def probe_weeks(progress: pd.DataFrame) -> pd.DataFrame:
+    """Probes sorted by student, measure and date, with ``week`` since the first probe."""
+    probes = progress.dropna(subset=["score", "date"]).sort_values(
+        ["student_id", "measure", "date"], kind="stable"
+    )
+    first = probes.groupby(["student_id", "measure"])["date"].transform("min")
+    return probes.assign(
+        week=(probes["date"] - first).dt.days / 7.0, score=probes["score"].astype(float)
+    ).reset_index(drop=True)
+
+
+def ols_slopes(
+    frame: pd.DataFrame, keys: list[str], x: str = "week", y: str = "score", level: float = 0.95
+) -> pd.DataFrame:
+    """OLS slope of ``y`` on ``x`` per group, with SE and a t confidence interval.
+
+    Closed form from group sums: ``b = Sxy / Sxx``, ``SE = sqrt((Syy - b Sxy) / (n - 2) / Sxx)``.
+    SE is missing with fewer than three points or no spread in ``x``.
+    """
+    xs, ys = frame[x].astype(float), frame[y].astype(float)
+    g = frame.assign(_x=xs, _y=ys).groupby(keys, sort=True)
+    n = g["_x"].count()
+    mx, my = g["_x"].mean(), g["_y"].mean()
+    centred = frame[keys].assign(
+        _dx=xs - g["_x"].transform("mean"), _dy=ys - g["_y"].transform("mean")
+    )
+    sums = (
+        centred.assign(
+            _xx=centred["_dx"] ** 2, _xy=centred["_dx"] * centred["_dy"], _yy=centred["_dy"] ** 2
+        )
+        .groupby(keys, sort=True)[["_xx", "_xy", "_yy"]]
+        .sum()
+    )
+    sxx, sxy, syy = sums["_xx"], sums["_xy"], sums["_yy"]
+    slope = (sxy / sxx).where(sxx > 0)
+    dof = n - 2
+    resid = (syy - slope * sxy).clip(lower=0)
+    se = np.sqrt(resid / dof.where(dof > 0) / sxx)
+    tcrit = pd.Series(stats.t.ppf(0.5 + level / 2, dof.where(dof > 0)), index=n.index)
+    return pd.DataFrame(
+        {
+            "n": n,
+            "x_mean": mx,
+            "y_mean": my,
+            "slope": slope,
+            "intercept": my - slope * mx,
+            "slope_se": se,
+            "slope_ci_low": slope - tcrit * se,
+            "slope_ci_high": slope + tcrit * se,
+        }
+    ).reset_index()
+
+
+def _current_programs(interventions: pd.DataFrame) -> pd.DataFrame:
+    """Each student's latest intervention per subject: program and end date."""
+    cols = ["student_id", "subject", "program", "end_date"]
+    if interventions is None or interventions.empty:
+        return pd.DataFrame(columns=cols).astype({"end_date": "datetime64[ns]", "program": object})
+    latest = interventions.sort_values("start_date", kind="stable").drop_duplicates(
+        ["student_id", "subject"], keep="last"
+    )
+    if "end_date" not in latest:
+        latest = latest.assign(end_date=pd.NaT)
+    return latest[cols]
+
+
+def progress_decisions(
+    progress: pd.DataFrame,
+    students: pd.DataFrame,
+    interventions: pd.DataFrame,
+    config: DistrictConfig,
+    growth_norms: pd.DataFrame,
+    school_year: str,
+    benchmark_goals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per student x measure with probes: ROI, aimline, decision and its reason.
+
+    ``progress``: canonical probes (student_id, date, measure, score); ``students``: the
+    roster (student_id, school_id, grade); ``interventions``: canonical enrolments, used for
+    the program and the goal date; ``growth_norms``: :func:`load_growth_norms`.
+    """
+    rules = config.progress
+    if progress.empty:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    probes = probe_weeks(progress)
+    keys = ["student_id", "measure"]
+    fit = ols_slopes(probes, keys, level=0.95)
+    g = probes.groupby(keys, sort=True)
+    head = probes[g.cumcount() < 3].groupby(keys, sort=True)
+    rows = fit.assign(
+        first_date=g["date"].min().to_numpy(),
+        last_date=g["date"].max().to_numpy(),
+        weeks_span=g["week"].max().to_numpy(),
+        baseline=head["score"].median().to_numpy(),
+        baseline_week=head["week"].median().to_numpy(),
+    )
+    subject_of = {name: m.subject for name, m in config.measures.items()}
+    rows = rows.assign(subject=rows["measure"].map(subject_of)).merge(
+        students[["student_id", "school_id", "grade"]], on="student_id", how="left"
+    )
+    rows = rows.merge(_current_programs(interventions), on=["student_id", "subject"], how="left")
+
+    _, spring_end = config.window_dates(school_year, "spring")
+    goal_date = pd.to_datetime(rows["end_date"]).fillna(pd.Timestamp(spring_end))
+    goal_week = (goal_date - rows["first_date"]).dt.days / 7.0
+    # A goal date at or before the baseline would give no aimline: aim for the spring end.
+    goal_week = goal_week.where(goal_week > rows["baseline_week"] + 1)
+    fallback = (pd.Timestamp(spring_end) - rows["first_date"]).dt.days / 7.0
+    goal_week = goal_week.fillna(fallback.clip(lower=rows["baseline_week"] + 1))
+
+    norms = growth_norms[["measure", "grade", "typical", rules.goal_growth]].rename(
+        columns={"typical": "expected_growth", rules.goal_growth: "goal_growth"}
+    )
+    rows = rows.merge(norms, on=["measure", "grade"], how="left")
+    growth_goal = rows["baseline"] + rows["goal_growth"] * (goal_week - rows["baseline_week"])
+    goal, source = growth_goal, pd.Series(f"growth:{rules.goal_growth}", index=rows.index)
+    if rules.goal_source == "benchmark" and benchmark_goals is not None and len(benchmark_goals):
+        bench = rows[["measure", "grade"]].merge(
+            benchmark_goals, on=["measure", "grade"], how="left"
+        )["goal"]
+        goal = bench.where(bench.notna(), growth_goal)
+        source = source.where(bench.isna(), "benchmark")
+    source = source.where(goal.notna(), "none")
+    aim_slope = (goal - rows["baseline"]) / (goal_week - rows["baseline_week"])
+
+    # The last k probes against the aimline.
+    k = rules.consecutive_points
+    probes = probes.merge(
+        rows[["student_id", "measure", "baseline", "baseline_week"]].assign(aim_slope=aim_slope),
+        on=keys,
+        how="left",
+    )
+    aim_at = probes["baseline"] + probes["aim_slope"] * (probes["week"] - probes["baseline_week"])
+    last = probes.groupby(keys, sort=True).cumcount(ascending=False) < k
+    tail = probes[last].assign(
+        _below=(probes["score"] < aim_at)[last], _above=(probes["score"] > aim_at)[last]
+    )
+    tail_sums = tail.groupby(keys, sort=True)[["_below", "_above"]].sum().reset_index()
+    tail_sums = rows[keys].merge(tail_sums, on=keys, how="left")
+    last_below = (tail_sums["_below"] >= k).to_numpy()
+    last_above = (tail_sums["_above"] >= k).to_numpy()
+
+    n_probes = rows["n"]
+    enough = (n_probes >= rules.min_probes) & (rows["weeks_span"] >= rules.min_weeks)
+    tolerance = rules.trend_tolerance * aim_slope.abs()
+    roi = rows["slope"]
+    has_aim = aim_slope.notna()
+    conditions = [
+        ~enough,
+        ~has_aim,
+        enough & last_below,
+        enough & last_above,
+        roi < aim_slope - tolerance,
+        roi > aim_slope + tolerance,
+    ]
+    decision = np.select(
+        conditions,
+        [
+            "insufficient_data",
+            "insufficient_data",
+            "change_intervention",
+            "raise_goal",
+            "change_intervention",
+            "raise_goal",
+        ],
+        default="continue",
+    )
+    rule_id = np.select(
+        conditions,
+        ["too_few_probes", "no_goal", "last_below", "last_above", "trend_below", "trend_above"],
+        default="trend_on_aimline",
+    )
+    fmt = lambda s: s.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")  # noqa: E731
+    reason = np.select(
+        conditions,
+        [
+            n_probes.astype(str)
+            + " probes over "
+            + rows["weeks_span"].map(lambda v: f"{v:.1f}")
+            + f" weeks; a decision needs {rules.min_probes} probes over {rules.min_weeks:g} weeks",
+            pd.Series("no goal: no growth norm for this measure and grade", index=rows.index),
+            pd.Series(f"the last {k} probes are all below the aimline", index=rows.index),
+            pd.Series(f"the last {k} probes are all above the aimline", index=rows.index),
+            "trend " + fmt(roi) + " a week is below the aimline's " + fmt(aim_slope) + " a week",
+            "trend " + fmt(roi) + " a week is above the aimline's " + fmt(aim_slope) + " a week",
+        ],
+        default="trend " + fmt(roi) + " a week is close to the aimline's " + fmt(aim_slope),
+    )
+    out = rows.assign(
+        n_probes=n_probes.astype(int),
+        roi=roi,
+        roi_se=rows["slope_se"],
+        roi_ci_low=rows["slope_ci_low"],
+        roi_ci_high=rows["slope_ci_high"],
+        goal=goal,
+        goal_source=source,
+        goal_date=rows["first_date"] + pd.to_timedelta(goal_week * 7, unit="D"),
+        goal_week=goal_week,
+        aim_slope=aim_slope,
+        last_below=last_below,
+        last_above=last_above,
+        growth_ratio=(roi / rows["expected_growth"]).where(rows["expected_growth"] > 0),
+        decision=decision,
+        decision_label=pd.Series(decision, index=rows.index).map(DECISION_LABELS),
+        rule_id=rule_id,
+        reason=reason,
+    )
+    on_track = pd.Series(np.isin(decision, ON_TRACK_DECISIONS), index=out.index, dtype="boolean")
+    out["on_track"] = on_track.mask(out["decision"] == "insufficient_data")
+    out["goal_date"] = out["goal_date"].dt.normalize()
+    return (
+        out[DECISION_COLUMNS]
+        .sort_values(["school_id", "student_id", "measure"])
+        .reset_index(drop=True)
+    )
+
+
+def aimline_points(probes: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Each probe with its week, the aimline and the trend line at that week (for charts)."""
+    points = probe_weeks(probes).merge(
+        decisions[["student_id", "measure", "baseline", "baseline_week", "aim_slope", "roi"]],
+        on=["student_id", "measure"],
+        how="inner",
+    )
+    fit = ols_slopes(points, ["student_id", "measure"])[
+        ["student_id", "measure", "intercept", "slope"]
+    ]
+    points = points.merge(fit, on=["student_id", "measure"], how="left")
+    return points.assign(
+        aimline=points["baseline"]
+        + points["aim_slope"] * (points["week"] - points["baseline_week"]),
+        trend=points["intercept"] + points["slope"] * points["week"],
+    ).drop(columns=["intercept", "slope"])

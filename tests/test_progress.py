@@ -1,0 +1,270 @@
+"""Progress monitoring: decision rules on hand-made probe series, OLS against statsmodels,
+growth norms against the published tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.progress import (
+    aimline_points,
+    load_growth_norms,
+    ols_slopes,
+    probe_weeks,
+    progress_decisions,
+)
+
+from .conftest import REPO_ROOT
+from .test_planted_truth import typed
+
+YEAR = "2025-2026"
+START = pd.Timestamp("2025-10-01")
+# Grade 3 ORF, growth goal: the aimline rises at Fuchs et al.'s (1993) ambitious 1.5 words a
+# week from the baseline (median of the first three probes, at the median of their weeks).
+AMBITIOUS_G3 = 1.5
+
+
+@pytest.fixture(scope="module")
+def small_district_tables(small_district):
+    names = ("students", "screenings", "interventions", "progress")
+    ids = {"student_id": str, "school_id": str, "group_id": str}
+    return typed({n: pd.read_csv(small_district / f"{n}.csv", dtype=ids) for n in names})
+
+
+@pytest.fixture(scope="module")
+def norms(config):
+    return load_growth_norms(REPO_ROOT / "config", config)
+
+
+def series(student: str, scores: list[float], weeks: list[float] | None = None) -> pd.DataFrame:
+    weeks = list(range(len(scores))) if weeks is None else weeks
+    return pd.DataFrame(
+        {
+            "student_id": student,
+            "date": [START + pd.Timedelta(days=7 * w) for w in weeks],
+            "measure": "dibels8_orf_wrc",
+            "score": [float(s) for s in scores],
+            "source_file": "progress.csv",
+            "source_row": range(2, len(scores) + 2),
+        }
+    )
+
+
+def roster(ids: list[str], grade: int = 3) -> pd.DataFrame:
+    return pd.DataFrame({"student_id": ids, "school_id": "001", "grade": grade})
+
+
+NO_INTERVENTIONS = pd.DataFrame(
+    {"student_id": [], "program": [], "subject": [], "start_date": [], "end_date": []}
+).astype({"start_date": "datetime64[ns]", "end_date": "datetime64[ns]"})
+
+
+def aim(week: float, baseline: float = 50.0, baseline_week: float = 1.0) -> float:
+    return baseline + AMBITIOUS_G3 * (week - baseline_week)
+
+
+# Each case: probe scores (weekly from week 0), expected decision and rule.
+DECISION_TABLE = {
+    # Baseline 50; probes stay near 50 while the aimline climbs: last 4 below.
+    "four_below": ([50, 50, 50, 51, 50, 51, 50, 50], "change_intervention", "last_below"),
+    # Climbing far faster than 1.5 a week: last 4 above.
+    "four_above": ([50, 50, 50, 60, 62, 64, 66, 68], "raise_goal", "last_above"),
+    # Flat, swinging across the aimline so no 4 in a row fall on one side: trend rule.
+    "flat_trend": ([10, 30, 10, 10, 30, 10, 30, 10], "change_intervention", "trend_below"),
+    # On the aimline, alternating 1 point above and below it: continue.
+    "on_aimline": (
+        [aim(w) + (1 if w % 2 else -1) for w in range(8)],
+        "continue",
+        "trend_on_aimline",
+    ),
+    # Five probes only.
+    "five_probes": ([50, 52, 54, 56, 58], "insufficient_data", "too_few_probes"),
+}
+
+
+@pytest.fixture(scope="module")
+def table_decisions(config, norms):
+    probes = pd.concat([series(k, v[0]) for k, v in DECISION_TABLE.items()], ignore_index=True)
+    out = progress_decisions(
+        probes, roster(list(DECISION_TABLE)), NO_INTERVENTIONS, config, norms, YEAR
+    )
+    return out.set_index("student_id")
+
+
+@pytest.mark.parametrize("case", list(DECISION_TABLE))
+def test_decision_rule_table(table_decisions, case):
+    scores, decision, rule = DECISION_TABLE[case]
+    row = table_decisions.loc[case]
+    assert row["decision"] == decision, row["reason"]
+    assert row["rule_id"] == rule
+    assert row["n_probes"] == len(scores)
+
+
+def test_flat_trend_really_has_no_four_point_run(table_decisions):
+    scores = DECISION_TABLE["flat_trend"][0]
+    # Independent check of the premise: baseline median(10, 30, 10) = 10 at week 1.
+    side = [np.sign(s - aim(w, 10.0, 1.0)) for w, s in enumerate(scores)]
+    assert set(side[-4:]) == {-1.0, 1.0}
+    slope = np.polyfit(np.arange(8), scores, 1)[0]
+    assert table_decisions.loc["flat_trend", "roi"] == pytest.approx(slope)
+    assert slope < AMBITIOUS_G3 * 0.75
+
+
+def test_baseline_aimline_and_goal(table_decisions):
+    row = table_decisions.loc["four_below"]
+    assert row["baseline"] == 50  # median of 50, 50, 50
+    assert row["baseline_week"] == 1  # median of weeks 0, 1, 2
+    assert row["aim_slope"] == pytest.approx(AMBITIOUS_G3)
+    # No intervention end date: the goal is set for the last day of the spring window.
+    weeks_to_goal = (pd.Timestamp("2026-06-30") - START).days / 7
+    assert row["goal_week"] == pytest.approx(weeks_to_goal)
+    assert row["goal"] == pytest.approx(50 + AMBITIOUS_G3 * (weeks_to_goal - 1))
+    # Typical growth: Hasbrouck & Tindal (2017) grade 3 AWI at the 50th percentile, 0.9.
+    assert row["expected_growth"] == pytest.approx(0.9)
+    assert row["growth_ratio"] == pytest.approx(row["roi"] / 0.9)
+
+
+def test_six_probes_need_six_weeks(config, norms):
+    probes = pd.concat(
+        [
+            series("span5", [50, 51, 52, 53, 54, 55], weeks=[0, 1, 2, 3, 4, 5]),
+            series("span6", [50, 51, 52, 53, 54, 55], weeks=[0, 1, 2, 3, 4, 6]),
+        ]
+    )
+    out = progress_decisions(
+        probes, roster(["span5", "span6"]), NO_INTERVENTIONS, config, norms, YEAR
+    ).set_index("student_id")
+    assert out.loc["span5", "decision"] == "insufficient_data"
+    assert out.loc["span6", "decision"] != "insufficient_data"
+    assert pd.isna(out.loc["span5", "on_track"])
+
+
+def test_intervention_end_date_is_the_goal_date(config, norms):
+    probes = series("s1", [40, 42, 41, 45, 44, 47, 48])
+    interventions = pd.DataFrame(
+        {
+            "student_id": ["s1"],
+            "program": ["Phonics Boost"],
+            "subject": ["reading"],
+            "start_date": [START - pd.Timedelta(days=7)],
+            "end_date": [pd.Timestamp("2026-03-04")],
+        }
+    )
+    row = progress_decisions(probes, roster(["s1"]), interventions, config, norms, YEAR).iloc[0]
+    assert row["program"] == "Phonics Boost"
+    assert row["goal_date"] == pd.Timestamp("2026-03-04")
+    assert row["goal"] == pytest.approx(
+        41 + AMBITIOUS_G3 * ((pd.Timestamp("2026-03-04") - START).days / 7 - 1)
+    )
+
+
+def test_benchmark_goal(config, norms):
+    cfg = config.model_copy(
+        update={"progress": config.progress.model_copy(update={"goal_source": "benchmark"})}
+    )
+    probes = series("s1", [40, 42, 41, 45, 44, 47, 48])
+    goals = pd.DataFrame({"measure": ["dibels8_orf_wrc"], "grade": [3], "goal": [114.0]})
+    row = progress_decisions(probes, roster(["s1"]), NO_INTERVENTIONS, cfg, norms, YEAR, goals)
+    row = row.iloc[0]
+    weeks_to_goal = (pd.Timestamp("2026-06-30") - START).days / 7
+    assert row["goal"] == 114.0
+    assert row["goal_source"] == "benchmark"
+    assert row["aim_slope"] == pytest.approx((114 - 41) / (weeks_to_goal - 1))
+
+
+def test_unsorted_input_gives_the_same_baseline(config, norms):
+    probes = series("s1", [44, 40, 48, 50, 52, 53, 55])
+    shuffled = probes.sample(frac=1, random_state=3)
+    a = progress_decisions(probes, roster(["s1"]), NO_INTERVENTIONS, config, norms, YEAR)
+    b = progress_decisions(shuffled, roster(["s1"]), NO_INTERVENTIONS, config, norms, YEAR)
+    assert a.iloc[0]["baseline"] == 44  # median of the first three by date: 44, 40, 48
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_slopes_and_standard_errors_match_statsmodels():
+    rng = np.random.default_rng(5)
+    frames = []
+    for k in range(30):
+        n = int(rng.integers(3, 25))
+        weeks = np.sort(rng.choice(np.arange(40), n, replace=False)).astype(float)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "student_id": f"{k:03d}",
+                    "measure": "m",
+                    "week": weeks,
+                    "score": 20 + rng.normal(1, 0.5) * weeks + rng.normal(0, 4, n),
+                }
+            )
+        )
+    probes = pd.concat(frames, ignore_index=True)
+    fit = ols_slopes(probes, ["student_id", "measure"]).set_index("student_id")
+    for student, rows in probes.groupby("student_id"):
+        model = sm.OLS(rows["score"], sm.add_constant(rows["week"])).fit()
+        low, high = model.conf_int(0.05).loc["week"]
+        assert fit.loc[student, "slope"] == pytest.approx(model.params["week"], rel=1e-9)
+        assert fit.loc[student, "slope_se"] == pytest.approx(model.bse["week"], rel=1e-7)
+        assert fit.loc[student, "slope_ci_low"] == pytest.approx(low, rel=1e-7)
+        assert fit.loc[student, "slope_ci_high"] == pytest.approx(high, rel=1e-7)
+
+
+def test_roi_on_the_synthetic_district_matches_statsmodels(small_district_tables, config, norms):
+    t = small_district_tables
+    out = progress_decisions(t["progress"], t["students"], t["interventions"], config, norms, YEAR)
+    probes = probe_weeks(t["progress"])
+    sample = out.sample(25, random_state=1)
+    for row in sample.itertuples():
+        rows = probes[(probes["student_id"] == row.student_id) & (probes["measure"] == row.measure)]
+        model = sm.OLS(rows["score"], sm.add_constant(rows["week"])).fit()
+        assert row.roi == pytest.approx(model.params["week"], rel=1e-9)
+        assert row.roi_se == pytest.approx(model.bse["week"], rel=1e-7)
+        assert row.n_probes == len(rows)
+    assert set(out["decision"]) <= {
+        "change_intervention",
+        "raise_goal",
+        "continue",
+        "insufficient_data",
+    }
+    # Every enrolled student with probes is monitored on their program.
+    assert out["program"].notna().all()
+
+
+def test_aimline_points_lie_on_the_aimline(table_decisions, config, norms):
+    probes = series("four_below", DECISION_TABLE["four_below"][0])
+    points = aimline_points(probes, table_decisions.reset_index())
+    assert points["aimline"].tolist() == pytest.approx([aim(w) for w in range(8)])
+    slope, intercept = np.polyfit(np.arange(8), DECISION_TABLE["four_below"][0], 1)
+    assert points["trend"].tolist() == pytest.approx([intercept + slope * w for w in range(8)])
+
+
+def test_orf_growth_norms_are_the_published_tables(norms):
+    ht = pd.read_csv(REPO_ROOT / "config" / "norms" / "hasbrouck_tindal_2017_orf.csv")
+    fuchs = pd.read_csv(REPO_ROOT / "config" / "norms" / "fuchs_1993_orf_growth.csv")
+    orf = norms[norms["measure"] == "dibels8_orf_wrc"].set_index("grade")
+    p50 = ht[ht["percentile"] == 50].set_index("grade")["awi"]
+    pd.testing.assert_series_equal(orf["typical"], p50, check_names=False)
+    f = fuchs.set_index("grade")
+    pd.testing.assert_series_equal(orf["realistic"], f["realistic"], check_names=False)
+    pd.testing.assert_series_equal(orf["ambitious"], f["ambitious"], check_names=False)
+    # Quoted from PUBLISHED.md, section 3 (Fuchs et al. 1993, grades 1-2 from the article).
+    assert (f.loc[1, "realistic"], f.loc[1, "ambitious"]) == (2.0, 3.0)
+    assert (f.loc[2, "realistic"], f.loc[2, "ambitious"]) == (1.5, 2.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    gap=st.integers(1, 3),
+    noise=st.lists(st.floats(-20, 20, allow_nan=False), min_size=12, max_size=12),
+)
+def test_insufficient_exactly_when_too_few_probes_or_weeks(config, norms, n, gap, noise):
+    weeks = [gap * k for k in range(n)]
+    probes = series("s", [50 + w + e for w, e in zip(weeks, noise, strict=False)], weeks)
+    row = progress_decisions(probes, roster(["s"]), NO_INTERVENTIONS, config, norms, YEAR).iloc[0]
+    too_few = n < 6 or weeks[-1] < 6
+    assert (row["decision"] == "insufficient_data") == too_few
+    assert row["on_track"] is pd.NA if too_few else row["on_track"] in (True, False)
