@@ -13,6 +13,7 @@ REPORTS ?= reports
 YEAR ?=
 WINDOW ?=
 WORKERS ?= 0
+BENCH_ARGS ?=
 
 LOCATIONS := --raw $(RAW) --processed $(PROCESSED) --reports $(REPORTS)
 TERM := $(if $(YEAR),--year $(YEAR)) $(if $(WINDOW),--window $(WINDOW))
@@ -84,7 +85,7 @@ stages: $(RENDER_STAMPS)
 	@echo "Reports are up to date: open $(REPORTS)/index.html"
 
 bench: $(STAMP) ## benchmark the pipeline against the naive papermill + nbconvert loop (prints figures)
-	@for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done
 
 test: $(STAMP) ## run the tests and the linter
 	$(BIN)/ruff check .
