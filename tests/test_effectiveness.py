@@ -1,0 +1,229 @@
+"""Effectiveness statistics against independent computations (numpy / scipy / pandas)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from pipeline.effectiveness import (
+    DISTRICT,
+    TOO_SMALL,
+    hedges_g_paired,
+    program_effectiveness,
+    stratified_difference,
+    suppress_small,
+    transitions,
+)
+from pipeline.tiers import assign_tiers
+
+from .test_planted_truth import typed
+
+
+@pytest.fixture(scope="module")
+def tables(small_district):
+    names = ("students", "screenings", "interventions", "progress")
+    ids = {"student_id": str, "school_id": str, "group_id": str}
+    return typed({n: pd.read_csv(small_district / f"{n}.csv", dtype=ids) for n in names})
+
+
+@pytest.fixture(scope="module")
+def tiers(tables, config):
+    fall = assign_tiers(tables["screenings"], tables["students"], config, "fall")
+    spring = assign_tiers(tables["screenings"], tables["students"], config, "spring")
+    return fall, spring
+
+
+@pytest.fixture(scope="module")
+def effectiveness(tables, tiers, config):
+    fall, spring = tiers
+    t = tables
+    return program_effectiveness(
+        t["screenings"], t["students"], t["interventions"], config, "spring", fall, spring
+    )
+
+
+def independent_g(pre: np.ndarray, post: np.ndarray, z: float = 1.959963984540054):
+    """Borenstein et al. (2009) eqs. 4.25-4.28 with J of eq. 4.22, one group at a time."""
+    n = len(pre)
+    diff = post - pre
+    s_diff = float(np.std(diff, ddof=1))
+    r = stats.pearsonr(pre, post).statistic
+    s_within = s_diff / math.sqrt(2 * (1 - r))
+    d = float(np.mean(diff)) / s_within
+    v_d = (1 / n + d**2 / (2 * n)) * 2 * (1 - r)
+    j = 1 - 3 / (4 * (n - 1) - 1)
+    g, se = j * d, j * math.sqrt(v_d)
+    return g, g - z * se, g + z * se
+
+
+def test_hedges_g_paired_worked_example():
+    # Hand arithmetic: n = 50, mean diff 5, S_diff 10, r = 0.5 -> S_within = 10,
+    # d = 0.5, V_d = (1/50 + 0.25/100) * 2 * 0.5 = 0.0225, J = 1 - 3/195.
+    out = hedges_g_paired(np.array([50]), np.array([5.0]), np.array([10.0]), np.array([0.5]))
+    j = 1 - 3 / 195
+    assert out["g"].iloc[0] == pytest.approx(0.5 * j)
+    assert out["se"].iloc[0] == pytest.approx(0.15 * j)
+    assert out["ci_low"].iloc[0] == pytest.approx(0.5 * j - 1.959964 * 0.15 * j, rel=1e-6)
+
+
+def outcome_frame(t: dict) -> pd.DataFrame:
+    """Fall and spring scores on the subject's screening measure, built independently."""
+    scr = t["screenings"]
+    wide = scr[scr["window"].isin(["fall", "spring"])].pivot_table(
+        index=["student_id", "subject", "measure"], columns="window", values="score"
+    )
+    wide = wide.reset_index().merge(t["students"][["student_id", "school_id"]], on="student_id")
+    preference = {"dibels8_orf_wrc": 0, "dibels8_lnf": 1, "map_math_rit": 0}
+    wide = wide[wide["measure"].isin(list(preference))].dropna(subset=["fall", "spring"])
+    wide = wide.assign(rank=wide["measure"].map(preference)).sort_values("rank")
+    return wide.drop_duplicates(["student_id", "subject"])
+
+
+def test_g_and_interval_match_an_independent_implementation(tables, effectiveness):
+    scores = outcome_frame(tables)
+    enrol = tables["interventions"][["student_id", "program", "subject"]].merge(
+        scores, on=["student_id", "subject"]
+    )
+    checked = 0
+    for row in effectiveness.itertuples():
+        mine = enrol[enrol["program"] == row.program]
+        if row.scope != DISTRICT:
+            mine = mine[mine["school_id"] == row.scope]
+        assert row.n_scored == len(mine)
+        if len(mine) < 10:
+            assert np.isnan(row.hedges_g) and TOO_SMALL in row.note
+            continue
+        g, low, high = independent_g(mine["fall"].to_numpy(), mine["spring"].to_numpy())
+        assert row.hedges_g == pytest.approx(g, rel=1e-9)
+        assert (row.g_ci_low, row.g_ci_high) == pytest.approx((low, high), rel=1e-9)
+        assert row.mean_change == pytest.approx((mine["spring"] - mine["fall"]).mean())
+        checked += 1
+    assert checked >= 5  # every program district-wide at least
+
+
+def test_dosage_and_fidelity(tables, effectiveness):
+    iv = tables["interventions"]
+    ratio = iv["sessions_attended"] / iv["sessions_planned"]
+    district = effectiveness[effectiveness["scope"] == DISTRICT].set_index("program")
+    for program, rows in iv.assign(ratio=ratio).groupby("program"):
+        assert district.loc[program, "n"] == rows["student_id"].nunique()
+        assert district.loc[program, "dosage_mean"] == pytest.approx(rows["ratio"].mean())
+        assert district.loc[program, "fidelity_share"] == pytest.approx(
+            (rows["ratio"] >= 0.8).mean()
+        )
+
+
+def test_single_stratum_difference_is_welchs_interval():
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(12, 5, 25), rng.normal(9, 7, 31)
+    treated = pd.DataFrame({"program": "P", "stratum": 1, "y": a})
+    control = pd.DataFrame({"stratum": 1, "y": b})
+    out = stratified_difference(treated, control, ["program"], ["stratum"], "y").iloc[0]
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    ci = welch.confidence_interval(0.95)
+    assert out["diff"] == pytest.approx(a.mean() - b.mean())
+    assert out["df"] == pytest.approx(welch.df)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((ci.low, ci.high))
+
+
+def test_strata_are_weighted_by_the_treated_counts():
+    # Stratum 1: treated 10, 12 (n 2) vs control 5, 7, 9; stratum 2: treated 20, 22, 24, 26
+    # vs control 20, 22. Differences 11 - 7 = 4 and 23 - 21 = 2; weights 2/6 and 4/6.
+    treated = pd.DataFrame({"program": "P", "s": [1, 1, 2, 2, 2, 2], "y": [10, 12, 20, 22, 24, 26]})
+    control = pd.DataFrame({"s": [1, 1, 1, 2, 2], "y": [5, 7, 9, 20, 22]})
+    out = stratified_difference(treated, control, ["program"], ["s"], "y").iloc[0]
+    assert out["diff"] == pytest.approx(4 * 2 / 6 + 2 * 4 / 6)
+    var1 = np.var([10, 12], ddof=1) / 2 + np.var([5, 7, 9], ddof=1) / 3
+    var2 = np.var([20, 22, 24, 26], ddof=1) / 4 + np.var([20, 22], ddof=1) / 2
+    assert out["se"] == pytest.approx(math.sqrt((2 / 6) ** 2 * var1 + (4 / 6) ** 2 * var2))
+    assert (out["n_compared"], out["n_comparison"]) == (6, 5)
+
+
+def test_comparison_uses_only_non_enrolled_students_at_the_same_level(tables, effectiveness):
+    district = effectiveness[effectiveness["scope"] == DISTRICT]
+    served = tables["interventions"].groupby("subject")["student_id"].nunique()
+    for row in district.itertuples():
+        # Comparison students are outside every program of the subject.
+        roster = tables["students"]["student_id"].nunique()
+        assert row.n_comparison <= roster - served[row.subject]
+        assert row.n_compared <= row.n_scored
+
+
+def test_transitions_match_a_crosstab(tables, tiers, config):
+    fall, spring = tiers
+    out = transitions(fall, spring, tables["interventions"], config.privacy.min_cell_size)
+    pairs = fall[["student_id", "school_id", "subject", "tier"]].merge(
+        spring[["student_id", "subject", "tier"]],
+        on=["student_id", "subject"],
+        suffixes=("_f", "_s"),
+    )
+    served = set(
+        zip(tables["interventions"]["student_id"], tables["interventions"]["subject"], strict=True)
+    )
+    pairs["received"] = [
+        (s, j) in served for s, j in zip(pairs["student_id"], pairs["subject"], strict=True)
+    ]
+    for scope, subset in [(DISTRICT, pairs), ("001", pairs[pairs["school_id"] == "001"])]:
+        for (subject, received), grp in subset.groupby(["subject", "received"]):
+            expected = pd.crosstab(grp["tier_f"].astype(int), grp["tier_s"].astype(int))
+            mine = out[
+                (out["scope"] == scope)
+                & (out["subject"] == subject)
+                & (out["received_intervention"] == received)
+            ].pivot_table(index="fall_tier", columns="current_tier", values="n", fill_value=0)
+            mine = mine.reindex(index=expected.index, columns=expected.columns, fill_value=0)
+            assert (mine.to_numpy() == expected.to_numpy()).all(), (scope, subject, received)
+    small = out[out["n_fall_tier"] < config.privacy.min_cell_size]
+    assert small["share"].isna().all() and (small["note"] == TOO_SMALL).all()
+
+
+def test_fall_window_has_no_growth_statistics(tables, tiers, config):
+    fall, _ = tiers
+    t = tables
+    out = program_effectiveness(
+        t["screenings"], t["students"], t["interventions"], config, "fall", fall, fall
+    )
+    assert out["mean_change"].isna().all() and out["effect_sd"].isna().all()
+    assert out["note"].str.contains("no post-test yet").all()
+    assert (out["n"] > 0).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 30), min_size=6, max_size=6),
+    min_n=st.integers(1, 20),
+)
+def test_no_number_is_shown_below_the_minimum_cell_size(counts, min_n):
+    n, n_scored, n_moved, n_mon, n_cmp, n_ctl = counts
+    row = {c: 1.0 for c in ("dosage_mean", "fidelity_share", "mean_change", "hedges_g")}
+    row.update(
+        {
+            "program": "P",
+            "scope": DISTRICT,
+            "subject": "math",
+            "n": n,
+            "n_scored": n_scored,
+            "n_moved_base": n_moved,
+            "moved_up_share": 0.5,
+            "n_monitored": n_mon,
+            "on_track_share": 0.5,
+            "n_compared": n_cmp,
+            "n_comparison": n_ctl,
+            "comparison_diff": 2.0,
+            "effect_sd": 0.2,
+        }
+    )
+    out = suppress_small(pd.DataFrame([row]), min_n, "spring").iloc[0]
+    assert np.isnan(out["dosage_mean"]) == (n < min_n)
+    assert np.isnan(out["hedges_g"]) == (n_scored < min_n)
+    assert np.isnan(out["moved_up_share"]) == (n_moved < min_n)
+    assert np.isnan(out["on_track_share"]) == (n_mon < min_n)
+    assert np.isnan(out["effect_sd"]) == (n_cmp < min_n or n_ctl < min_n)
+    if 0 < n_scored < min_n:
+        assert TOO_SMALL in out["note"] and out["suppressed"]
