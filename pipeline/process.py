@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pipeline import store
 from pipeline.config import DistrictConfig
-from pipeline.ingest import Term
-from pipeline.tiers import assign_tiers
+from pipeline.ingest import IngestError, Term
+from pipeline.tiers import InputRowError, assign_tiers, validate_overrides
 
 
 def run_process(
@@ -28,9 +28,11 @@ def run_process(
     screenings = store.read_table(processed, year, window, "screenings")
     written: dict[str, int] = {}
 
-    tiers = assign_tiers(screenings, students, config, window)
+    overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
+    tiers = assign_tiers(screenings, students, config, window, overrides=overrides)
     store.write_table(tiers, processed, year, window, "tiers")
     written["tiers"] = len(tiers)
+    written.update(_groups(processed, raw, config, term, tiers))
     written.update(
         _progress_and_effectiveness(
             processed, config, term, students, screenings, tiers, config_dir
@@ -75,3 +77,35 @@ def _progress_and_effectiveness(
     for name, frame in out.items():
         store.write_table(frame, processed, year, window, name)
     return {name: len(frame) for name, frame in out.items()}
+
+
+def _read_hand_made(raw: Path, name: str, validate, *args):
+    """A hand-made CSV in ``raw`` (overrides.csv, staff.csv) validated, or None if absent.
+
+    A bad value stops the run with an :class:`IngestError` naming file, column and row.
+    """
+    import pandas as pd
+
+    path = Path(raw) / name
+    if not path.exists():
+        return None
+    try:
+        text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        return validate(text, str(path), *args)
+    except InputRowError as err:
+        raise IngestError(path, err.why, column=err.column, row=err.row, value=err.value) from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise IngestError(path, f"not a readable CSV: {err}") from err
+
+
+def _groups(processed, raw, config, term, tiers) -> dict[str, int]:
+    """Intervention groups and the unserved list (``groups``, ``unserved``) from the tiers,
+    with the interventionists of ``staff.csv`` (or ``grouping.default_staff``)."""
+    from pipeline.groups import form_groups, validate_staff
+
+    staff = _read_hand_made(raw, "staff.csv", validate_staff, config)
+    groups, unserved = form_groups(tiers, config, staff)
+    year, window = term.school_year, term.window
+    store.write_table(groups, processed, year, window, "groups")
+    store.write_table(unserved, processed, year, window, "unserved")
+    return {"groups": len(groups), "unserved": len(unserved)}

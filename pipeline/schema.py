@@ -72,5 +72,23 @@ PROGRESS = Table(
 )
 
 CANONICAL: dict[str, Table] = {t.name: t for t in (STUDENTS, SCREENINGS, INTERVENTIONS, PROGRESS)}
+
+# Hand-made inputs in data/raw/, read and validated by the process stage (not ingest):
+# the interventionists and their capacity (pipeline.groups.validate_staff), and the
+# team's documented tier overrides (pipeline.tiers.validate_overrides).
+STAFF = Table(
+    "staff",
+    required=("school_id", "interventionist", "subjects"),
+    optional=("max_groups", "max_students", "slots"),
+    ids=("school_id",),
+    integers=("max_groups", "max_students"),
+)
+OVERRIDES = Table(
+    "overrides",
+    required=("student_id", "subject", "tier", "reason", "decided_by", "date"),
+    dates=("date",),
+    integers=("tier",),
+)
+HAND_MADE: dict[str, Table] = {t.name: t for t in (STAFF, OVERRIDES)}
 LINEAGE = ("source_file", "source_row")
 PII_COLUMNS = ("first_name", "last_name")

@@ -489,7 +489,14 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
         "interventions": pd.concat(enrol_rows, ignore_index=True),
         "progress": pd.concat(progress_rows, ignore_index=True),
     }
+    clean_screenings = out["screenings"]
     out, defects = inject_defects(out, spec, rng)
+    out["screenings"] = pd.concat(
+        [out["screenings"], reading_subtests(students, clean_screenings, spec)],
+        ignore_index=True,
+    )
+    out["staff"] = staff_table(students)
+    out["overrides"] = overrides_table(students, spec)
     truth = {
         "seed": spec.seed,
         "school_year": spec.school_year,
@@ -507,6 +514,175 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
         "defects": defects,
     }
     return out, truth
+
+
+# Reading subtests (skill focus) and staff: drawn from their own random stream so the
+# measures above and the planted effects stay exactly as they are.
+SUBTEST_SEED_SALT = 41
+BENCHMARKS_CSV = NORMS_DIR.parent / "benchmarks" / "dibels8.csv"
+SUBTESTS_BY_GRADE = {
+    0: ("dibels8_psf", "dibels8_nwf_cls", "dibels8_composite"),
+    1: ("dibels8_psf", "dibels8_nwf_cls", "dibels8_orf_accuracy", "dibels8_composite"),
+    2: ("dibels8_orf_accuracy", "dibels8_maze", "dibels8_composite"),
+    3: ("dibels8_orf_accuracy", "dibels8_maze", "dibels8_composite"),
+}
+SUBTEST_RANGE = {
+    "dibels8_psf": (0, 150),
+    "dibels8_nwf_cls": (0, 300),
+    "dibels8_orf_accuracy": (0, 100),
+    "dibels8_maze": (0, 80),
+    "dibels8_composite": (200, 1000),
+}
+# Per grade above 3 (beyond the published sheet): added to the grade 3 location.
+SUBTEST_GRADE_STEP = {"dibels8_maze": 3.0, "dibels8_composite": 20.0, "dibels8_orf_accuracy": 0.5}
+Z_BELOW, Z_BENCHMARK = stats.norm.ppf(0.20), stats.norm.ppf(0.40)
+
+
+def _subtest_location(measure: str, grade: int, window: str, cuts: pd.DataFrame):
+    """Mean and SD of a subtest so that the DIBELS 8 Below cut sits near the 20th and the
+    benchmark goal near the 40th percentile (the sheet's legend); grades past the sheet
+    step on from grade 3."""
+    top = int(cuts.loc[cuts["measure"] == measure, "grade"].max())
+    mine = cuts[(cuts["measure"] == measure) & (cuts["window"] == window)]
+    row = mine[mine["grade"] == min(grade, top)].set_index("level")["min_score"]
+    sd = max((row["benchmark"] - row["below"]) / (Z_BENCHMARK - Z_BELOW), 1.0)
+    mean = (
+        row["benchmark"]
+        - Z_BENCHMARK * sd
+        + SUBTEST_GRADE_STEP.get(measure, 0) * max(0, grade - top)
+    )
+    return mean, sd
+
+
+def reading_subtests(
+    students: pd.DataFrame, screenings: pd.DataFrame, spec: SynthSpec
+) -> pd.DataFrame:
+    """DIBELS 8 subtests beside each student's reading screening, so skill focus shows.
+
+    PSF and NWF-CLS in K-1, ORF accuracy in 1-5, Maze in 2-5 and the composite in K-5.
+    Each student has lasting strengths and weaknesses: decoding (NWF, accuracy) follows
+    the reading standing with its own deviation, phonemic awareness follows decoding,
+    comprehension (Maze) follows reading. Scores sit on the published DIBELS 8 cuts
+    (:func:`_subtest_location`); percentiles are the standing's normal percentile.
+    """
+    rng = np.random.default_rng([spec.seed, SUBTEST_SEED_SALT])
+    cuts = pd.read_csv(BENCHMARKS_CSV)
+    base = screenings[screenings["measure"].isin(["dibels8_orf_wrc", "dibels8_lnf"])]
+    base = base.merge(students[["student_id", "grade"]], on="student_id")
+    lasting = pd.DataFrame(
+        rng.normal(0, 1, (len(students), 3)),
+        columns=["e_decode", "e_pa", "e_comp"],
+        index=students["student_id"],
+    )
+    base = base.join(lasting, on="student_id")
+    n = len(base)
+    z_read = stats.norm.ppf(base["percentile"].clip(1, 99).to_numpy(dtype=float) / 100)
+    noise = rng.normal(0, 0.3, (n, 4))
+    z_decode = 0.75 * z_read + 0.62 * base["e_decode"].to_numpy() + noise[:, 0]
+    z = {
+        "dibels8_nwf_cls": z_decode,
+        "dibels8_orf_accuracy": z_decode + noise[:, 1] * 0.5,
+        "dibels8_psf": 0.6 * z_decode + 0.75 * base["e_pa"].to_numpy() + noise[:, 2],
+        "dibels8_maze": 0.7 * z_read + 0.68 * base["e_comp"].to_numpy() + noise[:, 3],
+        "dibels8_composite": 0.85 * z_read + 0.45 * z_decode,
+    }
+    z["dibels8_composite"] = z["dibels8_composite"] / np.std(z["dibels8_composite"])
+    grade = base["grade"].to_numpy()
+    frames = []
+    for measure in SUBTEST_RANGE:
+        has = np.array([measure in SUBTESTS_BY_GRADE[min(int(g), 3)] for g in grade])
+        if not has.any():
+            continue
+        rows = base[has]
+        zm = z[measure][has]
+        score = np.empty(len(rows))
+        for (g, window), idx in rows.groupby(["grade", "window"]).indices.items():
+            mean, sd = _subtest_location(measure, int(g), window, cuts)
+            score[idx] = mean + sd * zm[idx]
+        lo, hi = SUBTEST_RANGE[measure]
+        step = 0.5 if measure == "dibels8_maze" else 1.0
+        score = np.clip(np.round(score / step) * step, lo, hi)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "student_id": rows["student_id"].to_numpy(),
+                    "school_year": rows["school_year"].to_numpy(),
+                    "window": rows["window"].to_numpy(),
+                    "date": rows["date"].to_numpy(),
+                    "measure": measure,
+                    "subject": "reading",
+                    "score": score,
+                    "percentile": np.clip(np.round(stats.norm.cdf(zm) * 100), 1, 99).astype(int),
+                    "vendor_level": "",
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+STAFF_SUBJECTS = ("reading", "reading", "reading;math", "math", "behavior", "reading;behavior")
+STAFF_SLOTS = ("8:00", "8:45", "9:30", "10:15", "11:00", "11:45", "12:30", "1:15", "2:00", "2:45")
+
+
+def staff_table(students: pd.DataFrame) -> pd.DataFrame:
+    """``staff.csv``: six interventionists per school with capacity and time slots.
+
+    The first three are the names the intervention log already uses at that school.
+    """
+    rows = []
+    for s_idx, school_id in enumerate(sorted(students["school_id"].unique())):
+        for k, subjects in enumerate(STAFF_SUBJECTS):
+            rows.append(
+                {
+                    "school_id": school_id,
+                    "interventionist": INTERVENTIONISTS[(s_idx * 3 + k) % len(INTERVENTIONISTS)],
+                    "subjects": subjects,
+                    "max_groups": 10,
+                    "max_students": 40,
+                    "slots": ";".join(STAFF_SLOTS),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+OVERRIDE_EXAMPLES = (
+    (
+        "reading",
+        3,
+        "Moved from another district; records show a year of intensive phonics support",
+        "Reading team",
+    ),
+    (
+        "reading",
+        1,
+        "Screening fell on a bad day; a retest with an alternate form was at benchmark",
+        "Grade-level team",
+    ),
+    ("behavior", 2, "Teacher and counselor report frequent withdrawal in class", "MTSS team"),
+)
+
+
+def overrides_table(students: pd.DataFrame, spec: SynthSpec) -> pd.DataFrame:
+    """``overrides.csv``: a few documented team decisions per school, so the demo shows them."""
+    rng = np.random.default_rng([spec.seed, SUBTEST_SEED_SALT + 1])
+    first = int(spec.school_year.split("-")[0])
+    rows = []
+    for _school, mine in students.groupby("school_id", sort=True):
+        picks = rng.choice(
+            mine["student_id"].to_numpy(), size=len(OVERRIDE_EXAMPLES), replace=False
+        )
+        for student_id, (subject, tier, reason, who) in zip(picks, OVERRIDE_EXAMPLES, strict=True):
+            rows.append(
+                {
+                    "student_id": student_id,
+                    "subject": subject,
+                    "tier": tier,
+                    "reason": reason,
+                    "decided_by": who,
+                    "date": f"{first}-10-{int(rng.integers(1, 28)):02d}",
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def hash_index(text: str, modulo: int) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import DistrictConfig
+from pipeline.schema import OVERRIDES
 
 TIER_LABELS = {1: "Tier 1 (core)", 2: "Tier 2 (strategic)", 3: "Tier 3 (intensive)"}
 LEVEL_LABELS = {
@@ -83,11 +84,29 @@ TIER_COLUMNS = [
     "decided_by",
     "decided_on",
 ]
-OVERRIDE_COLUMNS = ("student_id", "subject", "tier", "reason", "decided_by", "date")
+OVERRIDE_COLUMNS = OVERRIDES.required
 WINDOW_WORDS = {"fall": "fall", "winter": "winter", "spring": "spring"}
 
 
-class OverrideError(ValueError):
+class InputRowError(ValueError):
+    """A hand-made input (overrides.csv, staff.csv) has a value that cannot be used.
+
+    Carries ``file``, ``column``, ``row`` (as a spreadsheet shows it: header = row 1),
+    ``value`` and ``why``, so the process stage can report it like an ingest error.
+    """
+
+    def __init__(self, file: str, why: str, column=None, row=None, value=None):
+        self.file, self.why, self.column, self.row, self.value = file, why, column, row, value
+        where = (
+            [file]
+            + ([f"column '{column}'"] if column else [])
+            + ([f"row {row}"] if row is not None else [])
+        )
+        shown = f"{value!r} " if value is not None else ""
+        super().__init__(f"{', '.join(where)}: {shown}{why}")
+
+
+class OverrideError(InputRowError):
     """``overrides.csv`` holds a row that cannot be applied; the message names row and value."""
 
 
@@ -603,7 +622,7 @@ def validate_overrides(frame: pd.DataFrame, file: str, students: pd.DataFrame) -
     """
     missing = [c for c in OVERRIDE_COLUMNS if c not in frame.columns]
     if missing:
-        raise OverrideError(f"{file}: missing column(s) {', '.join(missing)}")
+        raise OverrideError(file, f"missing column(s) {', '.join(missing)}")
     out = frame[list(OVERRIDE_COLUMNS)].copy()
     for column in OVERRIDE_COLUMNS:
         out[column] = out[column].astype("string").str.strip()
@@ -613,9 +632,7 @@ def validate_overrides(frame: pd.DataFrame, file: str, students: pd.DataFrame) -
         if bad.any():
             first = bad.to_numpy().argmax()
             value = out[column].iloc[first]
-            raise OverrideError(
-                f"{file}, column '{column}', row {rows.iloc[first]}: {value!r} {why}"
-            )
+            raise OverrideError(file, why, column, int(rows.iloc[first]), value)
 
     for column in ("student_id", "reason", "decided_by"):
         fail(out[column].isna() | out[column].eq(""), column, "is blank (required)")

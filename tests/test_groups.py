@@ -1,0 +1,345 @@
+"""Grouping: every constraint on random schools, brute force on small ones, determinism."""
+
+from __future__ import annotations
+
+import itertools
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.config import GroupSize, Grouping
+from pipeline.groups import (
+    StaffError,
+    form_groups,
+    grade_bands,
+    staff_for_schools,
+    validate_staff,
+)
+
+SUBJECTS = ("reading", "math")
+FOCI = ("phonics", "fluency")
+
+
+def _config(config, grade_band=0, undersized="group", t2=(3, 5), t3=(1, 3)):
+    grouping = Grouping(
+        grade_band=grade_band,
+        undersized=undersized,
+        sizes={2: GroupSize(min=t2[0], max=t2[1]), 3: GroupSize(min=t3[0], max=t3[1])},
+    )
+    return config.model_copy(update={"grouping": grouping})
+
+
+def _tiers(rows) -> pd.DataFrame:
+    """rows: (student_id, subject, grade, tier, focus, score)."""
+    return pd.DataFrame(
+        {
+            "student_id": [r[0] for r in rows],
+            "school_id": "001",
+            "subject": [r[1] for r in rows],
+            "grade": [r[2] for r in rows],
+            "tier": pd.array([r[3] for r in rows], dtype="Int64"),
+            "focus": [r[4] for r in rows],
+            "focus_measure": "dibels8_orf_wrc",
+            "focus_score": [float(r[5]) for r in rows],
+            "measure": "dibels8_orf_wrc",
+            "score": [float(r[5]) for r in rows],
+        }
+    )
+
+
+def _staff(people) -> pd.DataFrame:
+    """people: (name, subjects, max_groups, max_students)."""
+    raw = pd.DataFrame(
+        {
+            "school_id": "001",
+            "interventionist": [p[0] for p in people],
+            "subjects": [";".join(p[1]) for p in people],
+            "max_groups": [str(p[2]) for p in people],
+            "max_students": [str(p[3]) for p in people],
+        }
+    )
+    return raw
+
+
+rows_strategy = st.lists(
+    st.tuples(
+        st.sampled_from(SUBJECTS),
+        st.integers(0, 3),
+        st.sampled_from([2, 3]),
+        st.sampled_from(FOCI),
+        st.integers(0, 60),
+    ),
+    min_size=0,
+    max_size=40,
+)
+staff_strategy = st.lists(
+    st.tuples(
+        st.sampled_from([("reading",), ("math",), ("reading", "math")]),
+        st.integers(0, 6),
+        st.integers(0, 20),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def _build(rows, people):
+    tiers = _tiers([(f"s{k:03d}", *r) for k, r in enumerate(rows)])
+    # A student may need support in both subjects: reuse ids across subjects.
+    tiers["student_id"] = [f"s{k // 2:03d}" if r[0] == "math" else f"s{k:03d}" for k, r in
+                           enumerate(rows)]
+    tiers = tiers.drop_duplicates(["student_id", "subject"]).reset_index(drop=True)
+    staff = _staff([(f"P{j}", subj, g, s) for j, (subj, g, s) in enumerate(people)])
+    return tiers, staff
+
+
+def _check_invariants(tiers, groups, unserved, staff, grouping):
+    need = tiers[tiers["tier"].isin([2, 3])]
+    placed = [(sid, row.subject) for row in groups.itertuples() for sid in row.student_ids]
+    left = list(zip(unserved["student_id"], unserved["subject"], strict=True))
+    # Every Tier 2/3 student x subject exactly once: in one group or unserved.
+    assert sorted(placed + left) == sorted(zip(need["student_id"], need["subject"], strict=True))
+    assert len(set(placed)) == len(placed)
+    lookup = need.set_index(["student_id", "subject"])
+    for row in groups.itertuples():
+        members = lookup.loc[[(sid, row.subject) for sid in row.student_ids]]
+        size = grouping.sizes[row.tier]
+        assert row.size == len(row.student_ids) <= size.max
+        if len(row.student_ids) < size.min:
+            assert grouping.undersized == "group" and row.undersized
+        assert set(members["tier"]) == {row.tier}
+        assert set(members["focus"]) == {row.focus}
+        assert members["grade"].max() - members["grade"].min() <= grouping.grade_band
+    capacity = staff.set_index("interventionist")
+    for name, mine in groups.groupby("interventionist"):
+        assert len(mine) <= int(capacity.loc[name, "max_groups"])
+        assert mine["size"].sum() <= int(capacity.loc[name, "max_students"])
+        assert set(mine["subject"]) <= set(capacity.loc[name, "subjects"].split(";"))
+    assert unserved["reason"].str.len().gt(0).all()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=rows_strategy,
+    people=staff_strategy,
+    grade_band=st.sampled_from([0, 1]),
+    undersized=st.sampled_from(["group", "unserved"]),
+)
+def test_random_schools_keep_every_constraint(config, rows, people, grade_band, undersized):
+    cfg = _config(config, grade_band, undersized)
+    tiers, raw_staff = _build(rows, people)
+    staff = validate_staff(raw_staff, "staff.csv", cfg)
+    groups, unserved = form_groups(tiers, cfg, staff)
+    _check_invariants(tiers, groups, unserved, staff, cfg.grouping)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=rows_strategy, people=staff_strategy, seed=st.randoms(use_true_random=False))
+def test_shuffled_rows_give_identical_groups(config, rows, people, seed):
+    cfg = _config(config, grade_band=1)
+    tiers, raw_staff = _build(rows, people)
+    staff = validate_staff(raw_staff, "staff.csv", cfg)
+    order = list(range(len(tiers)))
+    seed.shuffle(order)
+    staff_order = list(range(len(staff)))
+    seed.shuffle(staff_order)
+    first = form_groups(tiers, cfg, staff)
+    second = form_groups(
+        tiers.iloc[order].reset_index(drop=True), cfg, staff.iloc[staff_order].reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(first[0], second[0])
+    pd.testing.assert_frame_equal(first[1], second[1])
+
+
+# --- brute force ---------------------------------------------------------------------
+
+
+def _partitions(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _partitions(rest):
+        yield [[first], *part]
+        for k in range(len(part)):
+            yield [*part[:k], [first, *part[k]], *part[k + 1 :]]
+
+
+def brute_force_best(tiers, people, grouping):
+    """Enumerate every partition of the students into blocks, every owner (or unserved)
+    for every block; the least (Tier 3 unserved, unserved, groups, undersized groups)."""
+    rows = list(tiers.itertuples(index=False))
+    best = None
+    for partition in _partitions(list(range(len(rows)))):
+        blocks = []
+        for block in partition:
+            first = rows[block[0]]
+            kind = {(rows[i].subject, int(rows[i].tier), rows[i].focus) for i in block}
+            grades = [int(rows[i].grade) for i in block]
+            size = grouping.sizes[int(first.tier)]
+            valid = (
+                len(kind) == 1
+                and max(grades) - min(grades) <= grouping.grade_band
+                and len(block) <= size.max
+                and (grouping.undersized == "group" or len(block) >= size.min)
+            )
+            owners = [None]
+            if valid:
+                owners += [j for j, p in enumerate(people) if first.subject in p[1]]
+            blocks.append((block, owners, size.min, int(first.tier)))
+        for owners in itertools.product(*(b[1] for b in blocks)):
+            groups = [0] * len(people)
+            students = [0] * len(people)
+            for (block, *_), owner in zip(blocks, owners, strict=True):
+                if owner is not None:
+                    groups[owner] += 1
+                    students[owner] += len(block)
+            if any(groups[j] > p[2] or students[j] > p[3] for j, p in enumerate(people)):
+                continue
+            un3 = sum(
+                int(rows[i].tier) == 3
+                for (block, *_), o in zip(blocks, owners, strict=True)
+                if o is None
+                for i in block
+            )
+            un = sum(len(b[0]) for b, o in zip(blocks, owners, strict=True) if o is None)
+            n_groups = sum(o is not None for o in owners)
+            small = sum(
+                len(b[0]) < b[2] for b, o in zip(blocks, owners, strict=True) if o is not None
+            )
+            key = (un3, un, n_groups, small)
+            best = key if best is None or key < best else best
+    return best
+
+
+def _key(tiers, groups, unserved, grouping):
+    tier_of = tiers.set_index(["student_id", "subject"])["tier"]
+    un3 = sum(int(tier_of[(s, subj)]) == 3 for s, subj in
+              zip(unserved["student_id"], unserved["subject"], strict=True))
+    small = int((groups["size"] < groups["tier"].map(lambda t: grouping.sizes[t].min)).sum())
+    return (un3, len(unserved), len(groups), small)
+
+
+small_rows = st.lists(
+    st.tuples(
+        st.sampled_from(SUBJECTS),
+        st.integers(0, 2),
+        st.sampled_from([2, 3]),
+        st.sampled_from(FOCI),
+        st.integers(0, 30),
+    ),
+    min_size=1,
+    max_size=6,
+)
+small_staff = st.lists(
+    st.tuples(
+        st.sampled_from([("reading",), ("math",), ("reading", "math")]),
+        st.integers(0, 3),
+        st.integers(0, 8),
+    ),
+    min_size=1,
+    max_size=2,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=small_rows,
+    people=small_staff,
+    grade_band=st.sampled_from([0, 1]),
+    undersized=st.sampled_from(["group", "unserved"]),
+)
+def test_no_better_grouping_exists_on_small_schools(config, rows, people, grade_band, undersized):
+    # Small sizes (Tier 2: 2-3) so that blocks of every kind occur with 6 students.
+    cfg = _config(config, grade_band, undersized, t2=(2, 3), t3=(1, 2))
+    tiers = _tiers([(f"s{k}", *r) for k, r in enumerate(rows)])
+    named = [(f"P{j}", subj, g, s) for j, (subj, g, s) in enumerate(people)]
+    staff = validate_staff(_staff(named), "staff.csv", cfg)
+    groups, unserved = form_groups(tiers, cfg, staff)
+    assert _key(tiers, groups, unserved, cfg.grouping) == brute_force_best(
+        tiers, named, cfg.grouping
+    )
+
+
+# --- worked examples -----------------------------------------------------------------
+
+
+def test_six_tier2_students_make_two_groups_of_three_not_five_and_one(config):
+    cfg = _config(config)
+    tiers = _tiers([(f"s{k}", "reading", 2, 2, "phonics", k) for k in range(6)])
+    staff = validate_staff(_staff([("P0", ("reading",), 6, 30)]), "staff.csv", cfg)
+    groups, unserved = form_groups(tiers, cfg, staff)
+    assert sorted(groups["size"]) == [3, 3]
+    assert unserved.empty
+    # Contiguous by score: the three lowest together.
+    assert sorted(map(sorted, groups["student_ids"])) == [["s0", "s1", "s2"], ["s3", "s4", "s5"]]
+
+
+def test_grades_are_not_mixed_by_default_and_adjacent_with_band_1(config):
+    rows = [("a", "reading", 1, 2, "phonics", 1), ("b", "reading", 1, 2, "phonics", 2),
+            ("c", "reading", 2, 2, "phonics", 3), ("d", "reading", 5, 2, "phonics", 4)]
+    staff_raw = _staff([("P0", ("reading",), 6, 30)])
+    same = form_groups(_tiers(rows), _config(config), validate_staff(staff_raw, "s", config))[0]
+    assert sorted(same["grades"]) == ["1", "2", "5"]
+    band = form_groups(_tiers(rows), _config(config, 1), validate_staff(staff_raw, "s", config))[0]
+    assert sorted(band["grades"]) == ["1-2", "5"]
+
+
+def test_capacity_leaves_students_unserved_with_a_reason_tier3_first(config):
+    cfg = _config(config)
+    rows = [(f"t3-{k}", "reading", 2, 3, "phonics", k) for k in range(3)] + [
+        (f"t2-{k}", "reading", 2, 2, "phonics", k) for k in range(4)
+    ]
+    staff = validate_staff(_staff([("P0", ("reading",), 1, 30)]), "staff.csv", cfg)
+    groups, unserved = form_groups(_tiers(rows), cfg, staff)
+    assert groups["tier"].tolist() == [3]
+    assert sorted(unserved["student_id"]) == [f"t2-{k}" for k in range(4)]
+    assert unserved["reason"].str.contains("capacity").all()
+
+
+def test_no_interventionist_for_a_subject(config):
+    cfg = _config(config)
+    staff = validate_staff(_staff([("P0", ("reading",), 6, 30)]), "staff.csv", cfg)
+    groups, unserved = form_groups(_tiers([("a", "math", 2, 2, "computation", 1)]), cfg, staff)
+    assert groups.empty
+    assert unserved["reason"].iloc[0] == "No interventionist at this school teaches math"
+
+
+def test_slots_are_distinct_per_interventionist_and_capacity(config):
+    cfg = _config(config)
+    raw = _staff([("P0", ("reading",), 6, 30)]).assign(slots="Mon 9:00;Tue 9:00")
+    staff = validate_staff(raw, "staff.csv", cfg)
+    rows = [(f"s{g}{k}", "reading", g, 3, "phonics", k) for g in (1, 2, 3) for k in range(2)]
+    groups, unserved = form_groups(_tiers(rows), cfg, staff)
+    assert len(groups) == 2  # two slots -> two groups at most
+    assert sorted(groups["slot"]) == ["Mon 9:00", "Tue 9:00"]
+    assert len(unserved) == 2
+
+
+def test_default_staff_without_staff_csv(config):
+    people = staff_for_schools(None, ["001", "002"], config)
+    assert {(p.school_id, p.name) for p in people} >= {("001", "Reading interventionist")}
+    assert all(p.max_groups == config.grouping.max_groups for p in people)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("subjects", "science", "row 2: 'science' must list subjects"),
+        ("max_groups", "lots", "'lots' is not a whole number"),
+        ("interventionist", "", "is blank"),
+    ],
+)
+def test_bad_staff_rows_name_the_row(config, column, value, message):
+    raw = _staff([("P0", ("reading",), 6, 30)])
+    raw[column] = value
+    with pytest.raises(StaffError, match=message):
+        validate_staff(raw, "staff.csv", config)
+
+
+def test_grade_bands():
+    assert grade_bands([1, 2, 3], 0) == [(1,), (2,), (3,)]
+    assert grade_bands([1, 2, 3], 1) == [(1, 2), (2, 3)]
+    assert grade_bands([1, 3], 1) == [(1,), (3,)]
