@@ -1,0 +1,207 @@
+"""What the district report shows, computed: data quality first, the schools side by
+side (suppressed), and links to every school's reports. Programs and the tier picture
+come from :mod:`pipeline.report_school` at district scope.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline import privacy  # noqa: E402
+from pipeline.report import SUBJECT_TITLES, TIER_COLORS  # noqa: E402
+from pipeline.report_school import (  # noqa: E402
+    DISTRICT_COLOR,
+    NEED,
+    TOTAL,
+    TermData,
+    grade_counts,
+    tier_counts,
+)
+
+DATA_DOCS = "data-quality/index.html"
+
+
+def ledger_display(ledger: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows read, accepted, quarantined and skipped per input file (row counts, not
+    students, so nothing here is suppressed)."""
+    if ledger is None or ledger.empty:
+        return pd.DataFrame()
+    return pd.DataFrame(
+        {
+            "File": ledger["source_file"],
+            "Table": ledger["table"],
+            "Rows read": ledger["data_rows"],
+            "Accepted": ledger["accepted"],
+            "Quarantined": ledger["quarantined"],
+            "Skipped": ledger["skipped"],
+        }
+    )
+
+
+def quarantine_reasons(quarantine: pd.DataFrame | None) -> pd.DataFrame:
+    """How many input rows each data-quality rule set aside, most first; the rows
+    themselves (with ids) stay in the data-quality report."""
+    if quarantine is None or quarantine.empty:
+        return pd.DataFrame()
+    counts = (
+        quarantine.groupby(["table", "rule"], dropna=False)
+        .agg(rows=("source_row", "size"), example=("reason", "first"))
+        .reset_index()
+        .sort_values(["rows", "table", "rule"], ascending=[False, True, True])
+    )
+    return pd.DataFrame(
+        {
+            "Table": counts["table"],
+            "Rule": counts["rule"],
+            "Rows set aside": counts["rows"],
+            "What was wrong (first example)": counts["example"].map(_without_ids),
+        }
+    )
+
+
+def _without_ids(text: object) -> str:
+    """Quarantine reasons may quote a value; the district report keeps only the words."""
+    return "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+
+
+def data_docs_href(reports_dir: str | Path, school_year: str, window: str) -> str | None:
+    path = Path(reports_dir) / school_year / window / DATA_DOCS
+    return DATA_DOCS if path.exists() else None
+
+
+def school_table(term: TermData, subject: str) -> privacy.Suppressed:
+    """Schools x tier for one subject, suppressed together with the district's grade
+    table (they share the district's tier totals)."""
+    names = term.schools().set_index("school_id")["school_name"]
+    counts = tier_counts(term.tiers, subject, "school_id")
+    counts.index = [names.get(i, i) for i in counts.index]
+    _, schools = privacy.suppress_linked([grade_counts(term.tiers, subject), counts], term.k)
+    return schools
+
+
+def schools_side_by_side(term: TermData) -> tuple[pd.DataFrame, dict[str, privacy.Suppressed]]:
+    """One row per school: students screened and the share needing support per subject,
+    then students in groups and not yet served."""
+    names = term.schools()
+    subjects = [s for s in SUBJECT_TITLES if s in set(term.tiers["subject"])]
+    tables = {s: school_table(term, s) for s in subjects}
+    out = pd.DataFrame({"School": list(names["school_name"]) + ["All schools"]})
+    labels = list(names["school_name"]) + [TOTAL]
+    if subjects:
+        first = tables[subjects[0]]
+        out["Students screened"] = [first.display().loc[r, TOTAL] for r in labels]
+    for s in subjects:
+        out[f"{SUBJECT_TITLES[s]}: need support"] = [tables[s].share_text(r, NEED) for r in labels]
+    groups, unserved = term.table("groups"), term.table("unserved")
+    if groups is not None and unserved is not None:
+        served = groups.groupby(groups["school_id"].astype(str))["size"].sum()
+        waiting = unserved.groupby(unserved["school_id"].astype(str)).size()
+        counts = pd.DataFrame(
+            {
+                "In groups": [int(served.get(i, 0)) for i in names["school_id"]],
+                "Not yet served": [int(waiting.get(i, 0)) for i in names["school_id"]],
+            },
+            index=list(names["school_name"]),
+        )
+        shown = privacy.suppress(counts, term.k).display()
+        out["In groups"] = [shown.loc[r, "In groups"] for r in labels]
+        out["Not yet served"] = [shown.loc[r, "Not yet served"] for r in labels]
+    return out, tables
+
+
+def schools_figure(tables: dict[str, privacy.Suppressed]) -> tuple[plt.Figure, str]:
+    """Per subject, each school's share needing support (Tier 3 and Tier 2 stacked) with
+    the district's share as a line; only published numbers are drawn."""
+    subjects = list(tables)
+    schools = [r for r in tables[subjects[0]].counts.index if r != TOTAL]
+    fig, axes = plt.subplots(
+        1,
+        len(subjects),
+        figsize=(3.6 * len(subjects) + 2.2, 0.42 * len(schools) + 1.4),
+        sharey=True,
+        squeeze=False,
+    )
+    alt = []
+    y = np.arange(len(schools))[::-1]
+    for ax, subject in zip(axes[0], subjects, strict=True):
+        t = tables[subject]
+        k = t.min_cell_size
+        parts = []
+        for pos, school in zip(y, schools, strict=True):
+            need = t.share(school, NEED)
+            t3, t2 = t.share(school, ["Tier 3"]), t.share(school, ["Tier 2"])
+            if need is None:
+                ax.text(1, pos, f"n<{k}", va="center", fontsize=8)
+                parts.append(f"{school} n<{k}")
+            elif t2 is not None and t3 is not None:
+                ax.barh(pos, t3, color=TIER_COLORS[3], edgecolor="white", height=0.7)
+                ax.barh(pos, t2, left=t3, color=TIER_COLORS[2], edgecolor="white", height=0.7)
+                parts.append(f"{school} {need:.0f}%")
+            else:
+                ax.barh(pos, need, color=TIER_COLORS[2], hatch="///", edgecolor="white", height=0.7)
+                parts.append(f"{school} {need:.0f}%")
+        overall = t.share(TOTAL, NEED)
+        if overall is not None:
+            ax.axvline(overall, color=DISTRICT_COLOR, linewidth=1, linestyle="--")
+        ax.set_title(SUBJECT_TITLES[subject])
+        ax.set_xlabel("Need support (%)")
+        ax.spines[["top", "right"]].set_visible(False)
+        alt.append(
+            f"{SUBJECT_TITLES[subject]}"
+            + (f" (district {overall:.0f}%)" if overall is not None else "")
+            + ": "
+            + ", ".join(parts)
+        )
+    axes[0][0].set_yticks(y, schools)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=TIER_COLORS[3]),
+        plt.Rectangle((0, 0), 1, 1, color=TIER_COLORS[2]),
+        plt.Rectangle((0, 0), 1, 1, facecolor=TIER_COLORS[2], hatch="///", edgecolor="white"),
+        plt.Line2D([], [], color=DISTRICT_COLOR, linestyle="--"),
+    ]
+    names = ["Tier 3 (intensive)", "Tier 2 (strategic)", "Tier 2 or 3 (split hidden)", "District"]
+    axes[0][-1].legend(handles, names, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig, "Share of students needing support by school. " + "; ".join(alt) + "."
+
+
+def school_links(term: TermData) -> list[tuple[str, str]]:
+    links = []
+    for school_id, name in term.schools().itertuples(index=False, name=None):
+        links.append((f"{name}: principal report", f"schools/{school_id}/principal.html"))
+        links.append((f"{name}: specialist report", f"schools/{school_id}/specialist.html"))
+    return links
+
+
+DISTRICT_METHODS = [
+    (
+        "Need support",
+        "Students in Tier 2 (strategic) or Tier 3 (intensive) on this window's screening, as "
+        "a share of the students screened in that subject.",
+    ),
+    (
+        "Quarantined rows",
+        "Input rows that broke a data-quality rule (a grade that is not a grade, a score "
+        "outside the measure's range, a student not in the roster). They are left out of "
+        "every report and listed with file and row in the data-quality report.",
+    ),
+    (
+        "Effect (SD)",
+        "Growth of a program's students beyond similar students without intervention, in "
+        "standard deviations, with its 95 % interval. An interval that crosses 0 means the "
+        "data cannot yet tell the program apart from no program.",
+    ),
+    (
+        "n<10 and hidden",
+        "Numbers built from fewer than 10 students show n<10; a few more are hidden so that "
+        "a small group cannot be worked out from the totals.",
+    ),
+]

@@ -1,0 +1,678 @@
+"""What the principal and district reports show, computed: school-level counts with
+small cells suppressed (:mod:`pipeline.privacy`), the key-finding sentences, and the
+figures drawn only from published numbers.
+
+Nothing here names a student: every table is a count, and every count goes through
+:func:`pipeline.privacy.suppress` before it reaches a page, a figure or a sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline import privacy, store  # noqa: E402
+from pipeline.config import DistrictConfig, load_config  # noqa: E402
+from pipeline.report import SUBJECT_TITLES, TIER_COLORS, from_root, grade_label, resolve_term  # noqa: E402
+from pipeline.tiers import assign_tiers  # noqa: E402
+
+TIER_COLUMNS = ["Tier 1", "Tier 2", "Tier 3"]
+NEED = ["Tier 2", "Tier 3"]
+TOTAL = privacy.TOTAL
+DISTRICT_COLOR = "#000000"
+# Subgroups of the equity view: column, label when true, label when false.
+FLAGS = [
+    ("ell", "English learners", "Not English learners"),
+    ("iep", "Students with an IEP", "Students without an IEP"),
+    ("econ_disadvantaged", "Economically disadvantaged", "Not economically disadvantaged"),
+]
+NOT_RECORDED = "Not recorded"
+OPTIONAL_TABLES = (
+    "groups",
+    "unserved",
+    "effectiveness",
+    "progress_decisions",
+    "quarantine",
+    "ledger",
+)
+
+
+@dataclass
+class TermData:
+    """A term's processed tables for the whole district (the district report reads them
+    all; the principal report reads one school's rows and the district's counts)."""
+
+    school_year: str
+    window: str
+    config: DistrictConfig
+    students: pd.DataFrame
+    tiers: pd.DataFrame
+    fall_tiers: pd.DataFrame | None
+    interventions: pd.DataFrame
+    optional: dict[str, pd.DataFrame | None] = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return self.config.privacy.min_cell_size
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        return self.optional.get(name)
+
+    def schools(self) -> pd.DataFrame:
+        return (
+            self.students[["school_id", "school_name"]]
+            .drop_duplicates("school_id")
+            .sort_values("school_id")
+            .reset_index(drop=True)
+        )
+
+
+def _read_optional(processed: Path, year: str, window: str, name: str) -> pd.DataFrame | None:
+    path = store.term_dir(processed, year, window) / f"{name}.parquet"
+    return pd.read_parquet(path) if path.exists() else None
+
+
+def load_term(
+    processed_dir: str | Path, school_year: str, window: str, config_dir: str | Path = "config"
+) -> TermData:
+    """Read a term's processed tables; tables a stage has not written are ``None``."""
+    processed, config_dir = from_root(processed_dir), from_root(config_dir)
+    year, term_window = resolve_term(processed, school_year, window)
+    config = load_config(config_dir)
+    students = store.read_table(processed, year, term_window, "students")
+    tiers = store.read_table(processed, year, term_window, "tiers")
+    if term_window == "fall":
+        fall = tiers
+    else:
+        screenings = store.read_table(processed, year, term_window, "screenings")
+        fall = assign_tiers(screenings, students, config, "fall")
+        fall = None if fall.empty else fall
+    interventions = store.read_table(processed, year, term_window, "interventions")
+    optional = {n: _read_optional(processed, year, term_window, n) for n in OPTIONAL_TABLES}
+    return TermData(year, term_window, config, students, tiers, fall, interventions, optional)
+
+
+# --- count tables -------------------------------------------------------------------
+
+
+def _known(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
+    rows = tiers[(tiers["subject"] == subject) & tiers["tier"].notna()]
+    return rows.assign(tier_name="Tier " + rows["tier"].astype(int).astype(str))
+
+
+def tier_counts(tiers: pd.DataFrame, subject: str, by: str) -> pd.DataFrame:
+    """Students per ``by`` value x tier (columns Tier 1..3) for one subject."""
+    rows = _known(tiers, subject)
+    table = pd.crosstab(rows[by], rows["tier_name"]).reindex(columns=TIER_COLUMNS, fill_value=0)
+    table.columns.name = None
+    return table.astype("int64")
+
+
+def grade_counts(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
+    table = tier_counts(tiers, subject, "grade").sort_index()
+    table.index = [f"Grade {grade_label(g)}" for g in table.index]
+    return table
+
+
+def subgroup_tables(tiers: pd.DataFrame, students: pd.DataFrame, subject: str) -> list:
+    """One count table per subgroup variable, each over every student with a tier, so
+    they share their column totals (the school's tier counts)."""
+    rows = _known(tiers, subject)[["student_id", "tier_name"]].merge(
+        students, on="student_id", how="left"
+    )
+    out = []
+    for column, yes, no in FLAGS:
+        if column not in rows:
+            continue
+        value = rows[column].astype("boolean")
+        label = value.map({True: yes, False: no}).astype(object).where(value.notna(), NOT_RECORDED)
+        out.append(_count_by(rows.assign(_g=label), [yes, no, NOT_RECORDED]))
+    if "race_ethnicity" in rows:
+        label = rows["race_ethnicity"].astype(object).where(rows["race_ethnicity"].notna())
+        label = label.fillna(NOT_RECORDED)
+        order = sorted(set(label) - {NOT_RECORDED}) + [NOT_RECORDED]
+        out.append(_count_by(rows.assign(_g=label), order))
+    return out
+
+
+def _count_by(rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    table = pd.crosstab(rows["_g"], rows["tier_name"]).reindex(columns=TIER_COLUMNS, fill_value=0)
+    present = [g for g in order if g in table.index]
+    table = table.reindex(present)
+    table.columns.name = None
+    table.index.name = None
+    return table.astype("int64")
+
+
+def movement_counts(fall: pd.DataFrame, current: pd.DataFrame, subject: str) -> pd.DataFrame:
+    """Students screened in both windows: fall tier (rows) x current tier (columns)."""
+    a = _known(fall, subject)[["student_id", "tier_name"]]
+    b = _known(current, subject)[["student_id", "tier_name"]]
+    both = a.merge(b, on="student_id", suffixes=("_fall", "_now"))
+    table = pd.crosstab(both["tier_name_fall"], both["tier_name_now"])
+    table = table.reindex(index=TIER_COLUMNS, columns=TIER_COLUMNS, fill_value=0)
+    table.index = [f"{t} in fall" for t in TIER_COLUMNS]
+    table.columns = [f"{t} now" for t in TIER_COLUMNS]
+    return table.astype("int64")
+
+
+# --- display ---------------------------------------------------------------------
+
+
+def tier_table_display(result: privacy.Suppressed, first: str) -> pd.DataFrame:
+    """A suppressed tier table as text, with the share needing support (Tier 2 or 3)."""
+    shown = result.display()
+    need = [result.share_text(row, NEED) for row in result.counts.index]
+    out = pd.DataFrame(
+        {
+            first: list(result.counts.index),
+            "Students screened": shown[TOTAL].to_numpy(),
+            **{c: shown[c].to_numpy() for c in TIER_COLUMNS},
+            "Need support (Tier 2 or 3)": need,
+        }
+    )
+    out.loc[out[first] == TOTAL, first] = "All students"
+    return out
+
+
+def movement_display(result: privacy.Suppressed) -> pd.DataFrame:
+    shown = result.display().rename(columns={TOTAL: "Students"}, index={TOTAL: "All students"})
+    shown.index = ["All students" if i == TOTAL else i for i in result.counts.index]
+    return shown.reset_index(names="Fall level")
+
+
+def suppression_note(k: int) -> str:
+    return (
+        f"n<{k}: fewer than {k} students, not shown to protect their privacy. hidden: not "
+        f"shown so that a group of fewer than {k} students cannot be worked out from the "
+        "totals."
+    )
+
+
+# --- school view -----------------------------------------------------------------
+
+
+@dataclass
+class SubjectView:
+    subject: str
+    grades: privacy.Suppressed
+    subgroups: list[privacy.Suppressed]
+    district_share: dict[str, float]  # grade label -> % needing support district-wide
+    district_overall: float | None
+    fall_grades: privacy.Suppressed | None
+    movement: privacy.Suppressed | None
+
+    @property
+    def title(self) -> str:
+        return SUBJECT_TITLES.get(self.subject, self.subject.capitalize())
+
+
+def _district_shares(tiers: pd.DataFrame, subject: str, k: int) -> tuple[dict, float | None]:
+    result = privacy.suppress(grade_counts(tiers, subject), k)
+    shares = {row: result.share(row, NEED) for row in result.counts.index if row != TOTAL}
+    return {r: v for r, v in shares.items() if v is not None}, result.share(TOTAL, NEED)
+
+
+def subject_view(term: TermData, school_id: str | None, subject: str) -> SubjectView | None:
+    """Everything a report shows for one subject, suppressed: for one school, or for the
+    whole district when ``school_id`` is ``None``."""
+    k = term.k
+
+    def only(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame if school_id is None else frame[frame["school_id"] == school_id]
+
+    mine = only(term.tiers)
+    if _known(mine, subject).empty:
+        return None
+    linked = privacy.suppress_linked(
+        [grade_counts(mine, subject), *subgroup_tables(mine, only(term.students), subject)], k
+    )
+    district_share, district_overall = ({}, None)
+    if school_id is not None:
+        district_share, district_overall = _district_shares(term.tiers, subject, k)
+    fall_grades = movement = None
+    if term.fall_tiers is not None and term.window != "fall":
+        fall_mine = only(term.fall_tiers)
+        if not _known(fall_mine, subject).empty:
+            fall_grades = privacy.suppress(grade_counts(fall_mine, subject), k)
+            movement = privacy.suppress(movement_counts(fall_mine, mine, subject), k)
+    return SubjectView(
+        subject, linked[0], linked[1:], district_share, district_overall, fall_grades, movement
+    )
+
+
+def school_views(term: TermData, school_id: str | None) -> list[SubjectView]:
+    views = [subject_view(term, school_id, s) for s in SUBJECT_TITLES]
+    return [v for v in views if v is not None]
+
+
+def subgroup_display(view: SubjectView) -> pd.DataFrame:
+    """The equity table: every subgroup's row, then all students, suppressed."""
+    parts = []
+    for result in view.subgroups:
+        shown = tier_table_display(result, "Group")
+        parts.append(shown[shown["Group"] != "All students"])
+    parts.append(tier_table_display(view.grades, "Group").tail(1))
+    return pd.concat(parts, ignore_index=True)
+
+
+def grade_comparison_display(view: SubjectView) -> pd.DataFrame:
+    out = tier_table_display(view.grades, "Grade")
+    k = view.grades.min_cell_size
+    district = [
+        privacy.format_percent(
+            view.district_overall if g == "All students" else view.district_share.get(g), k
+        )
+        for g in out["Grade"]
+    ]
+    return out.assign(**{"District: need support": district})
+
+
+# --- key findings ------------------------------------------------------------------
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0f} %"
+
+
+def _change_words(now: float, before: float) -> str:
+    diff = round(now) - round(before)
+    if diff == 0:
+        return f"the same as in fall ({_pct(before)})"
+    return f"{'up' if diff > 0 else 'down'} from {_pct(before)} in fall"
+
+
+def subject_findings(view: SubjectView, k: int) -> list[tuple[float, str]]:
+    """(weight, sentence) candidates for one subject, from published numbers only."""
+    found: list[tuple[float, str]] = []
+    overall = view.grades.share(TOTAL, NEED)
+    screened = view.grades.value(TOTAL, TOTAL)
+    if overall is not None and screened is not None:
+        words = f"{view.title}: {_pct(overall)} of {screened} students screened need support"
+        extra = []
+        if view.fall_grades is not None and view.fall_grades.share(TOTAL, NEED) is not None:
+            extra.append(_change_words(overall, view.fall_grades.share(TOTAL, NEED)))
+        if view.district_overall is not None:
+            extra.append(f"district {_pct(view.district_overall)}")
+        found.append((100.0, words + (f" ({'; '.join(extra)})" if extra else "") + "."))
+    grades = [g for g in view.grades.counts.index if g != TOTAL]
+    for grade in grades:
+        now = view.grades.share(grade, NEED)
+        if now is None:
+            continue
+        before = None
+        if view.fall_grades is not None and grade in view.fall_grades.counts.index:
+            before = view.fall_grades.share(grade, NEED)
+        district = view.district_share.get(grade)
+        if before is not None and round(now) != round(before):
+            weight = abs(now - before)
+            text = (
+                f"{grade} {view.subject}: {_pct(now)} need support, {_change_words(now, before)}."
+            )
+            found.append((weight, text))
+        elif district is not None and abs(now - district) >= 5:
+            side = "above" if now > district else "below"
+            text = (
+                f"{grade} {view.subject}: {_pct(now)} need support, {side} the district's "
+                f"{_pct(district)}."
+            )
+            found.append((abs(now - district) * 0.8, text))
+    if view.movement is not None:
+        m = view.movement
+        rows = ["Tier 2 in fall", "Tier 3 in fall"]
+        base = [m.value(r, TOTAL) for r in rows]
+        moved = [m.value(r, "Tier 1 now") for r in rows]
+        if all(v is not None for v in base + moved) and sum(base) >= k:
+            share = sum(moved) / sum(base) * 100
+            found.append(
+                (
+                    60.0,
+                    f"{view.title}: of the {sum(base)} students who needed support in fall, "
+                    f"{sum(moved)} ({_pct(share)}) are now in Tier 1.",
+                )
+            )
+    return found
+
+
+def program_findings(effectiveness: pd.DataFrame | None, scope: str) -> list[tuple[float, str]]:
+    rows = program_rows(effectiveness, scope)
+    if rows is None or rows.empty:
+        return []
+    shown = rows[rows["published"] & rows["effect"].notna()]
+    out = []
+    for row in shown.itertuples():
+        low, high = row.low, row.high
+        if low > 0:
+            verdict = "students grew more than similar students without it"
+        elif high < 0:
+            verdict = "students grew less than similar students without it"
+        else:
+            verdict = "no clear difference from similar students without it"
+        out.append(
+            (
+                40.0 + abs(row.effect) * 20,
+                f"{row.program} ({row.subject}, {row.n} students): {verdict} "
+                f"(effect {row.effect:+.2f} SD, 95 % interval {low:+.2f} to {high:+.2f}).",
+            )
+        )
+    return out
+
+
+def key_findings(
+    views: list[SubjectView], effectiveness: pd.DataFrame | None, scope: str, k: int
+) -> list[str]:
+    """Three to five plain sentences, the most telling first: each subject's share
+    needing support, the biggest change by grade, fall-to-now movement, and programs."""
+    overall, rest = [], []
+    for view in views:
+        for weight, text in subject_findings(view, k):
+            (overall if weight == 100.0 else rest).append((weight, text))
+    rest += program_findings(effectiveness, scope)
+    rest.sort(key=lambda item: (-item[0], item[1]))
+    picked = [t for _, t in overall][:3] + [t for _, t in rest]
+    return picked[: max(3, min(5, len(picked)))]
+
+
+# --- programs ----------------------------------------------------------------------
+
+
+def program_rows(effectiveness: pd.DataFrame | None, scope: str) -> pd.DataFrame | None:
+    """Programs at ``scope`` (a school id or ``"district"``) with the effect the report
+    shows: growth beyond similar students without intervention, in SD units, with its
+    95 % interval; pre/post Hedges' g when the comparison is missing."""
+    if effectiveness is None:
+        return None
+    rows = effectiveness[effectiveness["scope"].astype(str) == str(scope)]
+    if rows.empty:
+        return rows.assign(effect=[], low=[], high=[], published=[], basis=[])
+    use_cmp = rows["effect_sd"].notna()
+    effect = rows["effect_sd"].where(use_cmp, rows["hedges_g"])
+    low = rows["effect_sd_ci_low"].where(use_cmp, rows["g_ci_low"])
+    high = rows["effect_sd_ci_high"].where(use_cmp, rows["g_ci_high"])
+    published = ~rows["suppressed"].fillna(False).astype(bool)
+    return (
+        rows.assign(
+            effect=effect.astype(float),
+            low=low.astype(float),
+            high=high.astype(float),
+            published=published,
+            basis=np.where(use_cmp, "vs similar students", "pre/post"),
+            n=rows["n"].fillna(0).astype(int),
+        )
+        .sort_values(["subject", "program"])
+        .reset_index(drop=True)
+    )
+
+
+def program_display(rows: pd.DataFrame, k: int) -> pd.DataFrame:
+    def fmt(value: float, digits: int = 2, sign: bool = True) -> str:
+        return "" if pd.isna(value) else (f"{value:+.{digits}f}" if sign else f"{value:.0%}")
+
+    published = rows["published"]
+    small = privacy.small_text(k)
+    return pd.DataFrame(
+        {
+            "Program": rows["program"],
+            "Subject": rows["subject"].map(SUBJECT_TITLES),
+            "Students": rows["n"].map(lambda n: str(n) if n >= k else small),
+            "Attendance": [
+                fmt(v, sign=False) if p else small
+                for v, p in zip(rows["dosage_mean"], published, strict=True)
+            ],
+            "Effect (SD)": [
+                fmt(v) if p else small for v, p in zip(rows["effect"], published, strict=True)
+            ],
+            "95 % interval": [
+                f"{fmt(lo)} to {fmt(hi)}" if p and pd.notna(lo) else (small if not p else "")
+                for lo, hi, p in zip(rows["low"], rows["high"], published, strict=True)
+            ],
+            "Compared with": [
+                b if p else "" for b, p in zip(rows["basis"], published, strict=True)
+            ],
+        }
+    )
+
+
+def forest_figure(rows: pd.DataFrame, title: str) -> tuple[plt.Figure, str] | None:
+    """Each published program's effect with its 95 % interval; 0 = no difference."""
+    shown = rows[rows["published"] & rows["effect"].notna() & rows["low"].notna()]
+    if shown.empty:
+        return None
+    shown = shown.iloc[::-1]
+    labels = [
+        f"{p} ({SUBJECT_TITLES.get(s, s)}, n={n})"
+        for p, s, n in zip(shown["program"], shown["subject"], shown["n"], strict=True)
+    ]
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(shown) + 1.3))
+    y = np.arange(len(shown))
+    colors = [
+        TIER_COLORS[1] if lo > 0 else (TIER_COLORS[3] if hi < 0 else "#777777")
+        for lo, hi in zip(shown["low"], shown["high"], strict=True)
+    ]
+    ax.hlines(y, shown["low"], shown["high"], color=colors, linewidth=2.4)
+    ax.scatter(shown["effect"], y, color=colors, zorder=3, s=36, edgecolor="black", linewidth=0.5)
+    ax.axvline(0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("Effect in standard deviations (95 % interval); right of 0 = more growth")
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    alt = f"{title}. " + "; ".join(
+        f"{p}: {e:+.2f} SD, interval {lo:+.2f} to {hi:+.2f}"
+        for p, e, lo, hi in zip(
+            shown["program"][::-1],
+            shown["effect"][::-1],
+            shown["low"][::-1],
+            shown["high"][::-1],
+            strict=True,
+        )
+    )
+    return fig, alt + "."
+
+
+# --- figures -------------------------------------------------------------------------
+
+
+def need_by_grade_figure(views: list[SubjectView]) -> tuple[plt.Figure, str]:
+    """Share needing support per grade, Tier 3 and Tier 2 stacked, with the district's
+    share as a marker. Only published numbers are drawn; a hidden grade is labelled."""
+    fig, axes = plt.subplots(
+        1, len(views), figsize=(4.6 * len(views), 3.4), sharey=True, squeeze=False
+    )
+    alt = []
+    top = 0.0
+    for ax, view in zip(axes[0], views, strict=True):
+        g = view.grades
+        k = g.min_cell_size
+        grades = [r for r in g.counts.index if r != TOTAL]
+        labels = [r.replace("Grade ", "") for r in grades]
+        parts = []
+        for x, grade in enumerate(grades):
+            need = g.share(grade, NEED)
+            t3 = g.share(grade, ["Tier 3"])
+            t2 = g.share(grade, ["Tier 2"])
+            district = view.district_share.get(grade)
+            if district is not None:
+                ax.plot(x, district, marker="D", color=DISTRICT_COLOR, markersize=6, zorder=4)
+                top = max(top, district)
+            if need is None:
+                ax.text(x, 1, f"n<{k}", ha="center", va="bottom", fontsize=8, color="#333333")
+                parts.append(f"grade {labels[x]} n<{k}")
+                continue
+            if t2 is not None and t3 is not None:
+                ax.bar(x, t3, color=TIER_COLORS[3], edgecolor="white", width=0.7)
+                ax.bar(x, t2, bottom=t3, color=TIER_COLORS[2], edgecolor="white", width=0.7)
+            else:
+                ax.bar(x, need, color=TIER_COLORS[2], hatch="///", edgecolor="white", width=0.7)
+            top = max(top, need)
+            parts.append(f"grade {labels[x]} {need:.0f}%")
+        ax.set_xticks(range(len(grades)), labels)
+        ax.set_title(view.title)
+        ax.set_xlabel("Grade")
+        ax.spines[["top", "right"]].set_visible(False)
+        alt.append(f"{view.title}: " + ", ".join(parts))
+    axes[0][0].set_ylabel("Students needing support (%)")
+    axes[0][0].set_ylim(0, max(10.0, min(100.0, top * 1.25 + 2)))
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=TIER_COLORS[3]),
+        plt.Rectangle((0, 0), 1, 1, color=TIER_COLORS[2]),
+        plt.Rectangle((0, 0), 1, 1, facecolor=TIER_COLORS[2], hatch="///", edgecolor="white"),
+        plt.Line2D([], [], marker="D", color=DISTRICT_COLOR, linestyle=""),
+    ]
+    names = ["Tier 3 (intensive)", "Tier 2 (strategic)", "Tier 2 or 3 (split hidden)", "District"]
+    if not any(v.district_share for v in views):
+        handles, names = handles[:3], names[:3]
+    axes[0][-1].legend(handles, names, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    scope = "school and district" if any(v.district_share for v in views) else "district"
+    return fig, f"Students needing support by grade, {scope}. " + "; ".join(alt) + "."
+
+
+# --- staffing --------------------------------------------------------------------------
+
+
+def staffing(term: TermData, school_id: str) -> dict:
+    """Groups, students served, capacity used and students not yet served, per subject."""
+    k = term.k
+    groups = term.table("groups")
+    unserved = term.table("unserved")
+    tiers = term.tiers[term.tiers["school_id"] == school_id]
+    need = tiers[tiers["tier"].fillna(1) >= 2]
+    if groups is not None:
+        mine = groups[groups["school_id"].astype(str) == school_id]
+        per_subject = mine.groupby("subject")["size"].sum()
+        served = int(mine["size"].sum())
+        n_groups = len(mine)
+        staff = int(mine["interventionist"].dropna().nunique())
+        source = "recommended groups"
+    else:
+        mine = term.interventions.merge(term.students[["student_id", "school_id"]], on="student_id")
+        mine = mine[(mine["school_id"] == school_id)].drop_duplicates(["student_id", "subject"])
+        mine = mine.merge(need[["student_id", "subject"]], on=["student_id", "subject"])
+        per_subject = mine.groupby("subject")["student_id"].nunique()
+        served = len(mine)
+        n_groups = int(mine["group_id"].nunique()) if "group_id" in mine else 0
+        staff = int(mine["interventionist"].nunique()) if "interventionist" in mine else 0
+        source = "intervention log"
+    if unserved is not None:
+        gap = unserved[unserved["school_id"].astype(str) == school_id]
+    else:
+        served_pairs = pd.MultiIndex.from_frame(mine[["student_id", "subject"]])
+        keys = pd.MultiIndex.from_frame(need[["student_id", "subject"]])
+        gap = need[~keys.isin(served_pairs)]
+    not_served = gap.groupby("subject").size()
+    subjects = [s for s in SUBJECT_TITLES if s in set(need["subject"])]
+    table = pd.DataFrame(
+        {
+            "Served": [int(per_subject.get(s, 0)) for s in subjects],
+            "Not yet served": [int(not_served.get(s, 0)) for s in subjects],
+        },
+        index=[SUBJECT_TITLES[s] for s in subjects],
+    )
+    result = privacy.suppress(table, k) if not table.empty else None
+    capacity = _capacity(term, school_id, n_groups)
+    return {
+        "groups": n_groups,
+        "served": served,
+        "staff": staff,
+        "capacity": capacity,
+        "source": source,
+        "table": result,
+        "k": k,
+    }
+
+
+def _capacity(term: TermData, school_id: str, n_groups: int) -> str:
+    """Groups formed against the interventionists' group capacity, when known."""
+    grouping = getattr(term.config, "grouping", None)
+    groups = term.table("groups")
+    if grouping is None or groups is None:
+        return "not available"
+    try:
+        from pipeline.groups import staff_for_schools
+
+        people = staff_for_schools(None, [school_id], term.config)
+        slots = sum(p.group_capacity for p in people if p.school_id == school_id)
+    except Exception:  # noqa: BLE001 - capacity is a nicety; the report must still render
+        return "not available"
+    if not slots:
+        return "not available"
+    return f"{n_groups} of {slots} group slots ({n_groups / slots:.0%})"
+
+
+def staffing_display(info: dict) -> pd.DataFrame:
+    result = info["table"]
+    if result is None:
+        return pd.DataFrame()
+    shown = result.display().rename(index={TOTAL: "All subjects"})
+    return shown.rename(columns={TOTAL: "Need support"}).reset_index(names="Subject")
+
+
+# --- page pieces -----------------------------------------------------------------------
+
+
+def school_name(term: TermData, school_id: str) -> str:
+    """The school's name; a clear error for an id not in the roster."""
+    mine = term.students[term.students["school_id"] == str(school_id)]
+    if mine.empty:
+        known = ", ".join(sorted(term.students["school_id"].unique())[:20])
+        raise LookupError(f"school_id {school_id!r} has no students (known: {known})")
+    return str(mine["school_name"].iloc[0])
+
+
+def headline_cards(views: list[SubjectView], staff: dict | None, k: int) -> list[tuple]:
+    """(label, value) pairs for the row of headline numbers, all published values."""
+    cards = []
+    if views:
+        screened = views[0].grades.value(TOTAL, TOTAL)
+        cards.append(("students screened", screened if screened is not None else f"n<{k}"))
+    for view in views:
+        cards.append((f"need support in {view.subject}", view.grades.share_text(TOTAL, NEED)))
+    if staff is not None:
+        cards.append(("intervention groups", staff["groups"]))
+        table = staff["table"]
+        if table is not None:
+            cards.append(("students in groups", table.display().loc[TOTAL, "Served"]))
+            cards.append(("not yet served", table.display().loc[TOTAL, "Not yet served"]))
+    return cards
+
+
+def term_title(term: TermData) -> str:
+    return f"{term.window.capitalize()} {term.school_year}"
+
+
+PRINCIPAL_METHODS = [
+    (
+        "Tier 1, 2, 3",
+        "Tier 1 (core): on track with regular classroom teaching. Tier 2 (strategic): "
+        "below benchmark, gets small-group support a few times a week. Tier 3 (intensive): "
+        "well below benchmark, gets the most intensive, most frequent support.",
+    ),
+    (
+        "Need support",
+        "Students in Tier 2 or Tier 3 on this window's screening, as a share of the "
+        "students screened in that subject.",
+    ),
+    (
+        "Effect (SD)",
+        "How much more a program's students grew than similar students (same grade, same "
+        "starting level) who were not in an intervention, in standard deviations: 0.2 is "
+        "small, 0.5 medium, 0.8 large. The 95 % interval is the range the true effect "
+        "probably lies in; an interval that crosses 0 means the data cannot yet tell the "
+        "program apart from no program.",
+    ),
+    (
+        "n<10 and hidden",
+        "Any number built from fewer than 10 students is shown as n<10, so no student can "
+        "be singled out. A few other numbers are hidden so that a small group cannot be "
+        "worked out by subtracting from a total.",
+    ),
+]
