@@ -517,3 +517,78 @@ def transitions(
     counts["note"] = np.where(small, TOO_SMALL, "")
     counts = counts.astype({"fall_tier": int, "current_tier": int})
     return counts[TRANSITION_COLUMNS].sort_values(keys).reset_index(drop=True)
+
+
+def _fmt(value: float, digits: int = 2, percent: bool = False) -> str:
+    if pd.isna(value):
+        return ""
+    return f"{value * 100:.0f}%" if percent else f"{value:.{digits}f}"
+
+
+def _with_ci(est: pd.Series, low: pd.Series, high: pd.Series, digits: int = 2) -> pd.Series:
+    text = [
+        "" if pd.isna(e) else f"{e:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+        for e, lo, hi in zip(est, low, high, strict=True)
+    ]
+    return pd.Series(text, index=est.index)
+
+
+def summary_table(effectiveness: pd.DataFrame, scope_labels: dict[str, str] | None = None):
+    """The program effectiveness table as report text: one row per program x scope, every
+    statistic with its n, "n too small" where it was suppressed."""
+    e = effectiveness
+    if e.empty:
+        return pd.DataFrame()
+
+    def shown(column: str, n_column: str, text: pd.Series) -> pd.Series:
+        small = e[n_column].between(1, None) & e[column].isna() & e["suppressed"]
+        return text.mask(small & e["note"].str.contains(TOO_SMALL), TOO_SMALL)
+
+    labels = scope_labels or {}
+    roi = [
+        "" if pd.isna(m) else f"{m:.2f} vs {t:.2f}" if pd.notna(t) else f"{m:.2f}"
+        for m, t in zip(e["median_roi"], e["median_typical_roi"], strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "Program": e["program"],
+            "Subject": e["subject"].str.capitalize(),
+            "Scope": e["scope"].map(lambda s: labels.get(s, "District" if s == DISTRICT else s)),
+            "Served": e["n"],
+            "Attended (mean)": shown(
+                "dosage_mean", "n", e["dosage_mean"].map(lambda v: _fmt(v, percent=True))
+            ),
+            "At 80% fidelity": shown(
+                "fidelity_share", "n", e["fidelity_share"].map(lambda v: _fmt(v, percent=True))
+            ),
+            "Mean change (points)": shown("mean_change", "n_scored", e["mean_change"].map(_fmt)),
+            "Pre/post g [95% CI]": shown(
+                "hedges_g", "n_scored", _with_ci(e["hedges_g"], e["g_ci_low"], e["g_ci_high"])
+            ),
+            "Moved up a tier": shown(
+                "moved_up_share",
+                "n_moved_base",
+                e["moved_up_share"].map(lambda v: _fmt(v, percent=True)),
+            ),
+            "On track (monitored)": shown(
+                "on_track_share",
+                "n_monitored",
+                e["on_track_share"].map(lambda v: _fmt(v, percent=True)),
+            ),
+            "Median ROI vs typical": shown(
+                "median_roi", "n_monitored", pd.Series(roi, index=e.index)
+            ),
+            "Growth vs comparison (points) [95% CI]": shown(
+                "comparison_diff",
+                "n_compared",
+                _with_ci(e["comparison_diff"], e["comparison_ci_low"], e["comparison_ci_high"], 1),
+            ),
+            "Effect (SD) [95% CI]": shown(
+                "effect_sd",
+                "n_compared",
+                _with_ci(e["effect_sd"], e["effect_sd_ci_low"], e["effect_sd_ci_high"]),
+            ),
+            "Compared with": e["n_comparison"],
+            "Note": e["note"],
+        }
+    )

@@ -436,3 +436,273 @@ def aggregate_footer_html(generated_at: str, min_cell_size: int) -> HTML:
         f"Counts and percentages from fewer than {int(min_cell_size)} students are shown as "
         f"n&lt;{int(min_cell_size)}.</p>"
     )
+
+
+# --------------------------------------------------------------------------- progress
+# monitoring and intervention effectiveness (processed by pipeline.progress and
+# pipeline.effectiveness; here only loaded, formatted and plotted)
+
+DECISION_COLORS = {
+    "change_intervention": "#B2182B",
+    "raise_goal": "#009E73",
+    "continue": "#0072B2",
+    "insufficient_data": "#6E6E6E",
+}
+MEASURE_SHORT = {
+    "dibels8_orf_wrc": "ORF",
+    "dibels8_lnf": "LNF",
+    "math_cbm_dcpm": "Math CBM",
+    "map_math_rit": "MAP Math",
+}
+
+
+@dataclass
+class MonitoringData:
+    """One school's progress decisions, probe points, program effectiveness and tier
+    movement; ``effectiveness`` holds the school's rows and the district's."""
+
+    decisions: pd.DataFrame
+    points: pd.DataFrame
+    effectiveness: pd.DataFrame
+    transitions: pd.DataFrame
+
+
+def _read_optional(processed_dir: Path, year: str, window: str, name: str) -> pd.DataFrame:
+    path = store.term_dir(processed_dir, year, window) / f"{name}.parquet"
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+def load_monitoring(processed_dir: str | Path, school: SchoolData) -> MonitoringData:
+    """Read the term's progress decisions (``progress_decisions.parquet``), probes,
+    effectiveness and transitions, and keep this school's rows (and the district's)."""
+    from pipeline.progress import aimline_points
+
+    processed_dir = from_root(processed_dir)
+    year, window = school.school_year, school.window
+    decisions = _read_optional(processed_dir, year, window, "progress_decisions")
+    effectiveness = _read_optional(processed_dir, year, window, "effectiveness")
+    moves = _read_optional(processed_dir, year, window, "transitions")
+    points = pd.DataFrame()
+    if not decisions.empty:
+        decisions = decisions[decisions["school_id"] == school.school_id].merge(
+            school.students[["student_id", "first_name", "last_name"]], on="student_id"
+        )
+        probes = _read_optional(processed_dir, year, window, "progress")
+        probes = probes[probes["student_id"].isin(decisions["student_id"])]
+        if not probes.empty:
+            points = aimline_points(probes, decisions)
+    keep = lambda f: f[f["scope"].isin([school.school_id, "district"])] if len(f) else f  # noqa: E731
+    return MonitoringData(decisions, points, keep(effectiveness), keep(moves))
+
+
+def _student_label(frame: pd.DataFrame) -> pd.Series:
+    return frame["last_name"] + ", " + frame["first_name"]
+
+
+def needs_change_list(monitoring: MonitoringData) -> pd.DataFrame:
+    """Monitored students whose decision is "change the intervention", with the reason."""
+    d = monitoring.decisions
+    if d.empty:
+        return pd.DataFrame()
+    d = d[d["decision"] == "change_intervention"].sort_values(
+        ["subject", "grade", "last_name", "first_name"]
+    )
+    return pd.DataFrame(
+        {
+            "Student": _student_label(d),
+            "ID": d["student_id"],
+            "Grade": d["grade"].map(grade_label),
+            "Subject": d["subject"].map(SUBJECT_TITLES),
+            "Measure": d["measure"].map(lambda m: MEASURE_SHORT.get(m, m)),
+            "Program": d["program"].fillna(""),
+            "Probes": d["n_probes"],
+            "ROI a week": d["roi"].map(lambda v: f"{v:.2f}"),
+            "Aimline a week": d["aim_slope"].map(lambda v: f"{v:.2f}"),
+            "Why": d["reason"],
+        }
+    )
+
+
+def decision_counts(monitoring: MonitoringData) -> pd.DataFrame:
+    """Monitored students per subject and decision."""
+    d = monitoring.decisions
+    if d.empty:
+        return pd.DataFrame()
+    from pipeline.progress import DECISION_LABELS
+
+    table = (
+        d.pivot_table(
+            index="subject", columns="decision", values="student_id", aggfunc="count", fill_value=0
+        )
+        .reindex(columns=list(DECISION_LABELS), fill_value=0)
+        .rename(columns=DECISION_LABELS)
+    )
+    table.insert(0, "Monitored", table.sum(axis=1))
+    table.index = [SUBJECT_TITLES.get(s, s) for s in table.index]
+    return table.rename_axis("Subject").reset_index()
+
+
+def _svg_chart(row, pts: pd.DataFrame, width: int = 230, height: int = 150) -> str:
+    """One student's chart as inline SVG: probes, aimline (dashed), trend, decision badge."""
+    left, right, top, bottom = 30, 8, 34, 20
+    weeks = pts["week"].to_numpy(dtype=float)
+    series = [pts["score"], pts["aimline"], pts["trend"]]
+    values = pd.concat(series).dropna().to_numpy(dtype=float)
+    x0, x1 = 0.0, max(float(weeks.max()), 1.0)
+    y0, y1 = float(values.min()), float(values.max())
+    pad = max((y1 - y0) * 0.08, 1.0)
+    y0, y1 = y0 - pad, y1 + pad
+    sx = lambda w: left + (w - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
+    sy = lambda v: height - bottom - (v - y0) / (y1 - y0) * (height - top - bottom)  # noqa: E731
+
+    def line(column: str, style: str) -> str:
+        ok = pts[column].notna().to_numpy()
+        if ok.sum() < 2:
+            return ""
+        xy = " ".join(
+            f"{sx(w):.1f},{sy(v):.1f}"
+            for w, v in zip(weeks[ok], pts[column].to_numpy(dtype=float)[ok], strict=True)
+        )
+        return f'<polyline points="{xy}" fill="none" {style}/>'
+
+    dots = "".join(
+        f'<circle cx="{sx(w):.1f}" cy="{sy(v):.1f}" r="2" fill="#333"/>'
+        for w, v in zip(weeks, pts["score"].to_numpy(dtype=float), strict=True)
+    )
+    name = f"{row.last_name}, {row.first_name}"
+    measure = MEASURE_SHORT.get(row.measure, row.measure)
+    title = f"{name} · Grade {grade_label(row.grade)} {measure}"
+    label = row.decision_label
+    badge_w = 6 + 5.2 * len(label)
+    alt = f"{title}: {label}. {row.reason}."
+    axis = height - bottom
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(alt)}" '
+        'style="font-family:sans-serif;background:#fff;border:1px solid #ddd">'
+        f"<title>{esc(alt)}</title>"
+        f'<text x="4" y="12" font-size="9.5">{esc(title)}</text>'
+        f'<rect x="4" y="17" width="{badge_w:.0f}" height="12" rx="3" '
+        f'fill="{DECISION_COLORS[row.decision]}"/>'
+        f'<text x="7" y="26.5" font-size="8.5" fill="#fff">{esc(label)}</text>'
+        f'<line x1="{left}" y1="{axis}" x2="{width - right}" y2="{axis}" stroke="#999"/>'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{axis}" stroke="#999"/>'
+        f'<text x="{left - 3}" y="{sy(y1 - pad) + 3:.1f}" font-size="7.5" text-anchor="end">'
+        f"{y1 - pad:.0f}</text>"
+        f'<text x="{left - 3}" y="{sy(y0 + pad) + 3:.1f}" font-size="7.5" text-anchor="end">'
+        f"{y0 + pad:.0f}</text>"
+        f'<text x="{left}" y="{height - 6}" font-size="7.5">0</text>'
+        f'<text x="{width - right}" y="{height - 6}" font-size="7.5" text-anchor="end">'
+        f"week {x1:.0f}</text>"
+        + line("aimline", 'stroke="#E69F00" stroke-width="1.4" stroke-dasharray="4 3"')
+        + line("trend", 'stroke="#0072B2" stroke-width="1.4"')
+        + dots
+        + "</svg>"
+    )
+
+
+def pm_charts_html(monitoring: MonitoringData) -> HTML:
+    """Small multiples, one chart per monitored student x measure (inline SVG, so a
+    hundred charts cost milliseconds): probes, aimline, trend line and the decision badge;
+    students who need a change first."""
+    d, points = monitoring.decisions, monitoring.points
+    if d.empty or points.empty:
+        return HTML('<p class="tw-empty">No student has progress-monitoring probes.</p>')
+    order = {"change_intervention": 0, "insufficient_data": 1, "continue": 2, "raise_goal": 3}
+    d = d.assign(_o=d["decision"].map(order)).sort_values(
+        ["_o", "subject", "grade", "last_name", "first_name"]
+    )
+    groups = dict(tuple(points.groupby(["student_id", "measure"], sort=False)))
+    charts = [
+        _svg_chart(row, groups[(row.student_id, row.measure)])
+        for row in d.itertuples(index=False)
+        if (row.student_id, row.measure) in groups
+    ]
+    legend = (
+        '<p class="tw-lead" style="font-size:0.85em">Dots: probes. '
+        '<span style="color:#B07800">Dashed: aimline</span> from the baseline to the goal. '
+        '<span style="color:#0072B2">Solid: trend</span> (least-squares line).</p>'
+    )
+    return HTML(
+        legend
+        + '<div class="tw-pm-grid" style="display:flex;flex-wrap:wrap;gap:6px">'
+        + "".join(charts)
+        + "</div>"
+    )
+
+
+def program_effectiveness_table(monitoring: MonitoringData, school: SchoolData) -> pd.DataFrame:
+    """The school's programs and the same programs district-wide."""
+    from pipeline.effectiveness import summary_table
+
+    return summary_table(monitoring.effectiveness, {school.school_id: "This school"})
+
+
+def forest_plot_figure(
+    effectiveness: pd.DataFrame, school_id: str | None = None
+) -> tuple[plt.Figure, str] | None:
+    """Per program: pre/post Hedges' g and the growth difference against comparable
+    students (SD units), each with its 95 % interval; this school and the district."""
+    e = effectiveness.dropna(subset=["hedges_g"], how="all")
+    if e.empty:
+        return None
+    e = e.sort_values(["subject", "program", "scope"], ascending=[True, True, False])
+    labels = [
+        f"{p} ({'district' if s == 'district' else 'this school' if s == school_id else s})"
+        for p, s in zip(e["program"], e["scope"], strict=True)
+    ]
+    y = list(range(len(e)))[::-1]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.38 * len(e) + 1.2), sharey=True)
+    panels = [
+        ("hedges_g", "g_ci_low", "g_ci_high", "Pre/post Hedges' g"),
+        ("effect_sd", "effect_sd_ci_low", "effect_sd_ci_high", "Growth vs comparison (SD)"),
+    ]
+    alt = []
+    for ax, (col, lo, hi, title) in zip(axes, panels, strict=True):
+        colors = ["#0072B2" if s == "district" else "#E69F00" for s in e["scope"]]
+        for yi, est, low, high, c in zip(y, e[col], e[lo], e[hi], colors, strict=True):
+            if pd.isna(est):
+                ax.text(0, yi, "n too small", fontsize=6.5, va="center", color="#6E6E6E")
+                continue
+            ax.plot([low, high], [yi, yi], color=c, lw=1.6)
+            ax.plot([est], [yi], "s", color=c, ms=4)
+        ax.axvline(0, color="#999999", lw=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_yticks(y, labels, fontsize=7)
+    for label, g, s in zip(labels, e["hedges_g"], e["effect_sd"], strict=True):
+        g_text = "n too small" if pd.isna(g) else f"{g:.2f}"
+        s_text = "n too small" if pd.isna(s) else f"{s:.2f}"
+        alt.append(f"{label}: g {g_text}, vs comparison {s_text} SD")
+    fig.tight_layout()
+    return fig, "Forest plot of program effects with 95% intervals. " + "; ".join(alt) + "."
+
+
+def transition_table(monitoring: MonitoringData, school: SchoolData) -> pd.DataFrame:
+    """The "effectiveness of support" table for this school: of the students at each fall
+    tier, how many are at each tier now, with and without an intervention."""
+    t = monitoring.transitions
+    if t.empty:
+        return pd.DataFrame()
+    t = t[t["scope"] == school.school_id]
+    wide = t.pivot_table(
+        index=["subject", "received_intervention", "fall_tier"],
+        columns="current_tier",
+        values="n",
+        aggfunc="sum",
+        fill_value=0,
+    ).reindex(columns=[1, 2, 3], fill_value=0)
+    total = wide.sum(axis=1)
+    out = wide.reset_index()
+    return pd.DataFrame(
+        {
+            "Subject": out["subject"].map(SUBJECT_TITLES),
+            "Intervention": out["received_intervention"].map({True: "received", False: "none"}),
+            "Fall tier": out["fall_tier"].astype(int),
+            "Students": total.to_numpy(),
+            "Now Tier 1": out[1].to_numpy(),
+            "Now Tier 2": out[2].to_numpy(),
+            "Now Tier 3": out[3].to_numpy(),
+        }
+    )
