@@ -119,7 +119,7 @@ class Measure(_Strict):
     ``percentile`` (bands ``percentile_preset``), ``score_bands`` (raw-score cuts),
     ``vendor_level`` (the vendor's own label mapped by ``level_tiers``) or ``none``.
     Where the benchmark table or the vendor label has nothing for a student,
-    ``fallback: percentile`` uses the percentile bands instead. ``skill`` is the rung
+    ``fallback: percentile`` (or ``score_bands``) decides instead. ``skill`` is the rung
     or domain the measure speaks to (skill focus).
     """
 
@@ -135,7 +135,7 @@ class Measure(_Strict):
     )
     percentile_preset: str = "default"
     benchmark: str = "dibels8"
-    fallback: Literal["percentile", "none"] = "percentile"
+    fallback: Literal["percentile", "score_bands", "none"] = "percentile"
     score_bands: ScoreBands | None = None
     level_tiers: dict[str, Literal[1, 2, 3]] = {}
     skill: Literal[SKILLS] | None = None  # type: ignore[valid-type]
@@ -145,7 +145,7 @@ class Measure(_Strict):
     def _range(self) -> Measure:
         if self.min >= self.max:
             raise ValueError(f"min ({self.min}) must be below max ({self.max})")
-        if self.tier_rule == "score_bands" and self.score_bands is None:
+        if "score_bands" in (self.tier_rule, self.fallback) and self.score_bands is None:
             raise ValueError("tier_rule 'score_bands' needs a score_bands: {tier3, tier2} entry")
         if self.tier_rule == "vendor_level" and not self.level_tiers:
             raise ValueError("tier_rule 'vendor_level' needs level_tiers: {label: tier}")

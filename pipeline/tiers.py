@@ -298,8 +298,9 @@ def measure_tiers(
             + mapped.map(lambda t: "" if t is None else str(t)),
         )
 
-    # Raw-score bands (SAEBRS-style totals, T-scores).
-    bands = rule.eq("score_bands") & score.notna()
+    # Raw-score bands (SAEBRS-style totals, T-scores), as the rule or the fallback.
+    band_fallback = measure.map({n: m.fallback == "score_bands" for n, m in used.items()})
+    bands = (rule.eq("score_bands") | (tier.isna() & band_fallback.astype(bool))) & score.notna()
     if bands.any():
         spec = {n: m.score_bands for n, m in used.items() if m.score_bands is not None}
         t3 = measure.map({n: b.tier3 for n, b in spec.items()}).astype("Float64")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import GroupSize, Grouping
+from pipeline.config import Grouping, GroupSize
 from pipeline.groups import (
     StaffError,
     form_groups,
@@ -88,8 +88,9 @@ staff_strategy = st.lists(
 def _build(rows, people):
     tiers = _tiers([(f"s{k:03d}", *r) for k, r in enumerate(rows)])
     # A student may need support in both subjects: reuse ids across subjects.
-    tiers["student_id"] = [f"s{k // 2:03d}" if r[0] == "math" else f"s{k:03d}" for k, r in
-                           enumerate(rows)]
+    tiers["student_id"] = [
+        f"s{k // 2:03d}" if r[0] == "math" else f"s{k:03d}" for k, r in enumerate(rows)
+    ]
     tiers = tiers.drop_duplicates(["student_id", "subject"]).reset_index(drop=True)
     staff = _staff([(f"P{j}", subj, g, s) for j, (subj, g, s) in enumerate(people)])
     return tiers, staff
@@ -147,7 +148,9 @@ def test_shuffled_rows_give_identical_groups(config, rows, people, seed):
     seed.shuffle(staff_order)
     first = form_groups(tiers, cfg, staff)
     second = form_groups(
-        tiers.iloc[order].reset_index(drop=True), cfg, staff.iloc[staff_order].reset_index(drop=True)
+        tiers.iloc[order].reset_index(drop=True),
+        cfg,
+        staff.iloc[staff_order].reset_index(drop=True),
     )
     pd.testing.assert_frame_equal(first[0], second[0])
     pd.testing.assert_frame_equal(first[1], second[1])
@@ -216,8 +219,10 @@ def brute_force_best(tiers, people, grouping):
 
 def _key(tiers, groups, unserved, grouping):
     tier_of = tiers.set_index(["student_id", "subject"])["tier"]
-    un3 = sum(int(tier_of[(s, subj)]) == 3 for s, subj in
-              zip(unserved["student_id"], unserved["subject"], strict=True))
+    un3 = sum(
+        int(tier_of[(s, subj)]) == 3
+        for s, subj in zip(unserved["student_id"], unserved["subject"], strict=True)
+    )
     small = int((groups["size"] < groups["tier"].map(lambda t: grouping.sizes[t].min)).sum())
     return (un3, len(unserved), len(groups), small)
 
@@ -278,8 +283,12 @@ def test_six_tier2_students_make_two_groups_of_three_not_five_and_one(config):
 
 
 def test_grades_are_not_mixed_by_default_and_adjacent_with_band_1(config):
-    rows = [("a", "reading", 1, 2, "phonics", 1), ("b", "reading", 1, 2, "phonics", 2),
-            ("c", "reading", 2, 2, "phonics", 3), ("d", "reading", 5, 2, "phonics", 4)]
+    rows = [
+        ("a", "reading", 1, 2, "phonics", 1),
+        ("b", "reading", 1, 2, "phonics", 2),
+        ("c", "reading", 2, 2, "phonics", 3),
+        ("d", "reading", 5, 2, "phonics", 4),
+    ]
     staff_raw = _staff([("P0", ("reading",), 6, 30)])
     same = form_groups(_tiers(rows), _config(config), validate_staff(staff_raw, "s", config))[0]
     assert sorted(same["grades"]) == ["1", "2", "5"]
@@ -343,3 +352,69 @@ def test_grade_bands():
     assert grade_bands([1, 2, 3], 0) == [(1,), (2,), (3,)]
     assert grade_bands([1, 2, 3], 1) == [(1, 2), (2, 3)]
     assert grade_bands([1, 3], 1) == [(1,), (3,)]
+
+
+# --- the process stage ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def processed_demo(tmp_path_factory):
+    """A one-school demo district taken through ingest and process (fall)."""
+    from pipeline.cli import main
+
+    root = tmp_path_factory.mktemp("demo")
+    raw, processed = root / "raw", root / "processed"
+    args = ["--raw", str(raw), "--processed", str(processed), "--reports", str(root / "r")]
+    assert main(["demo-data", *args, "--schools", "1", "--students-per-grade", "15"]) == 0
+    assert main(["ingest", *args, "--window", "fall"]) == 0
+    assert main(["process", *args, "--year", "2025-2026", "--window", "fall"]) == 0
+    return root
+
+
+def test_process_writes_groups_and_unserved_for_every_student_needing_support(processed_demo):
+    term = processed_demo / "processed" / "2025-2026" / "fall"
+    tiers = pd.read_parquet(term / "tiers.parquet")
+    groups = pd.read_parquet(term / "groups.parquet")
+    unserved = pd.read_parquet(term / "unserved.parquet")
+    need = tiers[tiers["tier"].isin([2, 3])]
+    placed = {
+        (s, subj)
+        for ids, subj in zip(groups["student_ids"], groups["subject"], strict=True)
+        for s in ids
+    }
+    left = set(zip(unserved["student_id"], unserved["subject"], strict=True))
+    assert placed | left == set(zip(need["student_id"], need["subject"], strict=True))
+    assert not placed & left
+    # The demo's staff.csv names the interventionists; its overrides.csv is applied.
+    staff = pd.read_csv(processed_demo / "raw" / "staff.csv", dtype=str)
+    assert set(groups["interventionist"]) <= set(staff["interventionist"])
+    assert tiers["override"].sum() == len(pd.read_csv(processed_demo / "raw" / "overrides.csv"))
+    # Skill focus is visible: the DIBELS 8 subtests give reading rungs, not only diagnostics.
+    reading = need[need["subject"] == "reading"]
+    assert {"phonemic_awareness", "phonics"} <= set(reading["focus"])
+
+
+def test_a_bad_staff_file_stops_with_file_column_and_row(processed_demo, tmp_path, capsys):
+    from pipeline.cli import main
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "staff.csv").write_text(
+        "school_id,interventionist,subjects,max_groups\n001,Ms. A,reading,many\n"
+    )
+    code = main(
+        [
+            "process",
+            "--raw",
+            str(raw),
+            "--processed",
+            str(processed_demo / "processed"),
+            "--year",
+            "2025-2026",
+            "--window",
+            "fall",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "staff.csv, column 'max_groups', row 2" in err and "'many'" in err

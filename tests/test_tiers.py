@@ -402,3 +402,90 @@ def test_output_keeps_the_columns_other_modules_read(config):
         "override",
     ):
         assert column in out.columns
+
+
+def _bess_config(config):
+    """BESS measures as config/district.yml declares them (built here so the test stands
+    alone): BERI by the vendor's label, else the published T-score bands."""
+    from pipeline.config import Measure, ScoreBands, SubjectRule
+
+    labels = {
+        "Normal": 1,
+        "Elevated": 2,
+        "Extremely Elevated": 3,
+        "Normal Risk": 1,
+        "Elevated Risk": 2,
+        "Extremely Elevated Risk": 3,
+    }
+    measures = dict(config.measures)
+    measures["bess_beri_tscore"] = Measure(
+        subject="behavior",
+        label="BESS BERI",
+        short_label="BESS BERI",
+        min=10,
+        max=120,
+        tier_rule="vendor_level",
+        level_tiers=labels,
+        fallback="score_bands",
+        score_bands=ScoreBands(tier3=71, tier2=61, risk="high"),
+    )
+    for name, skill in (
+        ("bess_externalizing_raw", "externalizing"),
+        ("bess_internalizing_raw", "internalizing"),
+    ):
+        measures[name] = Measure(
+            subject="behavior",
+            label=name,
+            min=0,
+            max=60,
+            tier_rule="vendor_level",
+            level_tiers=labels,
+            fallback="none",
+            skill=skill,
+        )
+    subjects = dict(config.subjects)
+    subjects["behavior"] = SubjectRule(combine="composite_first", composite="bess_beri_tscore")
+    return config.model_copy(update={"measures": measures, "subjects": subjects})
+
+
+def _behavior(rows):
+    screenings, students = _screen(rows)
+    screenings["subject"] = "behavior"
+    return screenings, students
+
+
+@pytest.mark.parametrize(
+    ("tscore", "label", "tier"),
+    [
+        (64, "Elevated", 2),  # the vendor's label wins
+        (55, "Extremely Elevated", 3),
+        (60, None, 1),  # BASC-3 BESS T-score bands: Normal <= 60
+        (61, None, 2),  # Elevated 61-70
+        (70, None, 2),
+        (71, None, 3),  # Extremely Elevated >= 71
+    ],
+)
+def test_bess_label_then_tscore_bands(config, tscore, label, tier):
+    screenings, students = _behavior([("s0", 3, "bess_beri_tscore", tscore, None, label)])
+    row = assign_tiers(screenings, students, _bess_config(config), "fall").iloc[0]
+    assert row["tier"] == tier
+
+
+@pytest.mark.parametrize(
+    ("eri", "iri", "focus"),
+    [
+        ("Elevated Risk", "Normal Risk", "externalizing"),
+        ("Normal Risk", "Extremely Elevated Risk", "internalizing"),
+        ("Elevated Risk", "Elevated Risk", "externalizing + internalizing"),
+        ("Normal Risk", "Normal Risk", DIAGNOSTIC),
+    ],
+)
+def test_behavior_focus_from_bess_indexes(config, eri, iri, focus):
+    rows = [
+        ("s0", 3, "bess_beri_tscore", 66, None, "Elevated"),
+        ("s0", 3, "bess_externalizing_raw", 12, None, eri),
+        ("s0", 3, "bess_internalizing_raw", 9, None, iri),
+    ]
+    screenings, students = _behavior(rows)
+    row = assign_tiers(screenings, students, _bess_config(config), "fall").iloc[0]
+    assert (row["tier"], row["measure"], row["focus"]) == (2, "bess_beri_tscore", focus)
