@@ -376,13 +376,18 @@ def program_effectiveness(
 
 
 def growth_comparison(
-    scores: pd.DataFrame, enrolments: pd.DataFrame, level: float = 0.95
+    scores: pd.DataFrame,
+    enrolments: pd.DataFrame,
+    level: float = 0.95,
+    strata: tuple[str, ...] = ("measure", "grade", "fall_level"),
 ) -> pd.DataFrame:
     """Growth of each program's students minus that of students at the same fall level
     (outcome measure x grade x fall level) with no intervention in the subject, per
     program x scope: ``comparison_*`` in score units and ``effect_sd*`` in district fall-SD
     units (see the module docstring). ``scores``: :func:`outcome_scores`; ``enrolments``:
-    student_id, program, subject, school_id (one row per student x program)."""
+    student_id, program, subject, school_id (one row per student x program). ``strata``:
+    the columns that define "the same fall level" (a study without percentiles drops
+    ``fall_level``)."""
     keys = ["program", "scope", "subject"]
     enrol = enrolments
     treated = _with_scopes(
@@ -395,9 +400,9 @@ def growth_comparison(
         enrolled_subjects.assign(_in=True), on=["student_id", "subject"], how="left"
     )
     control = _with_scopes(control[control["_in"].isna()].drop(columns="_in"))
-    strata = ["measure", "grade", "fall_level"]
-    treated_c = treated.dropna(subset=["fall_level"])
-    control = control.dropna(subset=["fall_level"])
+    strata = list(strata)
+    treated_c = treated.dropna(subset=strata)
+    control = control.dropna(subset=strata)
     diff = stratified_difference(treated_c, control, keys, strata, "change", level)
     diff_sd = stratified_difference(treated_c, control, keys, strata, "change_sd", level)
     comp = (
@@ -592,3 +597,22 @@ def summary_table(effectiveness: pd.DataFrame, scope_labels: dict[str, str] | No
             "Note": e["note"],
         }
     )
+
+
+def program_vs_comparison(
+    screenings: pd.DataFrame,
+    students: pd.DataFrame,
+    enrolments: pd.DataFrame,
+    comparison_ids: pd.Series,
+    by: tuple[str, ...] = ("measure", "grade"),
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Mean score of each program's students minus the comparison group's, per ``by``
+    (e.g. a post-only experiment such as Project STAR, per grade), with the Welch interval
+    of :func:`stratified_difference`."""
+    scores = screenings.merge(students[["student_id", "school_id", "grade"]], on="student_id")
+    treated = enrolments[["student_id", "program", "subject"]].merge(
+        scores, on=["student_id", "subject"]
+    )
+    control = scores[scores["student_id"].isin(set(comparison_ids))]
+    return stratified_difference(treated, control, ["program", "subject", *by], [], "score", level)

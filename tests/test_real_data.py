@@ -1,0 +1,151 @@
+"""Real, public data through study specs (``config/real/*.yml``) and the pipeline's own
+effectiveness and progress functions, checked against independent pandas / scipy
+computations on the same files. Skips when ``../shared/data/real/`` is absent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pipeline import studies
+from pipeline.effectiveness import growth_comparison, outcome_scores, program_vs_comparison
+from pipeline.progress import fall_to_spring_roi, load_orf_norms, norm_band
+
+from .conftest import REPO_ROOT, shared_data
+
+SPECS = REPO_ROOT / "config" / "real"
+
+
+def study(name: str, config):
+    path = shared_data("real", studies.load_spec(SPECS / f"{name}.yml")["file"])
+    spec = studies.load_spec(SPECS / f"{name}.yml")
+    return studies.read_study(spec, path.parent), studies.study_config(config, spec), path
+
+
+def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    result = stats.ttest_ind(a, b, equal_var=False)
+    ci = result.confidence_interval(0.95)
+    return float(a.mean() - b.mean()), float(ci.low), float(ci.high)
+
+
+# ------------------------------------------------------------------ Project STAR
+
+
+def test_star_small_class_difference_per_grade(config):
+    tables, _, path = study("star", config)
+    pipeline = program_vs_comparison(
+        tables["screenings"],
+        tables["students"],
+        tables["interventions"],
+        tables["comparison"]["student_id"],
+    ).set_index(["measure", "grade"])
+    raw = pd.read_csv(path)
+    lines = []
+    for grade, suffix in enumerate(["k", "1", "2", "3"]):
+        for subject, measure in (("read", "star_sat_reading"), ("math", "star_sat_math")):
+            score = raw[f"{subject}{suffix}"]
+            small = score[(raw[f"star{suffix}"] == "small") & score.notna()].to_numpy()
+            regular = score[(raw[f"star{suffix}"] == "regular") & score.notna()].to_numpy()
+            diff, low, high = welch(small, regular)
+            row = pipeline.loc[(measure, grade)]
+            assert (row["n_compared"], row["n_comparison"]) == (len(small), len(regular))
+            assert row["diff"] == pytest.approx(diff, rel=1e-10)
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), rel=1e-9)
+            lines.append(
+                f"grade {'K' if grade == 0 else grade} {subject}: small - regular = "
+                f"{diff:.2f} [{low:.2f}, {high:.2f}] (n {len(small)} vs {len(regular)})"
+            )
+            # Small classes scored higher in every grade and subject (Krueger 1999).
+            assert low > 0
+    print("\nProject STAR, Stanford Achievement Test scaled scores:\n  " + "\n  ".join(lines))
+
+
+# ------------------------------------------------------------- Early intervention
+
+
+def test_early_intervention_growth_difference(config):
+    tables, cfg, path = study("early", config)
+    scores = outcome_scores(tables["screenings"], tables["students"], cfg, "spring")
+    enrol = tables["interventions"].merge(
+        tables["students"][["student_id", "school_id"]], on="student_id"
+    )
+    pipeline = growth_comparison(scores, enrol, strata=("measure", "grade"))
+    row = pipeline[pipeline["scope"] == "district"].iloc[0]
+
+    raw = pd.read_csv(path)
+    wide = raw.pivot_table(index=["id", "trt"], columns="age", values="cog").reset_index()
+    wide["growth"] = wide[2.0] - wide[1.0]
+    treated = wide.loc[wide["trt"] == "Y", "growth"].to_numpy()
+    control = wide.loc[wide["trt"] == "N", "growth"].to_numpy()
+    diff, low, high = welch(treated, control)
+    assert (row["n_compared"], row["n_comparison"]) == (58, 45) == (len(treated), len(control))
+    assert row["comparison_diff"] == pytest.approx(diff, rel=1e-10)
+    assert (row["comparison_ci_low"], row["comparison_ci_high"]) == pytest.approx((low, high))
+    # Per-child growth from age 1 to 2, by group.
+    per_child = scores.set_index("student_id")["change"]
+    expected = wide.set_index(wide["id"].astype(str))["growth"]
+    pd.testing.assert_series_equal(
+        per_child.sort_index(), expected.sort_index(), check_names=False, check_index_type=False
+    )
+    print(
+        f"\nEarly intervention: growth age 1 -> 2, treated {treated.mean():.2f} vs control "
+        f"{control.mean():.2f}; difference {diff:.2f} [{low:.2f}, {high:.2f}]"
+    )
+
+
+# ------------------------------------------------------------ UO CORE ORF passages
+
+
+@pytest.fixture(scope="module")
+def orf(config):
+    tables, _, path = study("orf", config)
+    return tables, pd.read_csv(path, dtype={"id.student": str})  # ids are zero-padded text
+
+
+def test_orf_words_correct_per_minute_is_the_median_of_passages(orf):
+    tables, raw = orf
+    raw = raw.assign(wcpm=60 * raw["wrc"] / raw["sec"])
+    expected = raw.groupby(["id.student", "occasion"])["wcpm"].median()
+    mine = tables["screenings"].set_index(["student_id", "window"])["score"]
+    assert len(mine) == len(expected)
+    for (student, occasion), value in expected.items():
+        assert mine.loc[(str(student), occasion)] == pytest.approx(value)
+
+
+def test_orf_fall_to_spring_roi(orf):
+    tables, raw = orf
+    raw = raw.assign(wcpm=60 * raw["wrc"] / raw["sec"])
+    med = raw.groupby(["id.student", "occasion"])["wcpm"].median().unstack()
+    med = med.dropna(subset=["fall", "spring"])
+    expected = (med["spring"] - med["fall"]) / 32
+    roi = fall_to_spring_roi(tables["screenings"]).set_index("student_id")["roi"]
+    expected.index = expected.index.astype(str)
+    assert len(roi) == len(expected)
+    pd.testing.assert_series_equal(
+        roi.sort_index(), expected.sort_index(), check_names=False, check_index_type=False
+    )
+    print(f"\nUO CORE ORF: median fall-to-spring ROI {expected.median():.2f} wcpm a week")
+
+
+def test_orf_levels_against_hasbrouck_tindal(orf):
+    tables, _ = orf
+    scores = tables["screenings"].merge(tables["students"][["student_id", "grade"]])
+    band = norm_band(scores, load_orf_norms(REPO_ROOT / "config"))
+    # Grade 2 fall, quoted from H&T (2017): 10th 23, 25th 36, 50th 50, 75th 84, 90th 111.
+    g2 = (scores["grade"] == 2) & (scores["window"] == "fall")
+    labels = ["below 10th", "10th-24th", "25th-49th", "50th-74th", "75th-89th", "90th and above"]
+    expected = [
+        labels[int(np.searchsorted([23, 36, 50, 84, 111], s, side="right"))]
+        for s in scores.loc[g2, "score"]
+    ]
+    assert band[g2].tolist() == expected
+    # Every grade 2-4 occasion has published norms, so every score gets a band.
+    assert band.notna().all()
+    # Grade 4 spring: 50th percentile 133, so 133 is "50th-74th" and 132.9 "25th-49th".
+    edge = pd.DataFrame({"grade": [4, 4], "window": ["spring"] * 2, "score": [133, 132.9]})
+    assert norm_band(edge, load_orf_norms(REPO_ROOT / "config")).tolist() == [
+        "50th-74th",
+        "25th-49th",
+    ]
