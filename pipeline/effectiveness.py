@@ -164,7 +164,17 @@ def outcome_scores(
         post = post.iloc[0:0]
     both = pre.merge(post, on=["student_id", "measure"], how="left")
     both = both.assign(
-        _rank=[rank.get(k, 99) for k in zip(both["subject"], both["measure"], strict=True)],
+        _rank=both[["subject", "measure"]]
+        .merge(
+            pd.DataFrame(
+                [(sub, m, k) for (sub, m), k in rank.items()],
+                columns=["subject", "measure", "_r"],
+            ),
+            on=["subject", "measure"],
+            how="left",
+        )["_r"]
+        .fillna(99)
+        .to_numpy(),
         _has=both["post"].notna(),
     )
     both = both[both["_rank"] < 99].sort_values(
@@ -179,8 +189,8 @@ def outcome_scores(
         for name, m in config.measures.items()
         if m.percentile_preset in config.percentile_bands
     }
-    cut3 = best["measure"].map(lambda m: bands.get(m, (np.nan, np.nan))[0]).astype(float)
-    cut2 = best["measure"].map(lambda m: bands.get(m, (np.nan, np.nan))[1]).astype(float)
+    cut3 = best["measure"].map({m: b[0] for m, b in bands.items()}).astype(float)
+    cut2 = best["measure"].map({m: b[1] for m, b in bands.items()}).astype(float)
     level = tier_from_percentile(best["fall_percentile"], cut3, cut2)
     change = (best["post"] - best["pre"]).astype(float)
     return best.assign(
