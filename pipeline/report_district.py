@@ -133,14 +133,14 @@ def schools_figure(tables: dict[str, privacy.Suppressed]) -> tuple[plt.Figure, s
     y = np.arange(len(schools))[::-1]
     for ax, subject in zip(axes[0], subjects, strict=True):
         t = tables[subject]
-        k = t.min_cell_size
         parts = []
         for pos, school in zip(y, schools, strict=True):
             need = t.share(school, NEED)
             t3, t2 = t.share(school, ["Tier 3"]), t.share(school, ["Tier 2"])
             if need is None:
-                ax.text(1, pos, f"n<{k}", va="center", fontsize=8)
-                parts.append(f"{school} n<{k}")
+                label = t.share_text(school, NEED)
+                ax.text(1, pos, label, va="center", fontsize=8)
+                parts.append(f"{school} {label}")
             elif t2 is not None and t3 is not None:
                 ax.barh(pos, t3, color=TIER_COLORS[3], edgecolor="white", height=0.7)
                 ax.barh(pos, t2, left=t3, color=TIER_COLORS[2], edgecolor="white", height=0.7)

@@ -286,7 +286,7 @@ def _pct(value: float) -> str:
 def _change_words(now: float, before: float) -> str:
     diff = round(now) - round(before)
     if diff == 0:
-        return f"the same as in fall ({_pct(before)})"
+        return "unchanged since fall"
     return f"{'up' if diff > 0 else 'down'} from {_pct(before)} in fall"
 
 
@@ -491,7 +491,6 @@ def need_by_grade_figure(views: list[SubjectView]) -> tuple[plt.Figure, str]:
     top = 0.0
     for ax, view in zip(axes[0], views, strict=True):
         g = view.grades
-        k = g.min_cell_size
         grades = [r for r in g.counts.index if r != TOTAL]
         labels = [r.replace("Grade ", "") for r in grades]
         parts = []
@@ -504,8 +503,9 @@ def need_by_grade_figure(views: list[SubjectView]) -> tuple[plt.Figure, str]:
                 ax.plot(x, district, marker="D", color=DISTRICT_COLOR, markersize=6, zorder=4)
                 top = max(top, district)
             if need is None:
-                ax.text(x, 1, f"n<{k}", ha="center", va="bottom", fontsize=8, color="#333333")
-                parts.append(f"grade {labels[x]} n<{k}")
+                label = g.share_text(grade, NEED)
+                ax.text(x, 1, label, ha="center", va="bottom", fontsize=8, color="#333333")
+                parts.append(f"grade {labels[x]} {label}")
                 continue
             if t2 is not None and t3 is not None:
                 ax.bar(x, t3, color=TIER_COLORS[3], edgecolor="white", width=0.7)
@@ -674,5 +674,103 @@ PRINCIPAL_METHODS = [
         "Any number built from fewer than 10 students is shown as n<10, so no student can "
         "be singled out. A few other numbers are hidden so that a small group cannot be "
         "worked out by subtracting from a total.",
+    ),
+]
+
+
+# --- specialist report: summary box, tiers by grade, methods ---------------------------
+
+
+def specialist_summary_cards(processed_dir: str | Path, school) -> list[tuple[str, object]]:
+    """The specialist report's opening numbers for one school (a ``report.SchoolData``):
+    students screened, the share needing support per subject, groups, and students whose
+    progress data say to change the intervention."""
+    processed = from_root(processed_dir)
+    known = school.tiers.dropna(subset=["tier"])
+    cards: list[tuple[str, object]] = [("students screened", known["student_id"].nunique())]
+    for subject in [s for s in SUBJECT_TITLES if s in set(known["subject"])]:
+        rows = known[known["subject"] == subject]
+        need = int((rows["tier"] >= 2).sum())
+        share = f"{need / len(rows) * 100:.0f} %"
+        cards.append((f"need support in {subject} ({need} students)", share))
+    groups = _read_optional(processed, school.school_year, school.window, "groups")
+    if groups is not None:
+        cards.append(
+            (
+                "intervention groups",
+                int((groups["school_id"].astype(str) == school.school_id).sum()),
+            )
+        )
+    decisions = _read_optional(processed, school.school_year, school.window, "progress_decisions")
+    if decisions is not None:
+        mine = decisions[decisions["school_id"].astype(str) == school.school_id]
+        change = mine.loc[mine["decision"] == "change_intervention", "student_id"].nunique()
+        cards.append(("students needing a change", int(change)))
+    return cards
+
+
+def tiers_by_grade_table(tiers: pd.DataFrame) -> pd.DataFrame:
+    """Per grade: students in Tier 1 / 2 / 3 for each subject (specialist report)."""
+    known = tiers.dropna(subset=["tier"])
+    if known.empty:
+        return pd.DataFrame()
+    out = pd.DataFrame(index=sorted(known["grade"].unique()))
+    for subject in [s for s in SUBJECT_TITLES if s in set(known["subject"])]:
+        rows = known[known["subject"] == subject]
+        table = pd.crosstab(rows["grade"], rows["tier"].astype(int)).reindex(
+            index=out.index, columns=[1, 2, 3], fill_value=0
+        )
+        need = (table[2] + table[3]) / table.sum(axis=1).replace(0, np.nan) * 100
+        out[f"{SUBJECT_TITLES[subject]}: Tier 1 / 2 / 3"] = [
+            f"{a} / {b} / {c}" for a, b, c in zip(table[1], table[2], table[3], strict=True)
+        ]
+        out[f"{SUBJECT_TITLES[subject]}: need support"] = need.map(
+            lambda v: "" if pd.isna(v) else f"{v:.0f} %"
+        )
+    out.insert(0, "Grade", [grade_label(g) for g in out.index])
+    return out.reset_index(drop=True)
+
+
+SPECIALIST_METHODS = [
+    (
+        "Tier",
+        "How much support a student needs in a subject, from this window's screening. Tier 1 "
+        "(core): on track with classroom teaching. Tier 2 (strategic): below benchmark, small-"
+        "group help a few times a week. Tier 3 (intensive): well below benchmark, the most "
+        "frequent, smallest-group help. Each tier comes with the rule and score behind it.",
+    ),
+    (
+        "Percentile and benchmark",
+        "A percentile of 20 means the student scored as well as or better than 20 of 100 "
+        "students of the same grade nationally. A benchmark is the score a student needs "
+        "to be on track for the end of the year.",
+    ),
+    (
+        "Skill focus",
+        "The lowest rung of the reading ladder where the student is at risk: phonemic "
+        "awareness, then phonics, then fluency, then comprehension. Teach that rung first.",
+    ),
+    (
+        "Aimline",
+        "The straight line on a progress chart from where the student started (the middle "
+        "of the first three probes) to the goal. Points above it are on track; four points "
+        "in a row below it mean the intervention should change.",
+    ),
+    (
+        "Rate of improvement (ROI)",
+        "How many points a student gains per week: the slope of the trend line through the "
+        "probes. It is compared with the aimline's slope and with typical growth.",
+    ),
+    (
+        "Decision",
+        "Needs at least 6 probes over at least 6 weeks. Four points below the aimline: "
+        "change the intervention. Four above: raise the goal. Otherwise the trend decides. "
+        "Fewer probes: not enough data yet.",
+    ),
+    (
+        "Effect size (Hedges' g, SD)",
+        "How big a change is, in standard deviations of the scores: about 0.2 is small, "
+        "0.5 medium, 0.8 large. The 95 % interval is the range the true effect probably "
+        "lies in; an interval that crosses 0 means the data cannot yet rule out no effect.",
     ),
 ]

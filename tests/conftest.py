@@ -32,3 +32,38 @@ def shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not available: {path} (tests that need it skip)")
     return path
+
+
+HOSTILE_NAME = "<script>alert(1)</script>"
+HOSTILE_PROGRAM = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="session")
+def rendered_district(small_district, tmp_path_factory) -> Path:
+    """The small district with hostile strings in it (a student's last name in every
+    school-001 grade-1 student, a program name), ingested, processed and rendered in
+    full: every school's specialist and principal report, the district report and the
+    index pages. Returns the run folder (raw/, processed/, reports/)."""
+    import shutil
+
+    import pandas as pd
+
+    from pipeline.cli import main
+
+    out = tmp_path_factory.mktemp("rendered")
+    raw = out / "raw"
+    shutil.copytree(small_district, raw)
+    students = pd.read_csv(raw / "students.csv", dtype=str, keep_default_na=False)
+    hostile = (students["school_id"] == "001") & (students["grade"] == "1")
+    students.loc[hostile, "last_name"] = HOSTILE_NAME
+    students.to_csv(raw / "students.csv", index=False)
+    interventions = pd.read_csv(raw / "interventions.csv", dtype=str, keep_default_na=False)
+    first = sorted(interventions["program"].unique())[0]
+    interventions["program"] = interventions["program"].replace(first, HOSTILE_PROGRAM)
+    interventions.to_csv(raw / "interventions.csv", index=False)
+    locations = ["--raw", str(raw), "--processed", str(out / "processed")]
+    locations += ["--reports", str(out / "reports"), "--config", str(REPO_ROOT / "config")]
+    assert main(["ingest", *locations]) == 0
+    assert main(["process", *locations]) == 0
+    assert main(["render", *locations, "--workers", "2"]) == 0
+    return out
