@@ -555,9 +555,18 @@ def summary_table(effectiveness: pd.DataFrame, scope_labels: dict[str, str] | No
     if e.empty:
         return pd.DataFrame()
 
+    label_of = {
+        "n": "served",
+        "n_scored": "pre/post",
+        "n_moved_base": "tier movement",
+        "n_monitored": "on track",
+        "n_compared": "comparison",
+    }
+
     def shown(column: str, n_column: str, text: pd.Series) -> pd.Series:
-        small = e[n_column].between(1, None) & e[column].isna() & e["suppressed"]
-        return text.mask(small & e["note"].str.contains(TOO_SMALL), TOO_SMALL)
+        why = f"{label_of[n_column]}: {TOO_SMALL}"
+        small = e[column].isna() & e["note"].str.contains(why, regex=False)
+        return text.mask(small, TOO_SMALL)
 
     labels = scope_labels or {}
     roi = [

@@ -227,3 +227,13 @@ def test_no_number_is_shown_below_the_minimum_cell_size(counts, min_n):
     assert np.isnan(out["effect_sd"]) == (n_cmp < min_n or n_ctl < min_n)
     if 0 < n_scored < min_n:
         assert TOO_SMALL in out["note"] and out["suppressed"]
+
+
+def test_summary_table_says_n_too_small_instead_of_a_number(effectiveness):
+    from pipeline.effectiveness import summary_table
+
+    table = summary_table(effectiveness)
+    small = effectiveness["n_scored"].between(1, 9).to_numpy()
+    assert small.any(), "the small district has schools with fewer than 10 in a program"
+    assert (table.loc[small, "Pre/post g [95% CI]"] == TOO_SMALL).all()
+    assert (table.loc[~small, "Pre/post g [95% CI]"].str.match(r"^-?\d+\.\d\d \[")).all()

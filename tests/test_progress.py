@@ -268,3 +268,21 @@ def test_insufficient_exactly_when_too_few_probes_or_weeks(config, norms, n, gap
     too_few = n < 6 or weeks[-1] < 6
     assert (row["decision"] == "insufficient_data") == too_few
     assert row["on_track"] is pd.NA if too_few else row["on_track"] in (True, False)
+
+
+def test_progress_charts_escape_names_and_show_every_student(table_decisions):
+    from pipeline.report import MonitoringData, pm_charts_html
+
+    decisions = table_decisions.reset_index().assign(
+        first_name="<script>x</script>", last_name="O'Brien & Co"
+    )
+    probes = pd.concat([series(k, v[0]) for k, v in DECISION_TABLE.items()], ignore_index=True)
+    monitoring = MonitoringData(
+        decisions, aimline_points(probes, decisions), pd.DataFrame(), pd.DataFrame()
+    )
+    html = pm_charts_html(monitoring).data
+    assert html.count("<svg") == len(DECISION_TABLE)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "O&#x27;Brien &amp; Co" in html
+    # Students who need a change come first.
+    assert html.index("Change the intervention") < html.index("Raise the goal")
