@@ -191,12 +191,22 @@ def _weak_lines(values: np.ndarray, hidden: np.ndarray, min_cell_size: int) -> l
 
 def _cheapest(values: np.ndarray, hidden: np.ndarray, cells: list[tuple[int, int]]):
     """The published cell to hide next: inner cells before totals (a hidden total puzzles
-    a reader more), then the smallest count."""
+    a reader more), then a cell that closes a cycle (its row and its column already hold
+    a hidden cell, so the hidden cells can trade values around the cycle), then the
+    smallest count. Closing cycles first keeps the pattern small instead of running down
+    a whole column."""
     r, c = values.shape[0] - 1, values.shape[1] - 1
     candidates = [cell for cell in cells if not hidden[cell]]
     if not candidates:
         return None
-    return min(candidates, key=lambda cell: (cell[0] == r or cell[1] == c, values[cell], cell))
+
+    def closes(cell: tuple[int, int]) -> bool:
+        return bool(hidden[cell[0], :].any() and hidden[:, cell[1]].any())
+
+    return min(
+        candidates,
+        key=lambda cell: (cell[0] == r or cell[1] == c, not closes(cell), values[cell], cell),
+    )
 
 
 def _suppress_array(

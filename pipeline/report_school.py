@@ -28,6 +28,8 @@ TIER_COLUMNS = ["Tier 1", "Tier 2", "Tier 3"]
 NEED = ["Tier 2", "Tier 3"]
 TOTAL = privacy.TOTAL
 DISTRICT_COLOR = "#000000"
+# Programs: a clear result (interval not crossing 0) vs an unclear one; not tier colours.
+CLEAR_COLOR, UNCLEAR_COLOR = "#0072B2", "#8C8C8C"
 # Subgroups of the equity view: column, label when true, label when false.
 FLAGS = [
     ("ell", "English learners", "Not English learners"),
@@ -232,18 +234,34 @@ def subject_view(term: TermData, school_id: str | None, subject: str) -> Subject
     mine = only(term.tiers)
     if _known(mine, subject).empty:
         return None
-    linked = privacy.suppress_linked(
-        [grade_counts(mine, subject), *subgroup_tables(mine, only(term.students), subject)], k
-    )
-    district_share, district_overall = ({}, None)
-    if school_id is not None:
-        district_share, district_overall = _district_shares(term.tiers, subject, k)
-    fall_grades = movement = None
+    grades = grade_counts(mine, subject)
+    tables = [grades, *subgroup_tables(mine, only(term.students), subject)]
+    moves = fall_grades = movement = None
     if term.fall_tiers is not None and term.window != "fall":
         fall_mine = only(term.fall_tiers)
         if not _known(fall_mine, subject).empty:
             fall_grades = privacy.suppress(grade_counts(fall_mine, subject), k)
-            movement = privacy.suppress(movement_counts(fall_mine, mine, subject), k)
+            moves = movement_counts(fall_mine, mine, subject)
+    # When everyone was screened in both windows, the movement table's column totals are
+    # the tier counts of today: suppress it with the others so the totals agree.
+    same_totals = moves is not None and np.array_equal(moves.sum().to_numpy(), grades.sum())
+    if same_totals:
+        tables.append(moves.set_axis(TIER_COLUMNS, axis=1))
+    linked = privacy.suppress_linked(tables, k)
+    if same_totals:
+        *linked, shared = linked
+        movement = privacy.Suppressed(
+            *(
+                frame.set_axis([*moves.columns, TOTAL], axis=1)
+                for frame in (shared.counts, shared.primary, shared.complementary)
+            ),
+            k,
+        )
+    elif moves is not None:
+        movement = privacy.suppress(moves, k)
+    district_share, district_overall = ({}, None)
+    if school_id is not None:
+        district_share, district_overall = _district_shares(term.tiers, subject, k)
     return SubjectView(
         subject, linked[0], linked[1:], district_share, district_overall, fall_grades, movement
     )
@@ -290,9 +308,9 @@ def _change_words(now: float, before: float) -> str:
     return f"{'up' if diff > 0 else 'down'} from {_pct(before)} in fall"
 
 
-def subject_findings(view: SubjectView, k: int) -> list[tuple[float, str]]:
-    """(weight, sentence) candidates for one subject, from published numbers only."""
-    found: list[tuple[float, str]] = []
+def subject_findings(view: SubjectView, k: int) -> list[tuple[str, float, str]]:
+    """(kind, weight, sentence) candidates for one subject, from published numbers only."""
+    found: list[tuple[str, float, str]] = []
     overall = view.grades.share(TOTAL, NEED)
     screened = view.grades.value(TOTAL, TOTAL)
     if overall is not None and screened is not None:
@@ -302,7 +320,8 @@ def subject_findings(view: SubjectView, k: int) -> list[tuple[float, str]]:
             extra.append(_change_words(overall, view.fall_grades.share(TOTAL, NEED)))
         if view.district_overall is not None:
             extra.append(f"district {_pct(view.district_overall)}")
-        found.append((100.0, words + (f" ({'; '.join(extra)})" if extra else "") + "."))
+        text = words + (f" ({'; '.join(extra)})" if extra else "") + "."
+        found.append(("overall", 100.0, text))
     grades = [g for g in view.grades.counts.index if g != TOTAL]
     for grade in grades:
         now = view.grades.share(grade, NEED)
@@ -317,14 +336,29 @@ def subject_findings(view: SubjectView, k: int) -> list[tuple[float, str]]:
             text = (
                 f"{grade} {view.subject}: {_pct(now)} need support, {_change_words(now, before)}."
             )
-            found.append((weight, text))
+            found.append(("grade", weight, text))
         elif district is not None and abs(now - district) >= 5:
             side = "above" if now > district else "below"
             text = (
                 f"{grade} {view.subject}: {_pct(now)} need support, {side} the district's "
                 f"{_pct(district)}."
             )
-            found.append((abs(now - district) * 0.8, text))
+            found.append(("grade", abs(now - district) * 0.8, text))
+    for result in view.subgroups:
+        rows = [r for r in result.counts.index if r not in (TOTAL, NOT_RECORDED)]
+        pair = next(((y, n) for _, y, n in FLAGS if y in rows and n in rows), None)
+        if pair is None:
+            continue
+        yes, no = (result.share(r, NEED) for r in pair)
+        if yes is not None and no is not None and abs(round(yes) - round(no)) >= 10:
+            found.append(
+                (
+                    "equity",
+                    abs(yes - no),
+                    f"{pair[0]}: {_pct(yes)} need support in {view.subject}, against "
+                    f"{_pct(no)} of the other students.",
+                )
+            )
     if view.movement is not None:
         m = view.movement
         rows = ["Tier 2 in fall", "Tier 3 in fall"]
@@ -334,6 +368,7 @@ def subject_findings(view: SubjectView, k: int) -> list[tuple[float, str]]:
             share = sum(moved) / sum(base) * 100
             found.append(
                 (
+                    "movement",
                     60.0,
                     f"{view.title}: of the {sum(base)} students who needed support in fall, "
                     f"{sum(moved)} ({_pct(share)}) are now in Tier 1.",
@@ -342,7 +377,9 @@ def subject_findings(view: SubjectView, k: int) -> list[tuple[float, str]]:
     return found
 
 
-def program_findings(effectiveness: pd.DataFrame | None, scope: str) -> list[tuple[float, str]]:
+def program_findings(
+    effectiveness: pd.DataFrame | None, scope: str
+) -> list[tuple[str, float, str]]:
     rows = program_rows(effectiveness, scope)
     if rows is None or rows.empty:
         return []
@@ -358,6 +395,7 @@ def program_findings(effectiveness: pd.DataFrame | None, scope: str) -> list[tup
             verdict = "no clear difference from similar students without it"
         out.append(
             (
+                "program",
                 40.0 + abs(row.effect) * 20,
                 f"{row.program} ({row.subject}, {row.n} students): {verdict} "
                 f"(effect {row.effect:+.2f} SD, 95 % interval {low:+.2f} to {high:+.2f}).",
@@ -369,16 +407,30 @@ def program_findings(effectiveness: pd.DataFrame | None, scope: str) -> list[tup
 def key_findings(
     views: list[SubjectView], effectiveness: pd.DataFrame | None, scope: str, k: int
 ) -> list[str]:
-    """Three to five plain sentences, the most telling first: each subject's share
-    needing support, the biggest change by grade, fall-to-now movement, and programs."""
-    overall, rest = [], []
-    for view in views:
-        for weight, text in subject_findings(view, k):
-            (overall if weight == 100.0 else rest).append((weight, text))
-    rest += program_findings(effectiveness, scope)
-    rest.sort(key=lambda item: (-item[0], item[1]))
-    picked = [t for _, t in overall][:3] + [t for _, t in rest]
-    return picked[: max(3, min(5, len(picked)))]
+    """Three to five plain sentences, the most telling first: the share needing support
+    in reading and math, the grade that changed most, movement since fall, the program
+    with the clearest result, then behaviour and the rest by size."""
+    candidates = [f for view in views for f in subject_findings(view, k)]
+    candidates += program_findings(effectiveness, scope)
+    candidates.sort(key=lambda c: -c[1])  # stable: subject order breaks ties
+    picked: list[str] = []
+
+    def take(kind: str, limit: int, skip_behavior: bool = False) -> None:
+        for found_kind, _, text in candidates:
+            if limit and found_kind == kind and text not in picked:
+                if skip_behavior and text.startswith("Behavior"):
+                    continue
+                picked.append(text)
+                limit -= 1
+
+    take("overall", 2, skip_behavior=True)
+    for kind in ("grade", "equity", "program", "movement"):
+        take(kind, 1)
+    take("overall", 1)
+    for _, _, text in candidates:
+        if text not in picked:
+            picked.append(text)
+    return picked[:5]
 
 
 # --- programs ----------------------------------------------------------------------
@@ -414,7 +466,9 @@ def program_rows(effectiveness: pd.DataFrame | None, scope: str) -> pd.DataFrame
 
 def program_display(rows: pd.DataFrame, k: int) -> pd.DataFrame:
     def fmt(value: float, digits: int = 2, sign: bool = True) -> str:
-        return "" if pd.isna(value) else (f"{value:+.{digits}f}" if sign else f"{value:.0%}")
+        if pd.isna(value):
+            return ""
+        return f"{value:+.{digits}f}" if sign else f"{value * 100:.0f} %"
 
     published = rows["published"]
     small = privacy.small_text(k)
@@ -454,7 +508,7 @@ def forest_figure(rows: pd.DataFrame, title: str) -> tuple[plt.Figure, str] | No
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(shown) + 1.3))
     y = np.arange(len(shown))
     colors = [
-        TIER_COLORS[1] if lo > 0 else (TIER_COLORS[3] if hi < 0 else "#777777")
+        CLEAR_COLOR if lo > 0 or hi < 0 else UNCLEAR_COLOR
         for lo, hi in zip(shown["low"], shown["high"], strict=True)
     ]
     ax.hlines(y, shown["low"], shown["high"], color=colors, linewidth=2.4)

@@ -293,7 +293,7 @@ def test_a_600_student_school_specialist_report_stays_under_5_mb(tmp_path):
     from pipeline.synth import SynthSpec, write_district
 
     raw = tmp_path / "raw"
-    write_district(SynthSpec(schools=1, students_per_grade=100, seed=11), raw)
+    write_district(SynthSpec(schools=1, students_per_grade=110, seed=11), raw)
     students = pd.read_csv(raw / "students.csv", dtype=str)
     assert len(students) >= 600
     locations = ["--raw", str(raw), "--processed", str(tmp_path / "processed")]
