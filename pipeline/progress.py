@@ -105,13 +105,18 @@ def load_benchmark_goals(config_dir: Path | str, config: DistrictConfig) -> pd.D
 
 def probe_weeks(progress: pd.DataFrame) -> pd.DataFrame:
     """Probes sorted by student, measure and date, with ``week`` since the first probe."""
-    probes = progress.dropna(subset=["score", "date"]).sort_values(
-        ["student_id", "measure", "date"], kind="stable"
-    )
-    first = probes.groupby(["student_id", "measure"])["date"].transform("min")
+    probes = progress.dropna(subset=["score", "date"])
+    # Sort on integer group codes, not on the id strings (several times faster).
+    code = probes.groupby(["student_id", "measure"], sort=True).ngroup().to_numpy()
+    dates = probes["date"].to_numpy()
+    order = np.lexsort((dates, code))
+    code, dates = code[order], dates[order]
+    is_first = np.r_[True, code[1:] != code[:-1]]
+    first = dates[is_first][np.cumsum(is_first) - 1]
+    probes = probes.iloc[order].reset_index(drop=True)
     return probes.assign(
-        week=(probes["date"] - first).dt.days / 7.0, score=probes["score"].astype(float)
-    ).reset_index(drop=True)
+        week=(dates - first) / np.timedelta64(1, "D") / 7.0, score=probes["score"].astype(float)
+    )
 
 
 def ols_slopes(
@@ -120,31 +125,28 @@ def ols_slopes(
     """OLS slope of ``y`` on ``x`` per group, with SE and a t confidence interval.
 
     Closed form from group sums: ``b = Sxy / Sxx``, ``SE = sqrt((Syy - b Sxy) / (n - 2) / Sxx)``.
-    SE is missing with fewer than three points or no spread in ``x``.
+    SE is missing with fewer than three points or no spread in ``x``. Groups come out
+    sorted by ``keys``.
     """
-    xs, ys = frame[x].astype(float), frame[y].astype(float)
-    g = frame.assign(_x=xs, _y=ys).groupby(keys, sort=True)
-    n = g["_x"].count()
-    mx, my = g["_x"].mean(), g["_y"].mean()
-    centred = frame[keys].assign(
-        _dx=xs - g["_x"].transform("mean"), _dy=ys - g["_y"].transform("mean")
-    )
-    sums = (
-        centred.assign(
-            _xx=centred["_dx"] ** 2, _xy=centred["_dx"] * centred["_dy"], _yy=centred["_dy"] ** 2
-        )
-        .groupby(keys, sort=True)[["_xx", "_xy", "_yy"]]
-        .sum()
-    )
-    sxx, sxy, syy = sums["_xx"], sums["_xy"], sums["_yy"]
-    slope = (sxy / sxx).where(sxx > 0)
-    dof = n - 2
-    resid = (syy - slope * sxy).clip(lower=0)
-    se = np.sqrt(resid / dof.where(dof > 0) / sxx)
-    tcrit = pd.Series(stats.t.ppf(0.5 + level / 2, dof.where(dof > 0)), index=n.index)
-    return pd.DataFrame(
+    grouped = frame.groupby(keys, sort=True)
+    code = grouped.ngroup().to_numpy()
+    index = grouped.size().index
+    size = len(index)
+    xs, ys = frame[x].to_numpy(dtype=float), frame[y].to_numpy(dtype=float)
+    total = lambda w: np.bincount(code, weights=w, minlength=size)  # noqa: E731
+    n = np.bincount(code, minlength=size).astype(float)
+    mx, my = total(xs) / n, total(ys) / n
+    dx, dy = xs - mx[code], ys - my[code]
+    sxx, sxy, syy = total(dx * dx), total(dx * dy), total(dy * dy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(sxx > 0, sxy / sxx, np.nan)
+        dof = np.where(n > 2, n - 2, np.nan)
+        resid = np.clip(syy - slope * sxy, 0, None)
+        se = np.sqrt(resid / dof / sxx)
+    tcrit = stats.t.ppf(0.5 + level / 2, dof)
+    out = pd.DataFrame(
         {
-            "n": n,
+            "n": n.astype(int),
             "x_mean": mx,
             "y_mean": my,
             "slope": slope,
@@ -152,8 +154,10 @@ def ols_slopes(
             "slope_se": se,
             "slope_ci_low": slope - tcrit * se,
             "slope_ci_high": slope + tcrit * se,
-        }
-    ).reset_index()
+        },
+        index=index,
+    )
+    return out.reset_index()
 
 
 def _current_programs(interventions: pd.DataFrame) -> pd.DataFrame:
@@ -187,23 +191,45 @@ def progress_decisions(
     rules = config.progress
     if progress.empty:
         return pd.DataFrame(columns=DECISION_COLUMNS)
-    probes = probe_weeks(progress)
+    probes = probe_weeks(progress)  # sorted by student, measure, date
     keys = ["student_id", "measure"]
     fit = ols_slopes(probes, keys, level=0.95)
-    g = probes.groupby(keys, sort=True)
-    head = probes[g.cumcount() < 3].groupby(keys, sort=True)
+    # Group codes in the same (sorted) order as ``fit``: per-probe work is array indexing.
+    code = probes.groupby(keys, sort=True).ngroup().to_numpy()
+    count = fit["n"].to_numpy()
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    position = np.arange(len(probes)) - start[code]
+    scores, weeks = probes["score"].to_numpy(float), probes["week"].to_numpy(float)
+    dates = probes["date"].to_numpy()
+
+    def median_of_first_three(values: np.ndarray) -> np.ndarray:
+        first = values[start]
+        second = values[np.minimum(start + 1, start + count - 1)]
+        third = values[np.minimum(start + 2, start + count - 1)]
+        three = first + second + third - np.maximum.reduce([first, second, third])
+        three = three - np.minimum.reduce([first, second, third])
+        return np.select([count == 1, count == 2], [first, (first + second) / 2], three)
+
+    last_index = start + count - 1
     rows = fit.assign(
-        first_date=g["date"].min().to_numpy(),
-        last_date=g["date"].max().to_numpy(),
-        weeks_span=g["week"].max().to_numpy(),
-        baseline=head["score"].median().to_numpy(),
-        baseline_week=head["week"].median().to_numpy(),
+        _code=np.arange(len(fit)),
+        first_date=dates[start],
+        last_date=dates[last_index],
+        weeks_span=weeks[last_index],
+        baseline=median_of_first_three(scores),
+        baseline_week=median_of_first_three(weeks),
     )
     subject_of = {name: m.subject for name, m in config.measures.items()}
     rows = rows.assign(subject=rows["measure"].map(subject_of)).merge(
         students[["student_id", "school_id", "grade"]], on="student_id", how="left"
     )
     rows = rows.merge(_current_programs(interventions), on=["student_id", "subject"], how="left")
+    norms = growth_norms[["measure", "grade", "typical", rules.goal_growth]].rename(
+        columns={"typical": "expected_growth", rules.goal_growth: "goal_growth"}
+    )
+    rows = rows.merge(norms, on=["measure", "grade"], how="left")
+    # Back in group-code order, so per-probe arrays index rows by code.
+    rows = rows.sort_values("_code").reset_index(drop=True)
 
     _, spring_end = config.window_dates(school_year, "spring")
     goal_date = pd.to_datetime(rows["end_date"]).fillna(pd.Timestamp(spring_end))
@@ -213,10 +239,6 @@ def progress_decisions(
     fallback = (pd.Timestamp(spring_end) - rows["first_date"]).dt.days / 7.0
     goal_week = goal_week.fillna(fallback.clip(lower=rows["baseline_week"] + 1))
 
-    norms = growth_norms[["measure", "grade", "typical", rules.goal_growth]].rename(
-        columns={"typical": "expected_growth", rules.goal_growth: "goal_growth"}
-    )
-    rows = rows.merge(norms, on=["measure", "grade"], how="left")
     growth_goal = rows["baseline"] + rows["goal_growth"] * (goal_week - rows["baseline_week"])
     goal, source = growth_goal, pd.Series(f"growth:{rules.goal_growth}", index=rows.index)
     if rules.goal_source == "benchmark" and benchmark_goals is not None and len(benchmark_goals):
@@ -230,20 +252,12 @@ def progress_decisions(
 
     # The last k probes against the aimline.
     k = rules.consecutive_points
-    probes = probes.merge(
-        rows[["student_id", "measure", "baseline", "baseline_week"]].assign(aim_slope=aim_slope),
-        on=keys,
-        how="left",
-    )
-    aim_at = probes["baseline"] + probes["aim_slope"] * (probes["week"] - probes["baseline_week"])
-    last = probes.groupby(keys, sort=True).cumcount(ascending=False) < k
-    tail = probes[last].assign(
-        _below=(probes["score"] < aim_at)[last], _above=(probes["score"] > aim_at)[last]
-    )
-    tail_sums = tail.groupby(keys, sort=True)[["_below", "_above"]].sum().reset_index()
-    tail_sums = rows[keys].merge(tail_sums, on=keys, how="left")
-    last_below = (tail_sums["_below"] >= k).to_numpy()
-    last_above = (tail_sums["_above"] >= k).to_numpy()
+    baseline, baseline_week = rows["baseline"].to_numpy(), rows["baseline_week"].to_numpy()
+    aim_at = baseline[code] + aim_slope.to_numpy()[code] * (weeks - baseline_week[code])
+    tail = position >= count[code] - k
+    below = np.bincount(code, weights=tail & (scores < aim_at), minlength=len(rows))
+    above = np.bincount(code, weights=tail & (scores > aim_at), minlength=len(rows))
+    last_below, last_above = below >= k, above >= k
 
     n_probes = rows["n"]
     enough = (n_probes >= rules.min_probes) & (rows["weeks_span"] >= rules.min_weeks)
