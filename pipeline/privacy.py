@@ -161,16 +161,27 @@ def recoverable_cells(
     free = np.abs(null).sum(axis=1) > 1e-9 if null.size else np.zeros(len(cells), bool)
     on_bound = (current == lower) | (current == upper)
     recovered = []
+    bounds = list(zip(lower, [None if np.isinf(u) else u for u in upper], strict=True))
+    # Every LP solution is a table consistent with the page: a cell that differs between
+    # two of them is not recovered, so later cells often need no programme of their own.
+    points = [current]
     for k, cell in enumerate(cells):
         if not free[k]:
             recovered.append(cell)
-        elif on_bound.any():
-            objective = np.zeros(len(cells))
-            objective[k] = 1.0
-            bounds = list(zip(lower, [None if np.isinf(u) else u for u in upper], strict=True))
-            low = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-            high = linprog(-objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-            if low.status == 0 and high.status == 0 and -high.fun - low.fun < 0.5:
+        elif on_bound.any() and np.ptp([p[k] for p in points]) < 0.5:
+            pinned = True
+            for sign in (1.0, -1.0):
+                objective = np.zeros(len(cells))
+                objective[k] = sign
+                result = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+                if result.status != 0:  # unbounded (or numerically lost): not pinned
+                    pinned = False
+                    break
+                points.append(result.x)
+                if abs(result.x[k] - current[k]) > 0.5:
+                    pinned = False
+                    break
+            if pinned:
                 recovered.append(cell)
         if recovered and first_only:
             break

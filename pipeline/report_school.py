@@ -83,9 +83,16 @@ def _read_optional(processed: Path, year: str, window: str, name: str) -> pd.Dat
 
 
 def load_term(
-    processed_dir: str | Path, school_year: str, window: str, config_dir: str | Path = "config"
+    processed_dir: str | Path,
+    school_year: str,
+    window: str,
+    config_dir: str | Path = "config",
+    fall_for: str | None = None,
 ) -> TermData:
-    """Read a term's processed tables; tables a stage has not written are ``None``."""
+    """Read a term's processed tables; tables a stage has not written are ``None``.
+
+    Fall tiers (for the change since fall) are computed for school ``fall_for`` only when
+    given (a principal report needs no other school's fall), else for the district."""
     processed, config_dir = from_root(processed_dir), from_root(config_dir)
     year, term_window = resolve_term(processed, school_year, window)
     config = load_config(config_dir)
@@ -95,7 +102,9 @@ def load_term(
         fall = tiers
     else:
         screenings = store.read_table(processed, year, term_window, "screenings")
-        fall = assign_tiers(screenings, students, config, "fall")
+        roster = students if fall_for is None else students[students["school_id"] == fall_for]
+        screenings = screenings[screenings["student_id"].isin(roster["student_id"])]
+        fall = assign_tiers(screenings, roster, config, "fall")
         fall = None if fall.empty else fall
     interventions = store.read_table(processed, year, term_window, "interventions")
     optional = {n: _read_optional(processed, year, term_window, n) for n in OPTIONAL_TABLES}
