@@ -319,7 +319,7 @@ def _best_order(scores: tuple[float, ...], sizes: tuple[int, ...]) -> tuple[int,
                 block = scores[pos : pos + k]
                 rest = state[:idx] + (state[idx] - 1,) + state[idx + 1 :]
                 cost, order = best(pos + k, rest)
-                options.append((cost + (block[-1] - block[0]), (k, *order)))
+                options.append((cost + (max(block) - min(block)), (k, *order)))
         return min(options)
 
     return best(0, start_state)[1]
@@ -498,7 +498,11 @@ def _unserved_reasons(
         pool = max(sum(cells[(row.subject, row.tier, row.focus)][g] for g in b) for b in band)
         if not people:
             reasons.append(f"No interventionist at this school teaches {row.subject}")
-        elif grouping.undersized == "unserved" and pool < size.min:
+        elif (grouping.undersized == "unserved" and pool < size.min) or any(
+            load_groups.get(p.name, 0) < p.group_capacity
+            and load_students.get(p.name, 0) + size.min <= p.max_students
+            for p in people
+        ):
             reasons.append(
                 f"No valid group: {pool} Tier {row.tier} student(s) in this grade band need "
                 f"{FOCUS_LABELS.get(row.focus, row.focus).lower()}, and a group needs "
