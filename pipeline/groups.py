@@ -253,11 +253,17 @@ def _solve_counts(
     n_groups = dict.fromkeys(y_index.values(), 1.0)
     undersized = {i: 1.0 for (c, _b, _j, k), i in y_index.items() if k < grouping.sizes[c[1]].min}
     squares = {i: float(k * k) for (_c, _b, _j, k), i in y_index.items()}
+    # Fewest groups, then fewest undersized, folded into one exact integer objective: a
+    # group outweighs every possible undersized group (there are at most N of them).
+    n_students = sum(n for by_grade in cells.values() for n in by_grade.values())
+    weight = float(n_students + 1)
+    second = {i: weight * v for i, v in n_groups.items()}
+    for i, v in undersized.items():
+        second[i] = second.get(i, 0.0) + v
     objectives = [  # (coefficients, sense): sense -1 maximizes
         (served3, -1.0),
         (served, -1.0),
-        (n_groups, 1.0),
-        (undersized, 1.0),
+        (second, 1.0),
         (squares, 1.0),
     ]
     bounds = Bounds(np.array(var_lo), np.array(var_hi))
