@@ -38,7 +38,7 @@ from scipy.sparse import coo_array
 
 from pipeline.config import DistrictConfig, Grouping
 from pipeline.schema import STAFF
-from pipeline.tiers import FOCUS_LABELS, InputRowError
+from pipeline.tiers import DIAGNOSTIC, FOCUS_LABELS, InputRowError
 
 STAFF_COLUMNS = STAFF.required
 STAFF_OPTIONAL = STAFF.optional
@@ -410,11 +410,20 @@ def _group_table(
                         "interventionist": staff[j].name,
                         "slot": "",
                         "undersized": k < minimum,
-                        "note": (
-                            f"Below the Tier {tier} minimum of {minimum}: no other student "
-                            "shares this tier, focus and grade band"
-                            if k < minimum
-                            else ""
+                        "note": " ".join(
+                            text
+                            for text, applies in (
+                                (
+                                    f"Below the Tier {tier} minimum of {minimum}: no other "
+                                    "student shares this tier, focus and grade band.",
+                                    k < minimum,
+                                ),
+                                (
+                                    "Skill not known from the screening: start with a diagnostic.",
+                                    focus == DIAGNOSTIC,
+                                ),
+                            )
+                            if applies
                         ),
                     }
                 )

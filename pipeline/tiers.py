@@ -677,7 +677,8 @@ def assign_tiers(
     no_focus = needs & out["focus"].isna()
     out.loc[no_focus, "focus"] = DIAGNOSTIC
     out.loc[no_focus, "focus_reason"] = (
-        "No skill subtest is below its cut, so the data cannot tell the skill to teach"
+        "No skill-level measure is below its cut, so the screening cannot tell which skill "
+        "to teach: give a diagnostic"
     )
     out.loc[~needs, ["focus_measure", "focus_reason"]] = None
     out.loc[~needs, "focus_score"] = np.nan
