@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.config import load_benchmarks
 from pipeline.tiers import (
@@ -489,3 +491,38 @@ def test_behavior_focus_from_bess_indexes(config, eri, iri, focus):
     screenings, students = _behavior(rows)
     row = assign_tiers(screenings, students, _bess_config(config), "fall").iloc[0]
     assert (row["tier"], row["measure"], row["focus"]) == (2, "bess_beri_tscore", focus)
+
+
+def _independent_tier(p: int) -> int:
+    return 3 if p < 10 else 2 if p < 25 else 1
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    percentiles=st.lists(st.integers(1, 99), min_size=1, max_size=3),
+    rule=st.sampled_from(["most_intensive", "two_of_three", "composite_first"]),
+)
+def test_combine_rules_match_their_definitions(config, percentiles, rule):
+    from pipeline.config import Measure, SubjectRule
+
+    measures = dict(config.measures)
+    names = ["m_a", "m_b", "m_c"][: len(percentiles)]
+    for name in names:
+        measures[name] = Measure(subject="math", label=name, min=0, max=100)
+    subjects = dict(config.subjects)
+    subjects["math"] = SubjectRule(
+        combine=rule, composite="m_a" if rule == "composite_first" else None
+    )
+    cfg = config.model_copy(update={"measures": measures, "subjects": subjects})
+    screenings, students = _screen(
+        [("s0", 3, n, 50, p) for n, p in zip(names, percentiles, strict=True)]
+    )
+    screenings["subject"] = "math"
+    row = assign_tiers(screenings, students, cfg, "fall").iloc[0]
+    tiers = sorted((_independent_tier(p) for p in percentiles), reverse=True)
+    expected = {
+        "most_intensive": tiers[0],
+        "two_of_three": tiers[1] if len(tiers) >= 2 else tiers[0],
+        "composite_first": _independent_tier(percentiles[0]),
+    }[rule]
+    assert row["tier"] == expected
