@@ -79,6 +79,7 @@ staff_strategy = st.lists(
         st.sampled_from([("reading",), ("math",), ("reading", "math")]),
         st.integers(0, 6),
         st.integers(0, 20),
+        st.integers(0, 4),  # named time slots (0: none)
     ),
     min_size=1,
     max_size=3,
@@ -92,7 +93,8 @@ def _build(rows, people):
         f"s{k // 2:03d}" if r[0] == "math" else f"s{k:03d}" for k, r in enumerate(rows)
     ]
     tiers = tiers.drop_duplicates(["student_id", "subject"]).reset_index(drop=True)
-    staff = _staff([(f"P{j}", subj, g, s) for j, (subj, g, s) in enumerate(people)])
+    staff = _staff([(f"P{j}", subj, g, s) for j, (subj, g, s, _n) in enumerate(people)])
+    staff["slots"] = [";".join(f"slot {k}" for k in range(n)) for *_rest, n in people]
     return tiers, staff
 
 
@@ -118,6 +120,11 @@ def _check_invariants(tiers, groups, unserved, staff, grouping):
         assert len(mine) <= int(capacity.loc[name, "max_groups"])
         assert mine["size"].sum() <= int(capacity.loc[name, "max_students"])
         assert set(mine["subject"]) <= set(capacity.loc[name, "subjects"].split(";"))
+        slots = [x for x in str(capacity.loc[name, "slots"]).split(";") if x]
+        if slots:  # one group per named slot, each slot used once
+            assert len(mine) <= len(slots)
+            assert sorted(mine["slot"]) == sorted(set(mine["slot"]))
+            assert set(mine["slot"]) <= set(slots)
     assert unserved["reason"].str.len().gt(0).all()
 
 
