@@ -175,7 +175,7 @@ def school_jobs(
     window: str,
     school_ids: list[str],
     generated_at: str,
-    notebooks: tuple[str, ...] = SCHOOL_NOTEBOOKS,
+    notebooks: tuple[str, ...] = ("specialist",),
 ) -> list[ReportJob]:
     term_reports = reports / school_year / window
     return [
@@ -374,6 +374,7 @@ def render_term(
         window,
         list(schools["school_id"]),
         generated_at,
+        notebooks=SCHOOL_NOTEBOOKS,
     )
     if not school_ids:
         jobs.append(district_job(processed, reports, config_dir, school_year, window, generated_at))

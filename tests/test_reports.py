@@ -273,7 +273,14 @@ def test_rendering_twice_gives_the_same_html_apart_from_the_generated_at_line(ru
     # The district report links the data-quality report when it is there: copy it over.
     shutil.copytree(term_reports(run) / "data-quality", tmp_path / TERM / "data-quality")
     jobs = render.school_jobs(
-        processed, tmp_path, config_dir, "2025-2026", "spring", ["001"], "another time"
+        processed,
+        tmp_path,
+        config_dir,
+        "2025-2026",
+        "spring",
+        ["001"],
+        "another time",
+        notebooks=render.SCHOOL_NOTEBOOKS,
     )
     jobs.append(
         render.district_job(processed, tmp_path, config_dir, "2025-2026", "spring", "later")
