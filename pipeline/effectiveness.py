@@ -585,6 +585,7 @@ def summary_table(effectiveness: pd.DataFrame, scope_labels: dict[str, str] | No
             "At 80% fidelity": shown(
                 "fidelity_share", "n", e["fidelity_share"].map(lambda v: _fmt(v, percent=True))
             ),
+            "With fall and current scores": e["n_scored"],
             "Mean change (points)": shown("mean_change", "n_scored", e["mean_change"].map(_fmt)),
             "Pre/post g [95% CI]": shown(
                 "hedges_g", "n_scored", _with_ci(e["hedges_g"], e["g_ci_low"], e["g_ci_high"])
@@ -594,6 +595,7 @@ def summary_table(effectiveness: pd.DataFrame, scope_labels: dict[str, str] | No
                 "n_moved_base",
                 e["moved_up_share"].map(lambda v: _fmt(v, percent=True)),
             ),
+            "Monitored": e["n_monitored"],
             "On track (monitored)": shown(
                 "on_track_share",
                 "n_monitored",
