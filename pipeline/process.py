@@ -70,6 +70,7 @@ def _progress_and_effectiveness(
     )
     moves = transitions(fall_tiers, tiers, interventions, config.privacy.min_cell_size)
     out = {
+        "fall_tiers": fall_tiers,  # read by the reports for change since fall
         "progress_decisions": decisions,
         "effectiveness": effectiveness,
         "transitions": moves,
