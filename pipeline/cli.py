@@ -1,7 +1,9 @@
 """The ``tierwise`` command: the pipeline's stages as subcommands, as the Makefile calls them.
 
 tierwise demo-data    write the synthetic demo district into data/raw/
-tierwise ingest       read data/raw/ into the canonical tables (data/processed/)
+tierwise ingest       read data/raw/ into the canonical tables (data/processed/), with
+                      the quarantine, the ledger and the data-quality report
+tierwise inspect      show which profile reads a file, and its first canonical rows
 tierwise process      tiers from the canonical tables
 tierwise render       execute the report notebooks and write HTML (reports/)
 tierwise reports      all of the above (demo data only when data/raw/ is empty)
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from pipeline import store
 from pipeline.config import WINDOW_ORDER, ConfigError, DistrictConfig, load_config
-from pipeline.ingest import IngestError, Term, latest_term_in, read_canonical, slice_term
+from pipeline.ingest import IngestError, Term, latest_term_in, slice_term
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -69,9 +71,29 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--defect-rate",
         type=float,
-        default=0.0,
-        help="share of screening rows given a planted defect (default: 0)",
+        default=0.01,
+        help="share of screening rows given a planted defect, shown in the "
+        "data-quality report (default: 0.01)",
     )
+
+
+def _profile_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        dest="profiles",
+        action="append",
+        metavar="[GLOB=]NAME",
+        help="read files with this profile instead of detecting it: NAME for every file, "
+        "or GLOB=NAME for matching files (repeatable), e.g. --profile 'star*.csv=star_reading'",
+    )
+
+
+def _forced(values: list[str] | None) -> dict[str, str]:
+    forced: dict[str, str] = {}
+    for value in values or []:
+        pattern, _, name = value.rpartition("=")
+        forced[pattern or "*"] = name
+    return forced
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +127,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(ingest)
     _term(ingest)
+    _profile_arg(ingest)
+
+    inspect = sub.add_parser(
+        "inspect",
+        help="show the profile that reads FILE and its first canonical rows",
+        description="Detect the layout of one export (or use --profile), map it and print "
+        "the first canonical rows, what would be skipped and any roster lines, so a new "
+        "export can be checked before a run. Nothing is written.",
+    )
+    inspect.add_argument("file", type=Path, metavar="FILE", help="a .csv or .xlsx export")
+    _common(inspect)
+    inspect.add_argument(
+        "--profile", dest="profiles", action="append", metavar="NAME", help="profile to use"
+    )
+    inspect.add_argument("--rows", type=int, default=10, help="rows to show (default: 10)")
 
     process = sub.add_parser(
         "process",
@@ -196,19 +233,96 @@ def _pick_term(args, screenings) -> Term:
     return latest_term_in(screenings[screenings["school_year"] == year])
 
 
+def _profiles_dir(args) -> Path:
+    return args.config / "profiles"
+
+
 def cmd_ingest(args, config: DistrictConfig) -> Term:
-    tables = read_canonical(args.raw)
-    term = _pick_term(args, tables["screenings"])
+    """Read every export through its profile, check it, write the term's tables, the
+    quarantine, the ledger and the data-quality report."""
+    from pipeline import quality
+    from pipeline.ingest import read_inputs
+    from pipeline.render import TEMPLATES_DIR
+
+    started = time.perf_counter()
+    mapped = read_inputs(
+        args.raw, config, _profiles_dir(args), _forced(getattr(args, "profiles", None))
+    )
+    read_seconds = time.perf_counter() - started
+    result = quality.run_quality(mapped, config)
+    tables = result.tables
+    try:
+        term = _pick_term(args, tables["screenings"])
+    except IngestError:
+        term = None
+    # The quarantine and ledger are written even when the run then stops, for review.
+    review = (
+        store.term_dir(args.processed, term.school_year, term.window) if term else args.processed
+    )
+    quality.write_quarantine(result, review)
+    quality.check_ceiling(result.ledger, config)
+    if term is None:
+        raise IngestError(args.raw, "no accepted screening rows: cannot tell which term to report")
     sliced = slice_term(tables, term, config)
     if sliced["screenings"].empty:
-        raise IngestError(
-            args.raw / "screenings.csv", f"no screenings for {term.window} {term.school_year}"
-        )
+        raise IngestError(args.raw, f"no screenings for {term.window} {term.school_year}")
     for name, frame in sliced.items():
         store.write_table(frame, args.processed, term.school_year, term.window, name)
+    css = (TEMPLATES_DIR / "tierwise" / "static" / "tierwise.css").read_text(encoding="utf-8")
+    page = quality.write_reports(
+        result,
+        args.reports / term.school_year / term.window / "data-quality",
+        f"{config.district_name}: data quality, {term.window} {term.school_year}",
+        css,
+        data_docs=config.quality.data_docs,
+    )
     counts = ", ".join(f"{len(f)} {n}" for n, f in sliced.items())
-    _say(f"ingested {term.window} {term.school_year}: {counts}")
+    q = result.quarantine
+    _say(
+        f"ingested {term.window} {term.school_year} from {len(mapped)} files: {counts}; "
+        f"{len(q)} rows quarantined, {int(result.ledger['skipped'].sum())} skipped "
+        f"(read {read_seconds:.1f} s, checks {sum(result.seconds.values()):.1f} s); "
+        f"see {page}"
+    )
     return term
+
+
+def cmd_inspect(args, config: DistrictConfig) -> int:
+    """Print the profile that reads a file and its first canonical rows."""
+    import pandas as pd
+
+    from pipeline.ingest import map_file
+    from pipeline.profiles import ProfileError, load_profiles, profile_summary
+
+    try:
+        profiles = load_profiles(_profiles_dir(args), config)
+    except ProfileError as err:
+        raise IngestError(_profiles_dir(args), str(err).split(": ", 1)[-1]) from err
+    forced = {"*": args.profiles[-1]} if args.profiles else None
+    mapped = map_file(args.file, profiles, config, forced)
+    print(f"{args.file}: {mapped.data_rows} data rows, read as {profile_summary(mapped.profile)}")
+    if mapped.profile.pii:
+        print(f"PII columns (kept out of name-free reports): {', '.join(mapped.profile.pii)}")
+    shown = [c for c in mapped.records.columns if not c.startswith("_")]
+    with pd.option_context("display.width", 200, "display.max_columns", 40):
+        table = mapped.profile.table
+        print(f"\nFirst {args.rows} of {len(mapped.records)} canonical {table} records:")
+        print(mapped.records[shown].head(args.rows).to_string(index=False))
+        unreadable = [c for c in mapped.records.columns if c.startswith("_raw_")]
+        for column in unreadable:
+            bad = mapped.records[mapped.records[column].notna()]
+            print(
+                f"\n{len(bad)} value(s) of {column[5:]} could not be read (they will be "
+                f"quarantined), e.g. row {bad['source_row'].iloc[0]}: {bad[column].iloc[0]!r}"
+            )
+        if not mapped.skipped.empty:
+            print(f"\n{len(mapped.skipped)} candidate records skipped:")
+            print(mapped.skipped["reason"].value_counts().to_string())
+        if mapped.students is not None:
+            print(f"\n{len(mapped.students)} roster lines (students named in the file):")
+            cols = [c for c in mapped.students.columns if not c.startswith("_")]
+            print(mapped.students[cols].head(args.rows).to_string(index=False))
+    return 0
 
 
 def _processed_term(args) -> Term:
@@ -273,6 +387,7 @@ def cmd_reports(args, config: DistrictConfig) -> int:
 COMMANDS = {
     "demo-data": cmd_demo_data,
     "ingest": lambda a, c: (cmd_ingest(a, c), 0)[1],
+    "inspect": cmd_inspect,
     "process": lambda a, c: (cmd_process(a, c), 0)[1],
     "render": cmd_render,
     "reports": cmd_reports,

@@ -230,6 +230,22 @@ class Render(_Strict):
     workers: int = Field(0, ge=0)
 
 
+class Quality(_Strict):
+    """Data-quality rules of the ingest stage (see ``pipeline.quality``)."""
+
+    # Stop when more than this share of a file's records is quarantined: a wrong
+    # profile shows up as every row failing.
+    quarantine_ceiling: float = Field(0.05, gt=0, le=1)
+    # Files with fewer records stop only when every record fails.
+    ceiling_min_records: int = Field(20, ge=1)
+    # Students named in vendor files (with grade and school) join the roster.
+    roster_from_vendor_files: bool = True
+    # Build the Great Expectations Data Docs site beside the summary page.
+    data_docs: bool = True
+    # Files in the raw folder that are not exports (globs, case-insensitive).
+    ignore_files: tuple[str, ...] = ("overrides.csv", "staff.csv", "readme*")
+
+
 class Progress(_Strict):
     """Progress-monitoring decision rules (DESIGN.md, "Progress monitoring")."""
 
@@ -278,6 +294,7 @@ class DistrictConfig(_Strict):
     render: Render = Render()
     progress: Progress = Progress()
     effectiveness: Effectiveness = Effectiveness()
+    quality: Quality = Quality()
 
     @field_validator("percentile_bands")
     @classmethod

@@ -1,49 +1,79 @@
-"""Read the raw inputs into the canonical tables.
+"""Read the raw exports into the canonical tables, through the layout profiles.
 
-This module reads the canonical CSV layout (``students.csv``, ``screenings.csv``,
-``interventions.csv``, ``progress.csv``) and types every column. A value that cannot be
-read stops with an :class:`IngestError` naming the file, the column, the row (as a
-spreadsheet shows it: the header is row 1) and the value.
+Every ``.csv`` / ``.xlsx`` file in the raw folder is read as text, matched to a profile
+in ``config/profiles/`` by its header (or the profile named with ``--profile``), mapped
+to canonical records, then checked by :mod:`pipeline.quality` (Great Expectations):
+rows that break a rule go to the quarantine with the rule and the value, the rest
+become the canonical tables.
+
+Reading is forgiving where exports differ and strict where meaning is at stake: UTF-8
+with or without a byte-order mark, Windows-1252 (Excel's "CSV"), ``.xlsx``; quoted
+fields with commas and newlines; trailing empty columns; "", "N/A", "N/A*", "--" as
+missing; every cell is read as text, so ids keep their leading zeros.
+
+**Severity.** A file that cannot be read, an unknown or ambiguous layout, or a missing
+column the profile needs stops the run with an :class:`IngestError` naming the file and
+the column. A bad value in a row quarantines that row; the run goes on.
+
+**Roster rule.** The students table is the roster files (layouts of the ``students``
+table, e.g. ``students.csv``) plus, when ``quality.roster_from_vendor_files`` is on (the
+default), one line per student found in a vendor file that carries roster columns
+(grade, school) and whose id is in no roster file: a roster file always wins, and among
+vendor files the first file (by name) that names a student wins, using its latest row
+by date. A vendor line for a student already known is counted as skipped ("already in
+the roster"). Every screening, probe and enrolment must then name a student on that
+roster, or it is quarantined.
+
+Row numbers are spreadsheet row numbers: the header is row 1, the first data row row 2.
 """
 
 from __future__ import annotations
 
+import csv
+import fnmatch
+import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from pipeline.config import WINDOW_ORDER, DistrictConfig
-from pipeline.schema import CANONICAL, Table
+from pipeline.profiles import (
+    DetectionError,
+    LayoutError,
+    MappedFile,
+    Profile,
+    ProfileError,
+    apply_profile,
+    detect_profile,
+    load_profiles,
+    parse_grade,
+)
 
-MISSING_VALUES = ["", "N/A", "N/A*", "NA", "--", "n/a", "null", "NULL"]
-GRADE_WORDS = {
-    "PK": -1,
-    "PRE-K": -1,
-    "PREK": -1,
-    "K": 0,
-    "KG": 0,
-    "KINDERGARTEN": 0,
-    "ONE": 1,
-    "TWO": 2,
-    "THREE": 3,
-    "FOUR": 4,
-    "FIVE": 5,
-    "SIX": 6,
-    "SEVEN": 7,
-    "EIGHT": 8,
-    "NINE": 9,
-    "TEN": 10,
-    "ELEVEN": 11,
-    "TWELVE": 12,
-}
-TRUE_WORDS = {"true", "yes", "y", "1", "t"}
-FALSE_WORDS = {"false", "no", "n", "0", "f"}
+__all__ = [
+    "IngestError",
+    "Term",
+    "latest_term_in",
+    "slice_term",
+    "parse_grade",
+    "read_text_table",
+    "read_header",
+    "input_files",
+    "map_file",
+    "read_inputs",
+]
+
+MISSING_VALUES = ["", "N/A", "N/A*", "NA", "--", "n/a", "null", "NULL", "#N/A"]
+DATA_SUFFIXES = (".csv", ".txt", ".xlsx")
+HEAD_BYTES = 1 << 16
 
 
 class IngestError(Exception):
-    """An input file cannot be read as its layout promises."""
+    """An input file cannot be read as its layout promises (stops the run)."""
 
     def __init__(
         self,
@@ -70,131 +100,235 @@ class Term:
     window: str
 
 
-def parse_grade(value: object) -> int | None:
-    """'K' -> 0, 'PK' -> -1, 'Two' -> 2, '3' -> 3, '03' -> 3; None when unreadable."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    text = str(value).strip().upper().removeprefix("GRADE ").strip()
-    if text in GRADE_WORDS:
-        return GRADE_WORDS[text]
+# --------------------------------------------------------------------------- reading
+
+
+def _encoding(head: bytes) -> str:
+    """UTF-8 (BOM or not) when the bytes decode as UTF-8, else Windows-1252."""
     try:
-        number = float(text)
-    except ValueError:
-        return None
-    return int(number) if number.is_integer() else None
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        # A multi-byte character cut at the end of the sample is still UTF-8.
+        if err.start < len(head) - 4:
+            return "cp1252"
+    return "utf-8"
 
 
-def _first_bad(file: Path, frame: pd.DataFrame, column: str, bad: pd.Series, why: str):
-    position = int(np.flatnonzero(bad.to_numpy())[0])
-    raise IngestError(
-        file,
-        why,
-        column=column,
-        row=int(frame["source_row"].iloc[position]),
-        value=frame[column].iloc[position],
+def _header_from_text(text: str) -> list[str]:
+    try:
+        return next(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    except StopIteration:
+        return []
+
+
+def read_header(path: Path | str) -> list[str]:
+    """The column names of a file, without reading its rows."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        try:
+            frame = pd.read_excel(path, dtype=str, nrows=0, engine="openpyxl")
+        except Exception as err:  # noqa: BLE001 - any unreadable workbook is a stop
+            raise IngestError(path, f"not a readable .xlsx workbook ({err})") from err
+        return [str(c).strip() for c in frame.columns]
+    with path.open("rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    return [h.strip() for h in _header_from_text(head.decode(_encoding(head), errors="replace"))]
+
+
+def _drop_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Trailing or stray columns without a header and without values carry nothing."""
+    unnamed = [
+        c
+        for c in frame.columns
+        if (str(c).strip() == "" or re.fullmatch(r"Unnamed: \d+(\.\d+)?", str(c)))
+        and frame[c].isna().all()
+    ]
+    return frame.drop(columns=unnamed)
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip cell whitespace, read missing-value tokens as NA, number rows, drop blank rows."""
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = _drop_empty_unnamed(frame)
+    tokens = set(MISSING_VALUES)
+    for column in frame.columns:
+        text = frame[column].astype("str").str.strip()
+        frame[column] = text.where(~text.isin(tokens), None)
+    # The header is row 1, so the first data row is row 2, as a spreadsheet shows it.
+    frame["source_row"] = np.arange(2, len(frame) + 2, dtype="int64")
+    blank = frame.drop(columns=["source_row"]).isna().all(axis=1)
+    return frame[~blank].reset_index(drop=True) if blank.any() else frame
+
+
+def _read_csv_fast(path: Path, header: list[str], encoding: str) -> pd.DataFrame:
+    table = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(encoding=encoding, use_threads=True, block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            null_values=MISSING_VALUES,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    return table.to_pandas(
+        types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get
     )
 
 
-def type_table(frame: pd.DataFrame, table: Table, file: Path) -> pd.DataFrame:
-    """Type the columns of a canonical table read as strings; stop on the first bad value."""
-    missing = [c for c in table.required if c not in frame.columns]
-    if missing:
-        raise IngestError(
-            file, f"required column(s) missing: {', '.join(missing)}", column=missing[0]
-        )
-    out = frame.copy()
-    for column in table.required:
-        if column in table.optional:
-            continue
-        empty = out[column].isna()
-        if empty.any():
-            _first_bad(file, out, column, empty, "is empty but required")
-    for column in table.integers:
-        if column not in out:
-            continue
-        if column == "grade":
-            parsed = out[column].map(parse_grade)
-        else:
-            parsed = pd.to_numeric(out[column], errors="coerce")
-        bad = parsed.isna() & out[column].notna()
-        if bad.any():
-            _first_bad(file, out, column, bad, "is not a whole number")
-        out[column] = pd.array(parsed, dtype="Int64")
-    for column in table.numbers:
-        if column not in out:
-            continue
-        parsed = pd.to_numeric(out[column], errors="coerce")
-        bad = parsed.isna() & out[column].notna()
-        if bad.any():
-            _first_bad(file, out, column, bad, "is not a number")
-        out[column] = parsed.astype("Float64")
-    for column in table.dates:
-        if column not in out:
-            continue
-        parsed = pd.to_datetime(out[column], errors="coerce", format="%Y-%m-%d")
-        bad = parsed.isna() & out[column].notna()
-        if bad.any():
-            _first_bad(file, out, column, bad, "is not a date (expected YYYY-MM-DD)")
-        out[column] = parsed.astype("datetime64[s]")
-    for column in table.booleans:
-        if column not in out:
-            continue
-        lowered = out[column].str.strip().str.lower()
-        mapped = lowered.map(
-            lambda v: True if v in TRUE_WORDS else False if v in FALSE_WORDS else None
-        )
-        bad = mapped.isna() & lowered.notna()
-        if bad.any():
-            _first_bad(file, out, column, bad, "is not yes/no")
-        out[column] = pd.array(mapped, dtype="boolean")
-    return out
+def _read_csv_robust(path: Path, encoding: str) -> pd.DataFrame:
+    return pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        na_values=MISSING_VALUES,
+        encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+        skip_blank_lines=False,
+    )
 
 
-def read_csv_as_text(path: Path) -> pd.DataFrame:
-    """Read every column as text, keep leading zeros, record each row's line number."""
-    try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_values=MISSING_VALUES,
-            encoding="utf-8-sig",
-            skipinitialspace=True,
-        )
-    except pd.errors.EmptyDataError as err:
-        raise IngestError(path, "the file is empty (no header row)") from err
-    except UnicodeDecodeError:
-        frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=MISSING_VALUES, encoding="cp1252"
-        )
-    frame.columns = [str(c).strip() for c in frame.columns]
-    # The header is row 1, so the first data row is row 2, as a spreadsheet shows it.
-    return frame.assign(source_file=path.name, source_row=np.arange(2, len(frame) + 2))
-
-
-def read_canonical(raw_dir: Path | str) -> dict[str, pd.DataFrame]:
-    """Read the canonical CSV layout from ``raw_dir`` into typed canonical tables."""
-    raw = Path(raw_dir)
-    tables: dict[str, pd.DataFrame] = {}
-    for name, table in CANONICAL.items():
-        path = raw / f"{name}.csv"
-        if not path.exists():
-            if name in ("students", "screenings"):
-                raise IngestError(path, f"not found: the {name} table is required")
-            tables[name] = type_table(
-                pd.DataFrame(columns=[*table.required, "source_file", "source_row"]), table, path
+def read_text_table(path: Path | str) -> pd.DataFrame:
+    """Every cell of a CSV or XLSX file as text (NA when missing), with ``source_row``."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        try:
+            frame = pd.read_excel(
+                path, dtype=str, engine="openpyxl", keep_default_na=False, na_values=MISSING_VALUES
             )
-            continue
-        tables[name] = type_table(read_csv_as_text(path), table, path)
-    return tables
+        except Exception as err:  # noqa: BLE001
+            raise IngestError(path, f"not a readable .xlsx workbook ({err})") from err
+        if frame.columns.empty:
+            raise IngestError(path, "the file is empty (no header row)")
+        frame = frame.apply(lambda s: s.str.replace(r"^(-?\d+)\.0$", r"\1", regex=True))
+        return _tidy(frame)
+    with path.open("rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    if not head.lstrip(b"\xef\xbb\xbf").strip():
+        raise IngestError(path, "the file is empty (no header row)")
+    encoding = _encoding(head)
+    header = [h.strip() for h in _header_from_text(head.decode(encoding, errors="replace"))]
+    clean_header = all(h and not h.startswith("Unnamed") for h in header) and len(
+        set(header)
+    ) == len(header)
+    frame = None
+    if clean_header:
+        try:
+            frame = _read_csv_fast(path, header, "utf8" if encoding == "utf-8" else encoding)
+        except (pa.ArrowInvalid, UnicodeDecodeError) as err:
+            if "utf8" in str(err).lower() or isinstance(err, UnicodeDecodeError):
+                encoding = "cp1252"
+            frame = None
+    if frame is None:
+        try:
+            frame = _read_csv_robust(path, encoding)
+        except UnicodeDecodeError:
+            frame = _read_csv_robust(path, "cp1252")
+        except pd.errors.EmptyDataError as err:
+            raise IngestError(path, "the file is empty (no header row)") from err
+        except pd.errors.ParserError as err:
+            raise IngestError(path, f"not a readable CSV file: {err}") from err
+    return _tidy(frame)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def input_files(raw: Path | str, ignore: list[str] | tuple[str, ...] = ()) -> list[Path]:
+    """The data files in ``raw`` (by name), leaving out names matching ``ignore`` globs."""
+    raw = Path(raw)
+    if not raw.is_dir():
+        raise IngestError(raw, "not a folder of input files")
+    patterns = ["_*", ".*", "~$*", *ignore]
+    return sorted(
+        p
+        for p in raw.iterdir()
+        if p.is_file()
+        and p.suffix.lower() in DATA_SUFFIXES
+        and not any(fnmatch.fnmatch(p.name.lower(), pat.lower()) for pat in patterns)
+    )
+
+
+def _forced_profile(name: str, forced: dict[str, str] | None) -> str | None:
+    """The profile named for a file with --profile (``NAME`` or ``GLOB=NAME``)."""
+    for pattern, profile in (forced or {}).items():
+        if pattern == "*" or fnmatch.fnmatch(name.lower(), pattern.lower()):
+            return profile
+    return None
+
+
+def map_file(
+    path: Path,
+    profiles: dict[str, Profile],
+    config: DistrictConfig,
+    forced: dict[str, str] | None = None,
+) -> MappedFile:
+    """Read one file and map it through its profile (detected unless named)."""
+    text = read_text_table(path)
+    header = [c for c in text.columns if c != "source_row"]
+    named = _forced_profile(path.name, forced)
+    if named is not None:
+        if named not in profiles:
+            raise IngestError(
+                path, f"no profile named {named!r} (known: {', '.join(sorted(profiles))})"
+            )
+        profile = profiles[named]
+        missing = [
+            h for h in profile.detect.headers if h.casefold() not in {c.casefold() for c in header}
+        ]
+        if missing:
+            raise IngestError(
+                path,
+                f"profile {named!r} needs column(s) {', '.join(repr(m) for m in missing)}, "
+                "which the file lacks",
+                column=missing[0],
+            )
+    else:
+        try:
+            profile = detect_profile(path.name, header, profiles)
+        except DetectionError as err:
+            raise IngestError(path, str(err).split(": ", 1)[1]) from err
+    try:
+        return apply_profile(text, profile, config, path.name)
+    except LayoutError as err:
+        raise IngestError(path, "not found (the profile reads it)", column=err.column) from err
+
+
+def read_inputs(
+    raw: Path | str,
+    config: DistrictConfig,
+    profiles_dir: Path | str,
+    forced: dict[str, str] | None = None,
+) -> list[MappedFile]:
+    """Every data file in ``raw`` mapped to canonical records (no checks yet)."""
+    try:
+        profiles = load_profiles(profiles_dir, config)
+    except ProfileError as err:
+        raise IngestError(profiles_dir, str(err).split(": ", 1)[-1]) from err
+    files = input_files(raw, config.quality.ignore_files)
+    if not files:
+        raise IngestError(raw, "no input files (.csv or .xlsx) found")
+    mapped = [map_file(path, profiles, config, forced) for path in files]
+    names = [m.file for m in mapped]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise IngestError(raw, f"two inputs share a name: {', '.join(duplicates)}")
+    return mapped
+
+
+# --------------------------------------------------------------------------- terms
 
 
 def latest_term_in(screenings: pd.DataFrame) -> Term:
     """The latest school year present, and its latest window."""
-    if screenings.empty:
+    known = (
+        screenings.dropna(subset=["school_year", "window"]) if not screenings.empty else screenings
+    )
+    if known.empty:
         raise IngestError("screenings", "no screening rows: cannot tell which term to report")
-    year = max(screenings["school_year"].dropna().unique())
-    windows = set(screenings.loc[screenings["school_year"] == year, "window"])
+    year = max(known["school_year"].unique())
+    windows = set(known.loc[known["school_year"] == year, "window"])
     window = max((w for w in windows if w in WINDOW_ORDER), key=WINDOW_ORDER.index)
     return Term(year, window)
 

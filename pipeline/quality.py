@@ -1,0 +1,1038 @@
+"""Data quality: Great Expectations checks, the quarantine, the ledger and the reports.
+
+The expectation suites live in ``config/expectations/<table>.json`` (GX Core 1.x suite
+JSON). Each row-level expectation carries ``meta.rule`` (the quarantine reason id),
+``meta.field`` and ``meta.reason`` (the sentence an analyst reads); suite parameters
+(``{"$PARAMETER": "grade_min"}``) come from ``district.yml``. Checks that depend on
+configuration or on other tables are first turned into plain columns, so GX validates
+one DataFrame per table in one pass (cost linear in rows):
+
+* ``in_roster`` - the student is on the accepted roster;
+* ``score_min`` / ``score_max`` - the measure's valid range from ``district.yml``;
+* ``window_start`` / ``window_end`` - the window's configured dates in its school year;
+* ``superseded_by`` - a later screening of the same student, measure and window exists
+  (the latest by date is kept; a tie keeps the row read last);
+* ``duplicate_of`` - the roster already has this student_id (the first line is kept).
+
+Rows an expectation lists in its ``unexpected_index_list`` (``result_format=COMPLETE``)
+go to the quarantine with file, row, column, value and rule; a row that breaks several
+rules is quarantined once, under the first rule in suite order, with the others in
+``also_broke``. Per input file the ledger holds records = accepted + quarantined +
+skipped (checked here; a mismatch raises), and more than ``quality.quarantine_ceiling``
+of a file's records quarantined stops the run.
+
+GX is imported once per run (usage statistics off: no network calls). The Data Docs it
+builds are made self-contained afterwards: links to CDNs are dropped and the pages get
+the local stylesheet, so they open offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import DistrictConfig
+from pipeline.ingest import IngestError
+from pipeline.profiles import MappedFile
+from pipeline.schema import CANONICAL, LINEAGE
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "config" / "expectations"
+TABLE_ORDER = ("students", "screenings", "interventions", "progress")
+QUARANTINE_COLUMNS = [
+    "source_file",
+    "source_row",
+    "table",
+    "column",
+    "field",
+    "value",
+    "rule",
+    "reason",
+    "also_broke",
+    "student_id",
+    "measure",
+]
+LEDGER_COLUMNS = [
+    "source_file",
+    "profile",
+    "table",
+    "data_rows",
+    "records",
+    "accepted",
+    "quarantined",
+    "skipped",
+    "quarantined_by_rule",
+    "skipped_by_reason",
+]
+CHECK_COLUMNS = (
+    "in_roster",
+    "score_min",
+    "score_max",
+    "window_start",
+    "window_end",
+    "superseded_by",
+    "duplicate_of",
+    "raw_percentile",
+    "unreadable",
+)
+
+_GX = None
+
+
+def gx():
+    """Great Expectations, imported once per process with usage statistics off."""
+    global _GX
+    if _GX is None:
+        os.environ["GX_ANALYTICS_ENABLED"] = "False"
+        import great_expectations
+
+        _GX = great_expectations
+    return _GX
+
+
+@dataclass
+class QualityResult:
+    """The accepted canonical tables, the quarantine, the ledger and GX's results."""
+
+    tables: dict[str, pd.DataFrame]
+    quarantine: pd.DataFrame
+    ledger: pd.DataFrame
+    validations: dict[str, object] = field(default_factory=dict)
+    validator: object = None  # the run's GX context and suites, for the Data Docs
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- suites
+
+
+def load_suite_specs(directory: Path | str = EXPECTATIONS_DIR) -> dict[str, dict]:
+    """The suite JSON of every canonical table."""
+    directory = Path(directory)
+    specs = {}
+    for table in TABLE_ORDER:
+        path = directory / f"{table}.json"
+        try:
+            specs[table] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as err:
+            raise IngestError(path, "expectation suite not found") from err
+        except json.JSONDecodeError as err:
+            raise IngestError(path, f"not valid JSON: {err}") from err
+    return specs
+
+
+def suite_parameters(config: DistrictConfig) -> dict:
+    return {
+        "grade_min": config.grades.min,
+        "grade_max": config.grades.max,
+        "measures": sorted(config.measures),
+    }
+
+
+class _Validator:
+    """One ephemeral GX context per run; one validation definition per table."""
+
+    def __init__(self, specs: dict[str, dict]):
+        g = gx()
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+        )
+        from great_expectations.expectations.expectation_configuration import (
+            ExpectationConfiguration,
+        )
+
+        # In memory, no default docs site, no usage statistics: nothing leaves the run.
+        project = DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            analytics_enabled=False,
+        )
+        self.context = g.get_context(mode="ephemeral", project_config=project)
+        self.context.variables.progress_bars = {"globally": False}
+        source = self.context.data_sources.add_pandas("tierwise")
+        self.batches, self.suites, self.batch_ids = {}, {}, {}
+        for table, spec in specs.items():
+            batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(
+                "ingest run"
+            )
+            expectations = [
+                ExpectationConfiguration(
+                    type=e["type"],
+                    kwargs=e["kwargs"],
+                    meta=e.get("meta", {}),
+                    description=e.get("description"),
+                ).to_domain_obj()
+                for e in spec["expectations"]
+            ]
+            self.suites[table] = self.context.suites.add(
+                g.ExpectationSuite(name=table, expectations=expectations, meta=spec.get("meta", {}))
+            )
+            self.batches[table] = batch
+
+    def validate(self, table: str, frame: pd.DataFrame, parameters: dict):
+        """Validate one table; COMPLETE results list every failing row's index. Results
+        are not stored here (storing every index costs as much as the checks): the Data
+        Docs store a trimmed copy later."""
+        batch = self.batches[table].get_batch(batch_parameters={"dataframe": frame})
+        self.batch_ids[table] = batch.id
+        return batch.validate(
+            self.suites[table],
+            result_format={"result_format": "COMPLETE"},
+            expectation_parameters=parameters,
+        )
+
+    def store_for_docs(self, table: str, result) -> None:
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        suite_id = ExpectationSuiteIdentifier(name=table)
+        run_id = RunIdentifier(run_name="tierwise ingest", run_time=dt.datetime.now(dt.UTC))
+        self.context.validation_results_store.store_validation_results(
+            suite_validation_result=result,
+            suite_validation_result_identifier=ValidationResultIdentifier(
+                expectation_suite_identifier=suite_id,
+                run_id=run_id,
+                batch_identifier=self.batch_ids[table],
+            ),
+            expectation_suite_identifier=suite_id,
+        )
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _window_bounds(frame: pd.DataFrame, config: DistrictConfig) -> tuple[pd.Series, pd.Series]:
+    keys = frame[["school_year", "window"]].drop_duplicates().dropna()
+    starts, ends = {}, {}
+    for year, window in keys.itertuples(index=False):
+        if window not in config.windows:
+            continue
+        try:
+            first, last = config.window_dates(str(year), str(window))
+        except ValueError:
+            continue
+        starts[(year, window)], ends[(year, window)] = pd.Timestamp(first), pd.Timestamp(last)
+    # Few distinct (year, window) pairs: one code per row, then take (no per-row look-ups).
+    code, pairs = _pair_codes(frame["school_year"], frame["window"])
+    first = pd.Series([starts.get(k) for k in pairs] + [None], dtype="datetime64[s]").to_numpy()
+    last = pd.Series([ends.get(k) for k in pairs] + [None], dtype="datetime64[s]").to_numpy()
+    start = pd.Series(first[code], index=frame.index, dtype="datetime64[s]")
+    end = pd.Series(last[code], index=frame.index, dtype="datetime64[s]")
+    return start, end
+
+
+def _pair_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, list[tuple]]:
+    """An integer code per row for the pair (a, b) (-1 when either is missing)."""
+    ca, ua = pd.factorize(a)
+    cb, ub = pd.factorize(b)
+    code = np.where((ca < 0) | (cb < 0), -1, ca * max(len(ub), 1) + cb)
+    pairs = [(x, y) for x in ua for y in ub]
+    return code, pairs
+
+
+def isin(values: pd.Series | pd.Index, allowed) -> np.ndarray:
+    """``values.isin(allowed)`` for text, hashed by Arrow (pandas' str isin converts every
+    allowed value to a Python scalar: slow for a roster of a million ids)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    allowed = pa.array(np.asarray(list(allowed), dtype=object), type=pa.string())
+    column = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    hit = pc.fill_null(pc.is_in(column, value_set=allowed), False)
+    return hit.to_numpy(zero_copy_only=False)
+
+
+def take_map(series: pd.Series, mapping: dict, dtype: str = "float64") -> pd.Series:
+    """``series.map(mapping)`` through its distinct values (few measures, many rows)."""
+    codes, uniques = pd.factorize(series)
+    values = pd.Series([mapping.get(u) for u in uniques] + [None], dtype=dtype).to_numpy()
+    return pd.Series(values[codes], index=series.index, dtype=dtype)
+
+
+def _label(frame: pd.DataFrame) -> pd.Series:
+    return frame["source_file"] + " row " + frame["source_row"].astype("str")
+
+
+def superseded_by(screenings: pd.DataFrame) -> pd.Series:
+    """For each screening with a later one of the same student, measure and window: where
+    the kept (latest by date, then last read) row is; None otherwise.
+
+    Vectorized: the key columns become one integer, rows are sorted by (key, date, read
+    order) with numpy, and the last row of each key is the one kept.
+    """
+    n = len(screenings)
+    out = pd.Series(None, index=screenings.index, dtype="str")
+    if n == 0:
+        return out
+    key = np.zeros(n, dtype="int64")
+    usable = np.ones(n, dtype=bool)
+    for column in ("student_id", "measure", "school_year", "window"):
+        codes, uniques = pd.factorize(screenings[column])
+        usable &= codes >= 0
+        key = key * (len(uniques) + 1) + (codes + 1)
+    date = screenings["date"].to_numpy(dtype="datetime64[s]").astype("int64")
+    date = np.where(
+        np.isnat(screenings["date"].to_numpy(dtype="datetime64[s]")), np.iinfo("int64").min, date
+    )
+    order = screenings["_order"].to_numpy() if "_order" in screenings else np.arange(n)
+    idx = np.flatnonzero(usable)
+    sort = idx[np.lexsort((order[idx], date[idx], key[idx]))]
+    sorted_key = key[sort]
+    last_of_group = np.r_[sorted_key[1:] != sorted_key[:-1], True]
+    group = np.cumsum(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) - 1
+    kept = sort[last_of_group]  # one per group, in group order
+    dup = sort[~last_of_group]
+    if dup.size:
+        labels = _label(screenings.iloc[kept]).to_numpy()
+        out.iloc[dup] = labels[group[~last_of_group]]
+    return out
+
+
+def duplicate_of(students: pd.DataFrame) -> pd.Series:
+    """For each roster line whose student_id an earlier line has: where that line is."""
+    ids = students["student_id"]
+    dup = ids.notna() & ids.duplicated(keep="first")
+    out = pd.Series(None, index=students.index, dtype="str")
+    if dup.any():
+        first = students[ids.notna() & ~ids.duplicated(keep="first")]
+        where = pd.Series(_label(first).to_numpy(), index=first["student_id"].to_numpy())
+        out[dup] = where.reindex(ids[dup].to_numpy()).to_numpy()
+    return out
+
+
+def _unreadable_note(frame: pd.DataFrame, fields: tuple[str, ...]) -> pd.Series:
+    note = pd.Series(None, index=frame.index, dtype="str")
+    for name in fields:
+        raw = frame.get(f"_raw_{name}")
+        if raw is None:
+            continue
+        text = name + " '" + raw.astype("str") + "' could not be read"
+        note = note.fillna(text.where(raw.notna()))
+    return note
+
+
+def check_frame(
+    table: str, records: pd.DataFrame, config: DistrictConfig, roster_ids: pd.Index | None
+) -> pd.DataFrame:
+    """The records of one table with every canonical column and the check columns."""
+    spec = CANONICAL[table]
+    frame = records  # the records are this run's own: no copy of a large table
+    for column in spec.columns:
+        if column not in frame:
+            frame[column] = pd.Series(None, index=frame.index, dtype=_dtype(table, column))
+    if roster_ids is not None:
+        # Hash each distinct id once (ids repeat once per measure and window).
+        codes, uniques = pd.factorize(frame["student_id"])
+        known = np.r_[isin(uniques, roster_ids), False]
+        frame["in_roster"] = pd.Series(known[codes], index=frame.index).where(codes >= 0, None)
+    if "score" in spec.columns and "measure" in spec.columns:
+        lo = {m: s.min for m, s in config.measures.items()}
+        hi = {m: s.max for m, s in config.measures.items()}
+        frame["score_min"] = take_map(frame["measure"], lo)
+        frame["score_max"] = take_map(frame["measure"], hi)
+    if table == "screenings":
+        frame["window_start"], frame["window_end"] = _window_bounds(frame, config)
+        frame["superseded_by"] = superseded_by(frame)
+        frame["raw_percentile"] = frame.get(
+            "_raw_percentile", pd.Series(None, index=frame.index, dtype="str")
+        )
+    if table == "students":
+        frame["school_name"] = frame["school_name"].fillna(frame["school_id"])
+        frame["duplicate_of"] = duplicate_of(frame)
+    if table == "interventions":
+        frame["unreadable"] = _unreadable_note(
+            frame,
+            ("end_date", "tier", "sessions_planned", "sessions_attended", "minutes_per_session"),
+        )
+    return frame.reset_index(drop=True)
+
+
+def _dtype(table: str, column: str) -> str:
+    spec = CANONICAL[table]
+    if column in spec.dates:
+        return "datetime64[s]"
+    if column in spec.integers:
+        return "Int64"
+    if column in spec.numbers:
+        return "Float64"
+    if column in spec.booleans:
+        return "boolean"
+    return "str"
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def _failures(result, table: str) -> tuple[pd.DataFrame, list[str]]:
+    """(row index, rule, order, expectation meta) of every row-level failure; and the
+    structural expectations that failed."""
+    rows, structural = [], []
+    for order, item in enumerate(result.results):
+        config = item.expectation_config
+        meta = config.meta or {}
+        if item.exception_info and item.exception_info.get("raised_exception"):
+            raise IngestError(
+                table,
+                f"a data-quality check could not run ({config.type}): "
+                f"{item.exception_info.get('exception_message')}",
+            )
+        if item.success:
+            continue
+        if meta.get("structural") or "rule" not in meta:
+            observed = item.result.get("observed_value")
+            structural.append(f"{config.description or config.type} (found {observed!r})")
+            continue
+        index = item.result.get("unexpected_index_list") or []
+        if index:
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "index": np.asarray(index, dtype="int64"),
+                        "rule": meta["rule"],
+                        "order": order,
+                    }
+                )
+            )
+    if not rows:
+        return pd.DataFrame({"index": [], "rule": [], "order": []}), structural
+    return pd.concat(rows, ignore_index=True), structural
+
+
+def _reason_texts(
+    table: str,
+    frame: pd.DataFrame,
+    primary: pd.DataFrame,
+    metas: dict[str, dict],
+    origins: dict[str, list[dict[str, str]]],
+    config: DistrictConfig,
+) -> pd.DataFrame:
+    """The quarantine lines (one per failing row) with column, value and reason."""
+    out = []
+    # One look-up of the failing rows (only the columns a reason uses, dates as text),
+    # then plain dicts: cheap even for many failures.
+    wanted = {
+        "source_file",
+        "source_row",
+        "_origin",
+        "student_id",
+        "measure",
+        "window",
+        "school_year",
+        "window_start",
+        "window_end",
+        "start_date",
+        "sessions_planned",
+        "superseded_by",
+        "duplicate_of",
+        "unreadable",
+        "_raw_measure",
+    }
+    for meta in metas.values():
+        wanted |= {meta["field"], f"_raw_{meta['field']}"}
+    picked = frame.loc[primary["index"].to_numpy(), [c for c in frame.columns if c in wanted]]
+    for column in picked.columns:
+        if str(picked[column].dtype).startswith("datetime64"):
+            picked[column] = picked[column].dt.strftime("%Y-%m-%d")
+    rows = picked.to_dict("records")
+    for row, rule, also in zip(rows, primary["rule"], primary["also"], strict=True):
+        meta = metas[rule]
+        name = meta["field"]
+        raw = row.get(f"_raw_{name}")
+        value = raw if isinstance(raw, str) else row.get(name)
+        if rule == "measure_missing":
+            value = row.get("_raw_measure")
+        if rule == "value_unreadable":
+            value = row.get("unreadable")
+        if rule in ("student_not_in_roster", "duplicate_student"):
+            value = row.get("student_id")
+        if value is None or value is pd.NA or value is pd.NaT:
+            value = None
+        elif isinstance(value, float) and np.isnan(value):
+            value = None
+        if isinstance(value, pd.Timestamp):
+            value = value.strftime("%Y-%m-%d")
+        measure = row.get("measure")
+        limits = config.measures.get(measure) if isinstance(measure, str) else None
+        context = {
+            "value": value,
+            "field": name,
+            "measure": measure,
+            "min": limits.min if limits else float("nan"),
+            "max": limits.max if limits else float("nan"),
+            "window": row.get("window"),
+            "school_year": row.get("school_year"),
+            "student_id": row.get("student_id"),
+            "start": row.get("window_start") if table == "screenings" else row.get("start_date"),
+            "end": row.get("window_end"),
+            "planned": row.get("sessions_planned"),
+            "other": row.get("superseded_by") if table == "screenings" else row.get("duplicate_of"),
+            "grade_min": config.grades.min,
+            "grade_max": config.grades.max,
+        }
+        if value is None and rule.endswith(("_missing", "_unreadable", "_unknown")):
+            reason = f"{name} is empty"
+        else:
+            try:
+                reason = meta["reason"].format(**context)
+            except (KeyError, ValueError, TypeError):
+                reason = f"{rule}: {value!r}"
+        origin_list = origins.get(row["source_file"], [])
+        k = int(row["_origin"]) if pd.notna(row.get("_origin")) else -1
+        column = origin_list[k].get(name, name) if 0 <= k < len(origin_list) else name
+        out.append(
+            {
+                "source_file": row["source_file"],
+                "source_row": int(row["source_row"]),
+                "table": table,
+                "column": column or name,
+                "field": name,
+                "value": None if value is None else str(value),
+                "rule": rule,
+                "reason": reason,
+                "also_broke": also,
+                "student_id": row.get("student_id"),
+                "measure": measure if isinstance(measure, str) else None,
+            }
+        )
+    return pd.DataFrame(out, columns=QUARANTINE_COLUMNS)
+
+
+def _split(
+    table: str,
+    frame: pd.DataFrame,
+    result,
+    origins: dict[str, list[dict[str, str]]],
+    config: DistrictConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(accepted records, quarantine lines) of one validated table."""
+    failures, structural = _failures(result, table)
+    if structural:
+        raise IngestError(table, "the table fails a structural check: " + "; ".join(structural))
+    metas = {
+        (item.expectation_config.meta or {})["rule"]: item.expectation_config.meta
+        for item in result.results
+        if "rule" in (item.expectation_config.meta or {})
+    }
+    if failures.empty:
+        return frame, pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    failures = failures.drop_duplicates(["index", "rule"]).sort_values(["index", "order"])
+    later = failures.duplicated("index")
+    # Only rows breaking several rules need a join (few): no per-row Python otherwise.
+    also = failures[later].groupby("index")["rule"].agg(", ".join)
+    primary = failures[~later].set_index("index")
+    primary["also"] = also.reindex(primary.index)
+    primary = primary.reset_index()
+    quarantine = _reason_texts(table, frame, primary, metas, origins, config)
+    accepted = frame.drop(index=primary["index"].to_numpy())
+    return accepted, quarantine
+
+
+def _canonical(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    columns = [*CANONICAL[table].columns, *LINEAGE]
+    out = frame[columns].reset_index(drop=True)
+    for column in CANONICAL[table].columns:
+        out[column] = out[column].astype(_dtype(table, column))
+    out["source_row"] = out["source_row"].astype("int64")
+    return out
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _roster_candidates(
+    mapped: list[MappedFile], config: DistrictConfig
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Roster-file lines plus vendor-derived lines for students no earlier source has."""
+    pieces, skipped = [], []
+    known: dict[str, str] = {}
+    for m in mapped:
+        if m.profile.table == "students":
+            pieces.append(m.records.assign(_table_file=m.file))
+            for sid in m.records["student_id"].dropna().unique():
+                known.setdefault(sid, m.file)
+    if config.quality.roster_from_vendor_files:
+        for m in mapped:
+            if m.students is None or m.students.empty:
+                continue
+            ids = m.students["student_id"]
+            seen = pd.Series(isin(ids, known), index=ids.index)
+            if seen.any():
+                where = ids[seen].map(known)
+                skipped.append(
+                    {
+                        "file": m.file,
+                        "rows": m.students.loc[seen, "source_row"].to_numpy(),
+                        "reasons": ("student already in the roster (" + where + ")").to_numpy(),
+                    }
+                )
+            fresh = m.students[~seen]
+            for sid in fresh["student_id"].unique():
+                known[sid] = m.file
+            pieces.append(fresh.assign(_table_file=m.file))
+    frame = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
+    return frame, skipped
+
+
+def _records_of(mapped: list[MappedFile], table: str) -> pd.DataFrame:
+    frames = [m.records for m in mapped if m.profile.table == table and not m.records.empty]
+    if not frames:
+        spec = CANONICAL[table]
+        empty = {c: pd.Series([], dtype=_dtype(table, c)) for c in spec.columns}
+        empty.update(
+            source_file=pd.Series([], dtype="str"),
+            source_row=pd.Series([], dtype="int64"),
+            _origin=pd.Series([], dtype="int32"),
+        )
+        return pd.DataFrame(empty)
+    frame = pd.concat(frames, ignore_index=True)
+    frame["_order"] = np.arange(len(frame))
+    return frame
+
+
+def run_quality(mapped: list[MappedFile], config: DistrictConfig) -> QualityResult:
+    """Validate every canonical table; split accepted rows from quarantined ones."""
+    import time
+
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    validator = _Validator(load_suite_specs())
+    seconds["gx_setup"] = time.perf_counter() - started
+    parameters = suite_parameters(config)
+    origins = {m.file: m.origins for m in mapped}
+    tables, quarantines, validations = {}, [], {}
+
+    roster, derived_skips = _roster_candidates(mapped, config)
+    if roster.empty:
+        raise IngestError(
+            "roster",
+            "no students: add a roster file (students.csv) or a vendor export with grade "
+            "and school columns",
+        )
+    checks = {}
+    started = time.perf_counter()
+    frame = check_frame("students", roster, config, None)
+    validations["students"] = validator.validate("students", frame, parameters)
+    accepted, quarantine = _split("students", frame, validations["students"], origins, config)
+    tables["students"], checks["students"] = _canonical("students", accepted), frame
+    quarantines.append(quarantine)
+    roster_ids = pd.Index(tables["students"]["student_id"].unique())
+    seconds["students"] = time.perf_counter() - started
+
+    for table in ("screenings", "interventions", "progress"):
+        started = time.perf_counter()
+        frame = check_frame(table, _records_of(mapped, table), config, roster_ids)
+        validations[table] = validator.validate(table, frame, parameters)
+        accepted, quarantine = _split(table, frame, validations[table], origins, config)
+        tables[table], checks[table] = _canonical(table, accepted), frame
+        quarantines.append(quarantine)
+        seconds[table] = time.perf_counter() - started
+
+    quarantine = pd.concat(
+        [q for q in quarantines if not q.empty] or [quarantines[0]], ignore_index=True
+    )
+    quarantine = (
+        quarantine.astype({"source_row": "int64"})
+        .sort_values(["source_file", "source_row", "table"])
+        .reset_index(drop=True)
+    )
+    ledger = build_ledger(mapped, roster, derived_skips, quarantine, tables)
+    return QualityResult(tables, quarantine, ledger, validations, validator, seconds)
+
+
+def _counts(series: pd.Series) -> str:
+    counts = series.value_counts()
+    return "; ".join(f"{k}: {v}" for k, v in counts.items())
+
+
+def build_ledger(
+    mapped: list[MappedFile],
+    roster: pd.DataFrame,
+    derived_skips: list[dict],
+    quarantine: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+) -> pd.DataFrame:
+    """Per input file and table: records = accepted + quarantined + skipped (checked)."""
+    lines = []
+    accepted_counts = {
+        t: frame.groupby("source_file").size() for t, frame in tables.items() if not frame.empty
+    }
+    for m in mapped:
+        feeds = [(m.profile.table, len(m.records), m.skipped)]
+        if m.students is not None and m.profile.table != "students":
+            extra = [d for d in derived_skips if d["file"] == m.file]
+            skips = pd.DataFrame(
+                {
+                    "source_row": np.concatenate([d["rows"] for d in extra]) if extra else [],
+                    "reason": np.concatenate([d["reasons"] for d in extra]) if extra else [],
+                }
+            )
+            feeds.append(("students", len(m.students), skips))
+        for table, n_records, skips in feeds:
+            q = quarantine[(quarantine["source_file"] == m.file) & (quarantine["table"] == table)]
+            acc = int(accepted_counts.get(table, pd.Series(dtype="int64")).get(m.file, 0))
+            main = table == m.profile.table
+            line = {
+                "source_file": m.file,
+                "profile": m.profile.name,
+                "table": table,
+                "data_rows": m.data_rows if main else n_records,
+                # Main table: facts read plus candidate facts skipped; a vendor file's
+                # roster lines: one per distinct student (some skipped as already known).
+                "records": n_records + len(skips) if main else n_records,
+                "accepted": acc,
+                "quarantined": len(q),
+                "skipped": len(skips),
+                "quarantined_by_rule": _counts(q["rule"]),
+                "skipped_by_reason": _counts(skips["reason"]) if len(skips) else "",
+            }
+            lines.append(line)
+    ledger = pd.DataFrame(lines, columns=LEDGER_COLUMNS)
+    reconcile(ledger, mapped, quarantine, tables)
+    return ledger
+
+
+def reconcile(
+    ledger: pd.DataFrame,
+    mapped: list[MappedFile],
+    quarantine: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    """Raise unless every record is accepted, quarantined or skipped, and every data row
+    of every file appears at least once."""
+    total = ledger["accepted"] + ledger["quarantined"] + ledger["skipped"]
+    bad = ledger[total != ledger["records"]]
+    if not bad.empty:
+        first = bad.iloc[0]
+        raise IngestError(
+            first["source_file"],
+            f"ledger does not reconcile for {first['table']}: {first['records']} records read, "
+            f"{first['accepted']} accepted + {first['quarantined']} quarantined + "
+            f"{first['skipped']} skipped",
+        )
+    for m in mapped:
+        table = tables[m.profile.table]
+        q = quarantine[
+            (quarantine["source_file"] == m.file) & (quarantine["table"] == m.profile.table)
+        ]
+        seen = np.concatenate(
+            [
+                m.skipped["source_row"].to_numpy(dtype="int64"),
+                table.loc[table["source_file"] == m.file, "source_row"].to_numpy(dtype="int64"),
+                q["source_row"].to_numpy(dtype="int64"),
+            ]
+        )
+        lost = np.setdiff1d(np.asarray(m.source_rows, dtype="int64"), seen)
+        if lost.size:
+            raise IngestError(m.file, f"rows not accounted for in the ledger: {lost[:10].tolist()}")
+
+
+def check_ceiling(ledger: pd.DataFrame, config: DistrictConfig) -> None:
+    """Stop when a file's quarantine share is above the ceiling (a wrong profile?)."""
+    q = config.quality
+    for line in ledger.itertuples(index=False):
+        checked = line.accepted + line.quarantined
+        if line.quarantined == 0 or checked == 0:
+            continue
+        share = line.quarantined / checked
+        every = line.accepted == 0
+        if (share > q.quarantine_ceiling and checked >= q.ceiling_min_records) or every:
+            raise IngestError(
+                line.source_file,
+                f"{line.quarantined} of {checked} {line.table} records "
+                f"({share:.0%}) break data-quality rules, above the "
+                f"{q.quarantine_ceiling:.0%} ceiling (quality.quarantine_ceiling); "
+                f"reasons: {line.quarantined_by_rule}. Is profile '{line.profile}' "
+                "the right layout for this file? The quarantine was written for review.",
+            )
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def write_quarantine(result: QualityResult, term_dir: Path) -> dict[str, Path]:
+    """``quarantine.parquet`` + ``quarantine.csv`` and ``ledger.parquet`` (+ ``.csv``)."""
+    term_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "quarantine": term_dir / "quarantine.parquet",
+        "quarantine_csv": term_dir / "quarantine.csv",
+        "ledger": term_dir / "ledger.parquet",
+        "ledger_csv": term_dir / "ledger.csv",
+    }
+    result.quarantine.to_parquet(paths["quarantine"], index=False)
+    result.quarantine.to_csv(paths["quarantine_csv"], index=False, lineterminator="\n")
+    result.ledger.to_parquet(paths["ledger"], index=False)
+    result.ledger.to_csv(paths["ledger_csv"], index=False, lineterminator="\n")
+    return paths
+
+
+_EXTERNAL_TAG = re.compile(
+    r"<(?:link|script)\b[^>]*\b(?:href|src)\s*=\s*[\"']?\s*(?:https?:)?//[^>]*>(?:\s*</script>)?",
+    re.I,
+)
+_EXTERNAL_ATTR = re.compile(r"""\b(href|src)\s*=\s*(["'])\s*(?:https?:)?//[^"']*\2""", re.I)
+_EXTERNAL_URL = re.compile(r"""url\(\s*(["']?)\s*(?:https?:)?//[^)]*\)""", re.I)
+_EXTERNAL_IMPORT = re.compile(r"""@import\s+[^;]*(?:https?:)?//[^;]*;""", re.I)
+_SCRIPT_BLOCK = re.compile(r"<script\b[^>]*>.*?</script>", re.I | re.S)
+
+DOCS_CSS = """
+/* Tierwise: GX Data Docs without CDN assets (bootstrap is not loaded). */
+.container-fluid, .row { display: block; }
+.col-12, .col-md-2, .col-md-3, .col-md-9, .col-md-10, .ge-main-content { width: 100%; }
+nav, .navbar, .ge-sidebar, #sidebar, .sticky, .cooltip, .ge-info, .dropdown-menu { display: none; }
+.collapse, .collapse:not(.show) { display: block; }
+table { border-collapse: collapse; margin: 6px 0 12px; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid #d9e2ec; padding: 4px 8px; text-align: left; }
+.card { border: 1px solid #d9e2ec; border-radius: 6px; margin: 12px 0; padding: 8px 12px; }
+.badge { padding: 0 6px; border-radius: 4px; background: #f5f7fa; }
+.fa-check-circle, .text-success { color: #1c7c54; }
+.fa-times, .text-danger { color: #b42318; }
+code, pre { white-space: pre-wrap; word-break: break-word; }
+"""
+
+
+def make_offline(site: Path, stylesheet: str) -> int:
+    """Rewrite a Data Docs site so no page loads anything from the network.
+
+    CDN ``<link>``/``<script>`` tags and their inline scripts (which need jQuery and
+    Bootstrap from the network) are removed, external ``src``/``href``/``url()`` become
+    local or inert, and each page gets the Tierwise stylesheet inline. Returns the
+    number of files changed.
+    """
+    changed = 0
+    css_block = f'<style type="text/css">\n{stylesheet}\n{DOCS_CSS}\n</style>'
+    for path in sorted(site.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in (".html", ".css", ".js", ".json"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        new = _EXTERNAL_TAG.sub("", text)
+        if path.suffix.lower() == ".html":
+            new = _SCRIPT_BLOCK.sub("", new)
+            new = new.replace("</head>", f"{css_block}\n</head>", 1)
+        new = _EXTERNAL_ATTR.sub(lambda m: f'data-removed-{m.group(1)}=""', new)
+        new = _EXTERNAL_URL.sub("none", new)
+        new = _EXTERNAL_IMPORT.sub("", new)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            changed += 1
+    return changed
+
+
+def _trim_for_docs(result, keep: int = 20) -> None:
+    """Data Docs show examples of failing values, not every index of a large run."""
+    for item in result.results:
+        res = item.result or {}
+        for key in ("unexpected_index_list", "unexpected_list"):
+            if key in res and isinstance(res[key], list) and len(res[key]) > keep:
+                res[key] = res[key][:keep]
+        if "unexpected_index_query" in res:
+            res["unexpected_index_query"] = "(see quarantine.csv for every row)"
+
+
+def build_data_docs(result: QualityResult, site: Path, stylesheet: str) -> Path:
+    """GX Data Docs of this run's validations in ``site`` (offline); returns its index."""
+    validator = result.validator
+    context = validator.context
+    if site.exists():
+        shutil.rmtree(site)
+    site.mkdir(parents=True)
+    for table, validation in result.validations.items():
+        _trim_for_docs(validation)
+        validator.store_for_docs(table, validation)
+    context.add_data_docs_site(
+        site_name="tierwise",
+        site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(site.resolve()),
+            },
+        },
+    )
+    context.build_data_docs(site_names=["tierwise"])
+    # Images GX copies but the offline pages do not use (logos, animated help).
+    shutil.rmtree(site / "static" / "images", ignore_errors=True)
+    make_offline(site, stylesheet)
+    return site / "index.html"
+
+
+# --------------------------------------------------------------------------- summary
+
+RULE_HELP = {
+    "student_id_missing": "The row has no student id.",
+    "student_not_in_roster": "The student id is not on the roster (students.csv or a vendor "
+    "file with grade and school). Often a typo or a student who left.",
+    "duplicate_screening": "The same student has the same measure twice in one window; the "
+    "latest by date is kept.",
+    "duplicate_student": "The roster lists the student id twice; the first line is kept.",
+    "score_out_of_range": "The score is outside the measure's valid range in district.yml.",
+    "score_missing": "The score is empty or not a number.",
+    "percentile_out_of_range": "National percentiles run from 1 to 99.",
+    "percentile_unreadable": "The percentile is not a number.",
+    "date_outside_window": "The test date is outside the window's dates in district.yml.",
+    "date_unreadable": "The date could not be read.",
+    "window_unknown": "The window is not fall, winter or spring (or the date is in no window).",
+    "school_year_unreadable": "The school year is not like 2025-2026.",
+    "measure_unknown": "The measure is not configured in district.yml.",
+    "measure_missing": "No measure rule of the profile fits the row.",
+    "grade_unreadable": "The grade could not be read (K, PK, 0-12, 'Two' ...).",
+    "grade_out_of_range": "The grade is outside the configured grades.",
+    "school_missing": "The student has no school id.",
+    "program_missing": "The enrolment names no program.",
+    "start_date_unreadable": "The start date could not be read.",
+    "end_before_start": "The intervention ends before it starts.",
+    "attended_above_planned": "More sessions attended than planned.",
+    "value_unreadable": "An optional value could not be read.",
+}
+
+
+def _cell(value) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return html.escape(str(value))
+
+
+def _table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f'<th scope="col">{html.escape(h)}</th>' for h in headers)
+    body = "\n".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return (
+        '<div class="tw-table-wrap"><table class="tw-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>"
+    )
+
+
+def summary_html(
+    result: QualityResult,
+    title: str,
+    stylesheet: str,
+    generated_at: str,
+    data_docs_href: str | None,
+    max_rows: int = 200,
+) -> str:
+    """The one-page data-quality summary: ledger, top reasons, quarantined rows."""
+    ledger, quarantine = result.ledger, result.quarantine
+    read = int(ledger["records"].sum())
+    accepted = int(ledger["accepted"].sum())
+    quarantined = int(ledger["quarantined"].sum())
+    skipped = int(ledger["skipped"].sum())
+    cards = "".join(
+        f"<li><strong>{n:,}</strong>{html.escape(label)}</li>"
+        for n, label in (
+            (len(ledger["source_file"].unique()), "files read"),
+            (read, "records read"),
+            (accepted, "accepted"),
+            (quarantined, "quarantined"),
+            (skipped, "skipped (out of scope)"),
+        )
+    )
+    parts = [
+        f'<header class="tw-header"><h1>{html.escape(title)}</h1>'
+        "<p>What Tierwise read from your exports, what it set aside, and why.</p></header>",
+        f'<ul class="tw-cards">{cards}</ul>',
+        '<p class="tw-lead">Every record of every file is counted: it is either '
+        "<strong>accepted</strong> into the reports, <strong>quarantined</strong> (set aside "
+        "because it breaks a rule; fix the export and run again) or <strong>skipped</strong> "
+        "(out of scope by the file's profile, e.g. a subject Tierwise does not screen). "
+        "Accepted + quarantined + skipped = records read, for every file.</p>",
+        "<h2>Files</h2>",
+        _table(
+            [
+                "File",
+                "Layout (profile)",
+                "Table",
+                "Data rows",
+                "Records",
+                "Accepted",
+                "Quarantined",
+                "Skipped",
+                "Skipped because",
+            ],
+            [
+                [
+                    f.source_file,
+                    f.profile,
+                    f.table,
+                    f.data_rows,
+                    f.records,
+                    f.accepted,
+                    f.quarantined,
+                    f.skipped,
+                    f.skipped_by_reason,
+                ]
+                for f in ledger.itertuples(index=False)
+            ],
+        ),
+    ]
+    if quarantine.empty:
+        parts.append('<h2>Quarantined rows</h2><p class="tw-empty">None: every record passed.</p>')
+    else:
+        top = (
+            quarantine.groupby("rule")
+            .agg(rows=("rule", "size"), files=("source_file", lambda s: ", ".join(sorted(set(s)))))
+            .sort_values("rows", ascending=False)
+        )
+        parts += [
+            "<h2>Top reasons</h2>",
+            _table(
+                ["Reason", "What it means", "Rows", "Files"],
+                [[r, RULE_HELP.get(r, ""), n, f] for r, (n, f) in top.iterrows()],
+            ),
+            "<h2>Quarantined rows</h2>",
+            '<p class="tw-lead">Row numbers are as a spreadsheet shows them (the header is '
+            "row 1). The full list is in <code>quarantine.csv</code> beside the processed "
+            "tables"
+            + (f"; the first {max_rows} are shown" if len(quarantine) > max_rows else "")
+            + ".</p>",
+            _table(
+                ["File", "Row", "Column", "Value", "Reason", "Also broke"],
+                [
+                    [q.source_file, q.source_row, q.column, q.value, q.reason, q.also_broke]
+                    for q in quarantine.head(max_rows).itertuples(index=False)
+                ],
+            ),
+        ]
+    if data_docs_href:
+        parts.append(
+            "<h2>Every check, in detail</h2>"
+            f"<p>The full validation results (Great Expectations Data Docs) are "
+            f'<a href="{html.escape(data_docs_href)}">here</a>: one page per table, each check '
+            "with its pass rate and examples of failing values.</p>"
+        )
+    parts.append(f'<p class="tw-footer">Generated by Tierwise on {html.escape(generated_at)}.</p>')
+    body = "\n".join(parts)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1.0">\n'
+        f'<title>{html.escape(title)}</title>\n<style type="text/css">\n{stylesheet}\n</style>\n'
+        f"</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
+    )
+
+
+def write_reports(
+    result: QualityResult,
+    out_dir: Path,
+    title: str,
+    stylesheet: str,
+    data_docs: bool = True,
+) -> Path:
+    """``data-quality/index.html`` (the summary) and ``data-quality/data-docs/`` (GX)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    href = None
+    if data_docs:
+        build_data_docs(result, out_dir / "data-docs", stylesheet)
+        href = "data-docs/index.html"
+    generated_at = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    page = summary_html(result, title, stylesheet, generated_at, href)
+    path = out_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path

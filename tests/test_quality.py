@@ -1,0 +1,277 @@
+"""Quality checks: planted defects are found, suites are sound, reports stay offline."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import quality
+from pipeline.cli import main
+from pipeline.ingest import read_inputs
+from pipeline.synth import SynthSpec, write_district
+
+from .conftest import REPO_ROOT
+
+PROFILES = REPO_ROOT / "config" / "profiles"
+# src / href / url( / @import pointing off the machine (http(s):// or protocol-relative //).
+NETWORK_REF = re.compile(
+    r"""(?:(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import\s+(?:url\()?\s*["']?\s*(?:https?:)?//)""",
+    re.I,
+)
+
+
+@pytest.fixture(scope="module")
+def defective(tmp_path_factory):
+    """A small district with planted defects, ingested through the CLI."""
+    root = tmp_path_factory.mktemp("defects")
+    raw = root / "raw"
+    truth = write_district(
+        SynthSpec(schools=2, students_per_grade=25, seed=11, defect_rate=0.02), raw
+    )
+    locations = [
+        "--raw",
+        str(raw),
+        "--processed",
+        str(root / "processed"),
+        "--reports",
+        str(root / "reports"),
+        "--config",
+        str(REPO_ROOT / "config"),
+    ]
+    assert main(["ingest", *locations]) == 0
+    return root, truth
+
+
+def test_planted_defects_are_quarantined_with_their_reasons(defective):
+    root, truth = defective
+    term = root / "processed" / "2025-2026" / "spring"
+    q = pd.read_parquet(term / "quarantine.parquet")
+    assert (term / "quarantine.csv").exists()
+    counts = q["rule"].value_counts()
+    planted = truth["defects"]
+    assert counts.get("duplicate_screening", 0) == planted["duplicate_screening"]
+    assert counts.get("student_not_in_roster", 0) == planted["unknown_student"]
+    assert counts.get("date_outside_window", 0) == planted["date_outside_window"]
+    assert counts.get("percentile_out_of_range", 0) == planted["percentile_out_of_range"]
+    # Planted 999s, plus any synthetic score that strays below a measure's floor.
+    assert counts.get("score_out_of_range", 0) >= planted["score_out_of_range"]
+    assert (q.loc[q["rule"] == "score_out_of_range", "value"] == "999.0").sum() == planted[
+        "score_out_of_range"
+    ]
+    # Grades written as words ("Two") are read, not quarantined.
+    assert "grade_unreadable" not in counts
+    assert q["source_row"].ge(2).all() and q["reason"].str.len().gt(10).all()
+
+
+def test_ledger_reconciles_per_file(defective):
+    root, _ = defective
+    term = root / "processed" / "2025-2026" / "spring"
+    ledger = pd.read_parquet(term / "ledger.parquet")
+    assert set(ledger["source_file"]) == {
+        "students.csv",
+        "screenings.csv",
+        "interventions.csv",
+        "progress.csv",
+    }
+    assert (
+        (ledger["accepted"] + ledger["quarantined"] + ledger["skipped"]).eq(ledger["records"]).all()
+    )
+    raw = root / "raw"
+    for line in ledger.itertuples():
+        assert line.data_rows == len(pd.read_csv(raw / line.source_file, dtype=str))
+
+
+def test_summary_lists_reasons_and_links_data_docs(defective):
+    root, _ = defective
+    dq = root / "reports" / "2025-2026" / "spring" / "data-quality"
+    page = (dq / "index.html").read_text()
+    for text in ("duplicate_screening", "student_not_in_roster", "screenings.csv", "Top reasons"):
+        assert text in page
+    assert 'href="data-docs/index.html"' in page
+    assert (dq / "data-docs" / "index.html").exists()
+    pages = list((dq / "data-docs").rglob("*.html"))
+    assert any("validations" in p.parts for p in pages)
+
+
+def test_every_data_quality_file_is_offline(defective):
+    root, _ = defective
+    dq = root / "reports" / "2025-2026" / "spring" / "data-quality"
+    offenders = []
+    for path in dq.rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".css", ".js", ".json"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            offenders += [(path.name, m.group(0)) for m in NETWORK_REF.finditer(text)]
+    assert offenders == []
+
+
+def test_make_offline_strips_network_references(tmp_path):
+    (tmp_path / "p.html").write_text(
+        '<html><head><link rel="stylesheet" href="https://cdn.example/b.css">'
+        '<script src="//cdn.example/j.js"></script><script>$(x)</script></head>'
+        '<body><img src="https://s3.example/logo.png"><a href="https://example.org">x</a>'
+        '<a href="local.html">y</a></body></html>'
+    )
+    (tmp_path / "s.css").write_text(
+        "@import url('https://fonts.example/f.css');\n.a { background: url('https://x/y.png'); }"
+        "\n.b { background: url(../fonts/f.otf); }"
+    )
+    quality.make_offline(tmp_path, "body { color: black; }")
+    for path in tmp_path.iterdir():
+        assert not NETWORK_REF.search(path.read_text())
+    page = (tmp_path / "p.html").read_text()
+    assert 'href="local.html"' in page and "color: black" in page
+    assert "url(../fonts/f.otf)" in (tmp_path / "s.css").read_text()
+
+
+def test_suites_in_the_repo_are_complete():
+    specs = quality.load_suite_specs()
+    rules = set()
+    for table, spec in specs.items():
+        assert spec["name"] == table
+        for e in spec["expectations"]:
+            meta = e.get("meta", {})
+            assert meta.get("structural") or {"rule", "field", "reason"} <= set(meta), e
+            assert e.get("description"), e
+            rules.add(meta.get("rule"))
+    rules.discard(None)
+    assert rules <= set(quality.RULE_HELP)
+    for needed in (
+        "student_not_in_roster",
+        "duplicate_screening",
+        "duplicate_student",
+        "grade_out_of_range",
+        "window_unknown",
+        "date_outside_window",
+        "score_out_of_range",
+        "percentile_out_of_range",
+        "end_before_start",
+        "attended_above_planned",
+    ):
+        assert needed in rules
+
+
+def test_superseded_by_keeps_the_latest_then_the_last_read():
+    frame = pd.DataFrame(
+        {
+            "student_id": ["1", "1", "1", "2", "2"],
+            "measure": "m",
+            "school_year": "2025-2026",
+            "window": "fall",
+            "date": pd.to_datetime(["2025-09-03", "2025-09-01", "2025-09-03", "2025-09-01", None]),
+            "source_file": "s.csv",
+            "source_row": [2, 3, 4, 5, 6],
+            "_order": range(5),
+        }
+    )
+    out = quality.superseded_by(frame)
+    # Student 1: rows 2 and 4 share the latest date; the row read last (4) is kept.
+    assert out.iloc[0] == "s.csv row 4" and out.iloc[1] == "s.csv row 4" and pd.isna(out.iloc[2])
+    # Student 2: a row without a date sorts first, so the dated row 5 is kept.
+    assert pd.isna(out.iloc[3]) and out.iloc[4] == "s.csv row 5"
+
+
+def test_intervention_rules(tmp_path, config):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    ids = [f"{k:03d}" for k in range(25)]
+    pd.DataFrame(
+        {
+            "student_id": ids,
+            "school_id": "1",
+            "school_name": "S",
+            "grade": "3",
+            "first_name": "A",
+            "last_name": "B",
+        }
+    ).to_csv(raw / "students.csv", index=False)
+    pd.DataFrame(
+        {
+            "student_id": ids,
+            "school_year": "2025-2026",
+            "window": "fall",
+            "date": "2025-09-10",
+            "measure": "dibels8_orf_wrc",
+            "subject": "reading",
+            "score": 40,
+        }
+    ).to_csv(raw / "screenings.csv", index=False)
+    log = pd.DataFrame(
+        {
+            "student_id": ids,
+            "program": "Phonics Boost",
+            "subject": "reading",
+            "start_date": "2025-10-01",
+            "end_date": "2026-03-01",
+            "sessions_planned": "40",
+            "sessions_attended": "30",
+        }
+    )
+    log.loc[2, "end_date"] = "2025-09-01"
+    log.loc[5, "sessions_attended"] = "55"
+    log.loc[7, "sessions_planned"] = "lots"
+    log.to_csv(raw / "interventions.csv", index=False)
+    result = quality.run_quality(read_inputs(raw, config, PROFILES), config)
+    q = result.quarantine.set_index("source_row")
+    assert q.loc[4, "rule"] == "end_before_start" and "2025-10-01" in q.loc[4, "reason"]
+    assert q.loc[7, "rule"] == "attended_above_planned"
+    assert q.loc[9, "rule"] == "value_unreadable" and "'lots'" in q.loc[9, "reason"]
+    assert len(result.tables["interventions"]) == 22
+
+
+def test_summary_escapes_data(tmp_path, config):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    pd.DataFrame(
+        {
+            "student_id": ["1", "<script>alert(1)</script>"],
+            "school_id": "1",
+            "school_name": "S",
+            "grade": ["3", "<b>x</b>"],
+            "first_name": "A",
+            "last_name": "B",
+        }
+    ).to_csv(raw / "students.csv", index=False)
+    pd.DataFrame(
+        {
+            "student_id": ["1"],
+            "school_year": "2025-2026",
+            "window": "fall",
+            "date": "2025-09-10",
+            "measure": "dibels8_orf_wrc",
+            "subject": "reading",
+            "score": 40,
+        }
+    ).to_csv(raw / "screenings.csv", index=False)
+    result = quality.run_quality(read_inputs(raw, config, PROFILES), config)
+    page = quality.summary_html(result, "DQ", "", "now", None)
+    assert "<script>alert" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+
+
+def test_gx_is_imported_with_usage_statistics_off():
+    quality.gx()
+    assert quality.gx() is quality.gx()
+    import os
+
+    assert os.environ["GX_ANALYTICS_ENABLED"] == "False"
+
+
+def test_suite_files_are_valid_json():
+    for path in (REPO_ROOT / "config" / "expectations").glob("*.json"):
+        assert json.loads(path.read_text())["expectations"]
+
+
+def test_term_index_links_the_data_quality_summary(defective, tmp_path):
+    root, _ = defective
+    from pipeline import render
+    from pipeline.config import load_config
+
+    config = load_config(REPO_ROOT / "config")
+    index = render.write_term_index(root / "reports", "2025-2026", "spring", [], [], config, "test")
+    text = index.read_text()
+    assert 'href="data-quality/index.html"' in text
+    assert not NETWORK_REF.search(text)
+    assert isinstance(index, Path)
