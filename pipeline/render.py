@@ -298,6 +298,26 @@ def write_term_index(
             "rows": rows,
         },
     ]
+    if (term_reports / "data-quality" / "index.html").exists():
+        sections.append(
+            {
+                "title": "Data quality",
+                "lead": "What was read from each export, which rows were set aside "
+                "(quarantined) and why. Check it before sharing the reports.",
+                "headers": ["Report"],
+                "rows": [
+                    [{"text": "Data-quality summary", "href": "data-quality/index.html"}],
+                    [
+                        {
+                            "text": "Every check in detail (Great Expectations Data Docs)",
+                            "href": "data-quality/data-docs/index.html",
+                        }
+                    ]
+                    if (term_reports / "data-quality" / "data-docs" / "index.html").exists()
+                    else [{"text": "Data Docs not built (quality.data_docs is off)"}],
+                ],
+            }
+        )
     page = _page(
         "index.html.j2",
         title=f"{config.district_name}: {window.capitalize()} {school_year}",
