@@ -21,9 +21,8 @@ from pipeline.report_school import (  # noqa: E402
     DISTRICT_COLOR,
     NEED,
     TOTAL,
+    SubjectView,
     TermData,
-    grade_counts,
-    tier_counts,
 )
 
 DATA_DOCS = "data-quality/index.html"
@@ -77,22 +76,15 @@ def data_docs_href(reports_dir: str | Path, school_year: str, window: str) -> st
     return DATA_DOCS if path.exists() else None
 
 
-def school_table(term: TermData, subject: str) -> privacy.Suppressed:
-    """Schools x tier for one subject, suppressed together with the district's grade
-    table (they share the district's tier totals)."""
-    names = term.schools().set_index("school_id")["school_name"]
-    counts = tier_counts(term.tiers, subject, "school_id")
-    counts.index = [names.get(i, i) for i in counts.index]
-    _, schools = privacy.suppress_linked([grade_counts(term.tiers, subject), counts], term.k)
-    return schools
-
-
-def schools_side_by_side(term: TermData) -> tuple[pd.DataFrame, dict[str, privacy.Suppressed]]:
-    """One row per school: students screened and the share needing support per subject,
+def schools_side_by_side(
+    term: TermData, views: list[SubjectView]
+) -> tuple[pd.DataFrame, dict[str, privacy.Suppressed]]:
+    """One row per school: students screened and the share needing support per subject
+    (from the district views, suppressed with every table that shares their totals),
     then students in groups and not yet served."""
     names = term.schools()
-    subjects = [s for s in SUBJECT_TITLES if s in set(term.tiers["subject"])]
-    tables = {s: school_table(term, s) for s in subjects}
+    tables = {v.subject: v.schools for v in views if v.schools is not None}
+    subjects = list(tables)
     out = pd.DataFrame({"School": list(names["school_name"]) + ["All schools"]})
     labels = list(names["school_name"]) + [TOTAL]
     if subjects:

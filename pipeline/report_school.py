@@ -114,6 +114,15 @@ def load_term(
 # --- count tables -------------------------------------------------------------------
 
 
+def _crosstab(index: pd.Series, columns: pd.Series) -> pd.DataFrame:
+    """Counts of index x column values (``pd.crosstab`` without its pivot-table cost)."""
+    counts = pd.DataFrame({"i": index.to_numpy(), "c": columns.to_numpy()})
+    table = counts.groupby(["i", "c"], sort=True).size().unstack("c", fill_value=0)
+    table.index.name = None
+    table.columns.name = None
+    return table
+
+
 def _known(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
     rows = tiers[(tiers["subject"] == subject) & tiers["tier"].notna()]
     return rows.assign(tier_name="Tier " + rows["tier"].astype(int).astype(str))
@@ -122,7 +131,7 @@ def _known(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
 def tier_counts(tiers: pd.DataFrame, subject: str, by: str) -> pd.DataFrame:
     """Students per ``by`` value x tier (columns Tier 1..3) for one subject."""
     rows = _known(tiers, subject)
-    table = pd.crosstab(rows[by], rows["tier_name"]).reindex(columns=TIER_COLUMNS, fill_value=0)
+    table = _crosstab(rows[by], rows["tier_name"]).reindex(columns=TIER_COLUMNS, fill_value=0)
     table.columns.name = None
     return table.astype("int64")
 
@@ -155,7 +164,7 @@ def subgroup_tables(tiers: pd.DataFrame, students: pd.DataFrame, subject: str) -
 
 
 def _count_by(rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    table = pd.crosstab(rows["_g"], rows["tier_name"]).reindex(columns=TIER_COLUMNS, fill_value=0)
+    table = _crosstab(rows["_g"], rows["tier_name"]).reindex(columns=TIER_COLUMNS, fill_value=0)
     present = [g for g in order if g in table.index]
     table = table.reindex(present)
     table.columns.name = None
@@ -168,7 +177,7 @@ def movement_counts(fall: pd.DataFrame, current: pd.DataFrame, subject: str) -> 
     a = _known(fall, subject)[["student_id", "tier_name"]]
     b = _known(current, subject)[["student_id", "tier_name"]]
     both = a.merge(b, on="student_id", suffixes=("_fall", "_now"))
-    table = pd.crosstab(both["tier_name_fall"], both["tier_name_now"])
+    table = _crosstab(both["tier_name_fall"], both["tier_name_now"])
     table = table.reindex(index=TIER_COLUMNS, columns=TIER_COLUMNS, fill_value=0)
     table.index = [f"{t} in fall" for t in TIER_COLUMNS]
     table.columns = [f"{t} now" for t in TIER_COLUMNS]
@@ -220,21 +229,36 @@ class SubjectView:
     district_overall: float | None
     fall_grades: privacy.Suppressed | None
     movement: privacy.Suppressed | None
+    schools: privacy.Suppressed | None = None  # district view: schools x tier
 
     @property
     def title(self) -> str:
         return SUBJECT_TITLES.get(self.subject, self.subject.capitalize())
 
 
-def _district_shares(tiers: pd.DataFrame, subject: str, k: int) -> tuple[dict, float | None]:
-    result = privacy.suppress(grade_counts(tiers, subject), k)
+def _district_shares(term: TermData, subject: str) -> tuple[dict, float | None]:
+    """The district's share needing support per grade, suppressed exactly as the district
+    report suppresses it, so the two reports never disagree on what is hidden."""
+    result = subject_view(term, None, subject, with_fall=False).grades
     shares = {row: result.share(row, NEED) for row in result.counts.index if row != TOTAL}
     return {r: v for r, v in shares.items() if v is not None}, result.share(TOTAL, NEED)
 
 
-def subject_view(term: TermData, school_id: str | None, subject: str) -> SubjectView | None:
+def school_tier_counts(term: TermData, subject: str) -> pd.DataFrame:
+    """Schools (by name) x tier for one subject: the district report's side-by-side table."""
+    names = term.schools().set_index("school_id")["school_name"]
+    counts = tier_counts(term.tiers, subject, "school_id")
+    counts.index = [names.get(i, i) for i in counts.index]
+    return counts
+
+
+def subject_view(
+    term: TermData, school_id: str | None, subject: str, with_fall: bool = True
+) -> SubjectView | None:
     """Everything a report shows for one subject, suppressed: for one school, or for the
-    whole district when ``school_id`` is ``None``."""
+    whole district when ``school_id`` is ``None``. Every table that shares the subject's
+    tier totals (by grade, by subgroup, by school, fall-to-now movement) is suppressed
+    together, so a total hidden in one is hidden in all."""
     k = term.k
 
     def only(frame: pd.DataFrame) -> pd.DataFrame:
@@ -244,9 +268,12 @@ def subject_view(term: TermData, school_id: str | None, subject: str) -> Subject
     if _known(mine, subject).empty:
         return None
     grades = grade_counts(mine, subject)
-    tables = [grades, *subgroup_tables(mine, only(term.students), subject)]
+    subgroups = subgroup_tables(mine, only(term.students), subject)
+    tables = [grades, *subgroups]
+    if school_id is None:
+        tables.append(school_tier_counts(term, subject))
     moves = fall_grades = movement = None
-    if term.fall_tiers is not None and term.window != "fall":
+    if with_fall and term.fall_tiers is not None and term.window != "fall":
         fall_mine = only(term.fall_tiers)
         if not _known(fall_mine, subject).empty:
             fall_grades = privacy.suppress(grade_counts(fall_mine, subject), k)
@@ -270,9 +297,16 @@ def subject_view(term: TermData, school_id: str | None, subject: str) -> Subject
         movement = privacy.suppress(moves, k)
     district_share, district_overall = ({}, None)
     if school_id is not None:
-        district_share, district_overall = _district_shares(term.tiers, subject, k)
+        district_share, district_overall = _district_shares(term, subject)
     return SubjectView(
-        subject, linked[0], linked[1:], district_share, district_overall, fall_grades, movement
+        subject,
+        linked[0],
+        linked[1 : 1 + len(subgroups)],
+        district_share,
+        district_overall,
+        fall_grades,
+        movement,
+        schools=linked[1 + len(subgroups)] if school_id is None else None,
     )
 
 
@@ -780,7 +814,7 @@ def tiers_by_grade_table(tiers: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=sorted(known["grade"].unique()))
     for subject in [s for s in SUBJECT_TITLES if s in set(known["subject"])]:
         rows = known[known["subject"] == subject]
-        table = pd.crosstab(rows["grade"], rows["tier"].astype(int)).reindex(
+        table = _crosstab(rows["grade"], rows["tier"].astype(int)).reindex(
             index=out.index, columns=[1, 2, 3], fill_value=0
         )
         need = (table[2] + table[3]) / table.sum(axis=1).replace(0, np.nan) * 100
