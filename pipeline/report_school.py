@@ -91,15 +91,20 @@ def load_term(
 ) -> TermData:
     """Read a term's processed tables; tables a stage has not written are ``None``.
 
-    Fall tiers (for the change since fall) are computed for school ``fall_for`` only when
-    given (a principal report needs no other school's fall), else for the district."""
+    Fall tiers (for the change since fall) come from ``fall_tiers.parquet`` when the
+    process stage wrote it, else are computed; for school ``fall_for`` only when given (a
+    principal report needs no other school's fall), else for the district."""
     processed, config_dir = from_root(processed_dir), from_root(config_dir)
     year, term_window = resolve_term(processed, school_year, window)
     config = load_config(config_dir)
     students = store.read_table(processed, year, term_window, "students")
     tiers = store.read_table(processed, year, term_window, "tiers")
+    stored = _read_optional(processed, year, term_window, "fall_tiers")
     if term_window == "fall":
         fall = tiers
+    elif stored is not None:  # the process stage keeps the fall tiers it compared with
+        fall = stored if fall_for is None else stored[stored["school_id"] == fall_for]
+        fall = None if fall.empty else fall
     else:
         screenings = store.read_table(processed, year, term_window, "screenings")
         roster = students if fall_for is None else students[students["school_id"] == fall_for]
@@ -525,14 +530,16 @@ def program_display(rows: pd.DataFrame, k: int) -> pd.DataFrame:
                 for v, p in zip(rows["dosage_mean"], published, strict=True)
             ],
             "Effect (SD)": [
-                fmt(v) if p else small for v, p in zip(rows["effect"], published, strict=True)
+                (fmt(v) or "no data yet") if p else small
+                for v, p in zip(rows["effect"], published, strict=True)
             ],
             "95 % interval": [
                 f"{fmt(lo)} to {fmt(hi)}" if p and pd.notna(lo) else (small if not p else "")
                 for lo, hi, p in zip(rows["low"], rows["high"], published, strict=True)
             ],
             "Compared with": [
-                b if p else "" for b, p in zip(rows["basis"], published, strict=True)
+                b if p and pd.notna(e) else ""
+                for b, p, e in zip(rows["basis"], published, rows["effect"], strict=True)
             ],
         }
     )
