@@ -53,8 +53,7 @@ PROCESS_CODE := $(filter-out $(INGEST_CODE) pipeline/render.py pipeline/kernels.
 	pipeline/synth.py pipeline/cli.py pipeline/bench.py pipeline/report%.py,$(wildcard pipeline/*.py))
 REPORT_CODE := $(wildcard pipeline/report*.py pipeline/render.py pipeline/kernels.py) \
 	$(shell find pipeline/templates -type f 2>/dev/null)
-NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
-RENDER_STAMPS := $(foreach nb,$(NOTEBOOKS),$(STAMPS)/render-$(TERMKEY)-$(nb))
+NOTEBOOK_FILES := $(wildcard notebooks/*.ipynb)
 
 $(STAMPS)/ingest-$(TERMKEY): $(RAW_FILES) $(CONFIG_FILES) $(INGEST_CODE) | $(STAMP)
 	$(TW) ingest $(LOCATIONS) $(TERM)
@@ -64,8 +63,11 @@ $(STAMPS)/process-$(TERMKEY): $(STAMPS)/ingest-$(TERMKEY) $(PROCESS_CODE)
 	$(TW) process $(LOCATIONS) $(TERM)
 	@touch $@
 
-$(STAMPS)/render-$(TERMKEY)-%: $(STAMPS)/process-$(TERMKEY) notebooks/%.ipynb $(REPORT_CODE)
-	$(TW) render $(LOCATIONS) $(TERM) --workers $(WORKERS) --notebook $*
+# One render call for everything out of date ($? = the prerequisites newer than the stamp):
+# only changed notebooks -> only their reports; anything else changed -> every report.
+$(STAMPS)/render-$(TERMKEY): $(STAMPS)/process-$(TERMKEY) $(NOTEBOOK_FILES) $(REPORT_CODE)
+	$(TW) render $(LOCATIONS) $(TERM) --workers $(WORKERS) $(if $(filter-out \
+	  $(NOTEBOOK_FILES),$?),,$(foreach nb,$(filter $(NOTEBOOK_FILES),$?),--notebook $(basename $(notdir $(nb)))))
 	@touch $@
 
 ingest: $(STAMP) ## read data/raw/ into the canonical tables in data/processed/
@@ -81,7 +83,7 @@ reports: $(STAMP) ## run the stages that are out of date and render the reports 
 	@$(TW) demo-data $(LOCATIONS) --if-empty
 	@$(MAKE) --no-print-directory stages
 
-stages: $(RENDER_STAMPS)
+stages: $(STAMPS)/render-$(TERMKEY)
 	@echo "Reports are up to date: open $(REPORTS)/index.html"
 
 bench: $(STAMP) ## benchmark the pipeline against the naive papermill + nbconvert loop (prints figures)

@@ -74,8 +74,8 @@ def naive_loop(processed: Path, out: Path, school_ids: list[str], notebooks: lis
         for notebook in notebooks:
             executed = out / f"{school_id}-{notebook}.ipynb"
             params = [
-                "-p", "school_id", school_id, "-p", "processed_dir", str(processed),
-                "-p", "config_dir", str(REPO / "config"),
+                "-r", "school_id", school_id, "-r", "processed_dir", str(processed),
+                "-r", "config_dir", str(REPO / "config"),
             ]  # fmt: skip
             run(
                 [str(BIN / "papermill"), str(REPO / "notebooks" / f"{notebook}.ipynb"),
@@ -91,6 +91,8 @@ def report_sizes(reports: Path) -> dict[str, tuple[int, int, int]]:
     sizes: dict[str, list[int]] = {}
     for path in reports.rglob("*.html"):
         kind = path.stem if "schools" in path.parts else path.name
+        if "data-quality" in path.parts:
+            kind = "data-quality pages"
         sizes.setdefault(kind, []).append(path.stat().st_size)
     return {k: (len(v), sum(v), max(v)) for k, v in sorted(sizes.items())}
 
