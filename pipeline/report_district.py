@@ -45,30 +45,42 @@ def ledger_display(ledger: pd.DataFrame | None) -> pd.DataFrame:
     )
 
 
+RULE_WORDS = {
+    "date_outside_window": "the date is outside the screening window",
+    "score_out_of_range": "the score is outside the measure's valid range",
+    "percentile_out_of_range": "the percentile is outside 1-99",
+    "student_not_in_roster": "the student is not in the roster",
+    "duplicate_screening": "a later screening of the same measure replaces it",
+    "duplicate_student": "the student appears twice in the roster",
+}
+
+
 def quarantine_reasons(quarantine: pd.DataFrame | None) -> pd.DataFrame:
-    """How many input rows each data-quality rule set aside, most first; the rows
-    themselves (with ids) stay in the data-quality report."""
+    """How many input rows each data-quality rule set aside, most first. The reasons of
+    single rows quote ids and values, so they stay in the data-quality report; here each
+    rule is said in words."""
     if quarantine is None or quarantine.empty:
         return pd.DataFrame()
     counts = (
-        quarantine.groupby(["table", "rule"], dropna=False)
-        .agg(rows=("source_row", "size"), example=("reason", "first"))
+        quarantine.groupby(["table", "column", "rule"], dropna=False)
+        .size()
+        .rename("rows")
         .reset_index()
         .sort_values(["rows", "table", "rule"], ascending=[False, True, True])
     )
+    words = [
+        RULE_WORDS.get(str(rule), f"{column}: {str(rule).replace('_', ' ')}")
+        for rule, column in zip(counts["rule"], counts["column"], strict=True)
+    ]
     return pd.DataFrame(
         {
             "Table": counts["table"],
+            "Column": counts["column"],
             "Rule": counts["rule"],
             "Rows set aside": counts["rows"],
-            "What was wrong (first example)": counts["example"].map(_without_ids),
+            "What was wrong": words,
         }
     )
-
-
-def _without_ids(text: object) -> str:
-    """Quarantine reasons may quote a value; the district report keeps only the words."""
-    return "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
 
 
 def data_docs_href(reports_dir: str | Path, school_year: str, window: str) -> str | None:

@@ -39,20 +39,20 @@ HOSTILE_PROGRAM = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="session")
-def rendered_district(small_district, tmp_path_factory) -> Path:
-    """The small district with hostile strings in it (a student's last name in every
-    school-001 grade-1 student, a program name), ingested, processed and rendered in
-    full: every school's specialist and principal report, the district report and the
-    index pages. Returns the run folder (raw/, processed/, reports/)."""
-    import shutil
-
+def rendered_district(tmp_path_factory) -> Path:
+    """The small district, with data defects and hostile strings in it (the last name of
+    every school-001 grade-1 student, a program name), ingested, processed and rendered
+    in full: every school's specialist and principal report, the district report and
+    the index pages. Returns the run folder (raw/, processed/, reports/)."""
     import pandas as pd
 
     from pipeline.cli import main
 
     out = tmp_path_factory.mktemp("rendered")
     raw = out / "raw"
-    shutil.copytree(small_district, raw)
+    # The small district again, with planted data defects, so the district report has
+    # quarantined rows (whose reasons quote student ids) to show.
+    write_district(SynthSpec(schools=3, students_per_grade=20, seed=7, defect_rate=0.02), raw)
     students = pd.read_csv(raw / "students.csv", dtype=str, keep_default_na=False)
     hostile = (students["school_id"] == "001") & (students["grade"] == "1")
     students.loc[hostile, "last_name"] = HOSTILE_NAME
