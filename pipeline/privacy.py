@@ -267,13 +267,22 @@ def suppress(
     return Suppressed(full, frame(primary), frame(complementary), min_cell_size)
 
 
-def suppress_linked(tables: list[pd.DataFrame], min_cell_size: int = 10) -> list[Suppressed]:
+def suppress_linked(
+    tables: list[pd.DataFrame],
+    min_cell_size: int = 10,
+    force_total_row: pd.Series | None = None,
+) -> list[Suppressed]:
     """Suppress tables that share their column totals (same population, same columns), so
-    that a total hidden in one table is hidden in every one of them."""
+    that a total hidden in one table is hidden in every one of them. ``force_total_row``
+    hides shared totals that another report hides."""
     forced: pd.Series | None = None
+    if force_total_row is not None and force_total_row.any():
+        forced = force_total_row.astype(bool)
     while True:
         results = [suppress(t, min_cell_size, forced) for t in tables]
         union = pd.concat([r.hidden.iloc[-1] for r in results], axis=1).any(axis=1)
+        if forced is not None:
+            union = union | forced.reindex(union.index, fill_value=False)
         if forced is not None and union.equals(forced):
             return results
         if forced is None and not union.any():

@@ -241,12 +241,21 @@ class SubjectView:
         return SUBJECT_TITLES.get(self.subject, self.subject.capitalize())
 
 
-def _district_shares(term: TermData, subject: str) -> tuple[dict, float | None]:
-    """The district's share needing support per grade, suppressed exactly as the district
-    report suppresses it, so the two reports never disagree on what is hidden."""
-    result = subject_view(term, None, subject, with_fall=False).grades
+def _district_context(
+    term: TermData, subject: str, school_id: str
+) -> tuple[dict, float | None, pd.Series | None]:
+    """What the district report shows that a principal report must agree with: the
+    district's share needing support per grade, and which of this school's tier totals
+    the district's by-school table hides (the principal report hides them too)."""
+    district = subject_view(term, None, subject, with_fall=False)
+    result = district.grades
     shares = {row: result.share(row, NEED) for row in result.counts.index if row != TOTAL}
-    return {r: v for r, v in shares.items() if v is not None}, result.share(TOTAL, NEED)
+    name = school_name(term, school_id)
+    hidden = None
+    if district.schools is not None and name in district.schools.hidden.index:
+        hidden = district.schools.hidden.loc[name]
+    shares = {r: v for r, v in shares.items() if v is not None}
+    return shares, result.share(TOTAL, NEED), hidden
 
 
 def school_tier_counts(term: TermData, subject: str) -> pd.DataFrame:
@@ -288,7 +297,10 @@ def subject_view(
     same_totals = moves is not None and np.array_equal(moves.sum().to_numpy(), grades.sum())
     if same_totals:
         tables.append(moves.set_axis(TIER_COLUMNS, axis=1))
-    linked = privacy.suppress_linked(tables, k)
+    district_share, district_overall, force = ({}, None, None)
+    if school_id is not None:
+        district_share, district_overall, force = _district_context(term, subject, school_id)
+    linked = privacy.suppress_linked(tables, k, force_total_row=force)
     if same_totals:
         *linked, shared = linked
         movement = privacy.Suppressed(
@@ -300,9 +312,6 @@ def subject_view(
         )
     elif moves is not None:
         movement = privacy.suppress(moves, k)
-    district_share, district_overall = ({}, None)
-    if school_id is not None:
-        district_share, district_overall = _district_shares(term, subject)
     return SubjectView(
         subject,
         linked[0],
