@@ -328,7 +328,7 @@ def latest_term_in(screenings: pd.DataFrame) -> Term:
     if known.empty:
         raise IngestError("screenings", "no screening rows: cannot tell which term to report")
     year = max(known["school_year"].unique())
-    windows = set(known.loc[known["school_year"] == year, "window"])
+    windows = set(known.loc[known["school_year"] == year, "window"].unique())
     window = max((w for w in windows if w in WINDOW_ORDER), key=WINDOW_ORDER.index)
     return Term(year, window)
 

@@ -731,7 +731,11 @@ def reconcile(
                 q["source_row"].to_numpy(dtype="int64"),
             ]
         )
-        lost = np.setdiff1d(np.asarray(m.source_rows, dtype="int64"), seen)
+        rows = np.asarray(m.source_rows, dtype="int64")
+        # A mask over row numbers, O(n): np.setdiff1d sorts and took seconds per file.
+        found = np.zeros(int(max(rows.max(initial=0), seen.max(initial=0))) + 1, dtype=bool)
+        found[seen[seen >= 0]] = True
+        lost = rows[~found[rows]] if rows.size else rows
         if lost.size:
             raise IngestError(m.file, f"rows not accounted for in the ledger: {lost[:10].tolist()}")
 
