@@ -467,14 +467,9 @@ def field_kind(name: str) -> FieldKind:
     if name == "school_year":
         return "year"
     for table in CANONICAL.values():
-        if name in table.dates:
-            return "date"
-        if name in table.numbers:
-            return "number"
-        if name in table.integers:
-            return "integer"
-        if name in table.booleans:
-            return "boolean"
+        kind = table.kind(name)
+        if kind != "text":
+            return kind  # type: ignore[return-value]
     return "text"
 
 

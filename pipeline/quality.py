@@ -357,17 +357,17 @@ def check_frame(
     return frame.reset_index(drop=True)
 
 
+DTYPES = {
+    "date": "datetime64[s]",
+    "integer": "Int64",
+    "number": "Float64",
+    "boolean": "boolean",
+    "text": "str",
+}
+
+
 def _dtype(table: str, column: str) -> str:
-    spec = CANONICAL[table]
-    if column in spec.dates:
-        return "datetime64[s]"
-    if column in spec.integers:
-        return "Int64"
-    if column in spec.numbers:
-        return "Float64"
-    if column in spec.booleans:
-        return "boolean"
-    return "str"
+    return DTYPES[CANONICAL[table].kind(column)]
 
 
 # --------------------------------------------------------------------------- failures

@@ -25,6 +25,18 @@ class Table:
     def columns(self) -> tuple[str, ...]:
         return self.required + self.optional
 
+    def kind(self, column: str) -> str:
+        """How a column is typed: 'date', 'integer', 'number', 'boolean' or 'text'."""
+        for kind, names in (
+            ("date", self.dates),
+            ("integer", self.integers),
+            ("number", self.numbers),
+            ("boolean", self.booleans),
+        ):
+            if column in names:
+                return kind
+        return "text"
+
 
 STUDENTS = Table(
     "students",
