@@ -38,7 +38,21 @@ def run_process(
             processed, config, term, students, screenings, tiers, config_dir
         )
     )
+    written.update(_district_context(processed, term, config_dir))
     return written
+
+
+def _district_context(processed, term, config_dir) -> dict[str, int]:
+    """The district figures every principal report shares (``district_context``), once
+    per term rather than once per report."""
+    from pipeline import report_school
+
+    config_dir = config_dir or Path(__file__).resolve().parent.parent / "config"
+    data = report_school.load_term(processed, term.school_year, term.window, config_dir)
+    data.optional.pop("district_context", None)  # a stale one from an earlier run
+    table = report_school.district_context_table(data)
+    store.write_table(table, processed, term.school_year, term.window, "district_context")
+    return {"district_context": len(table)}
 
 
 def _progress_and_effectiveness(

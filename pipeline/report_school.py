@@ -44,6 +44,7 @@ OPTIONAL_TABLES = (
     "progress_decisions",
     "quarantine",
     "ledger",
+    "district_context",
 )
 
 
@@ -247,15 +248,62 @@ def _district_context(
     """What the district report shows that a principal report must agree with: the
     district's share needing support per grade, and which of this school's tier totals
     the district's by-school table hides (the principal report hides them too)."""
+    name = school_name(term, school_id)
+    table = term.table("district_context")
+    if table is not None:  # precomputed once per term by the process stage
+        return _context_from_table(table[table["subject"] == subject], name)
     district = subject_view(term, None, subject, with_fall=False)
     result = district.grades
     shares = {row: result.share(row, NEED) for row in result.counts.index if row != TOTAL}
-    name = school_name(term, school_id)
     hidden = None
     if district.schools is not None and name in district.schools.hidden.index:
         hidden = district.schools.hidden.loc[name]
     shares = {r: v for r, v in shares.items() if v is not None}
     return shares, result.share(TOTAL, NEED), hidden
+
+
+CONTEXT_COLUMNS = ["subject", "kind", "row", "column", "value"]
+
+
+def district_context_table(term: TermData) -> pd.DataFrame:
+    """What every principal report takes from the district, computed once per term (the
+    process stage writes it as ``district_context.parquet``) instead of once per report:
+    the district's share needing support per grade row (``kind="share"``, the total row
+    included) and which cells of each school's row the district's by-school table hides
+    (``kind="hidden"``, by school name)."""
+    rows = []
+    for subject in SUBJECT_TITLES:
+        district = subject_view(term, None, subject, with_fall=False)
+        if district is None:
+            continue
+        result = district.grades
+        for row in result.counts.index:
+            share = result.share(row, NEED)
+            if share is not None:
+                rows.append((subject, "share", str(row), "", float(share)))
+        if district.schools is not None:
+            hidden = district.schools.hidden
+            for school, flags in hidden.iterrows():
+                rows.extend(
+                    (subject, "hidden", str(school), str(column), float(bool(flag)))
+                    for column, flag in flags.items()
+                )
+    return pd.DataFrame(rows, columns=CONTEXT_COLUMNS)
+
+
+def _context_from_table(
+    rows: pd.DataFrame, name: str
+) -> tuple[dict, float | None, pd.Series | None]:
+    shares = rows[rows["kind"] == "share"]
+    by_row = dict(zip(shares["row"], shares["value"], strict=True))
+    overall = by_row.pop(TOTAL, None)
+    mine = rows[(rows["kind"] == "hidden") & (rows["row"] == name)]
+    hidden = (
+        pd.Series(mine["value"].astype(bool).to_numpy(), index=list(mine["column"]), name=name)
+        if len(mine)
+        else None
+    )
+    return by_row, overall, hidden
 
 
 def school_tier_counts(term: TermData, subject: str) -> pd.DataFrame:

@@ -316,3 +316,28 @@ def test_a_600_student_school_specialist_report_stays_under_5_mb(tmp_path):
     report = tmp_path / "reports" / TERM / "schools/001/specialist.html"
     size = report.stat().st_size
     assert size < 5_000_000, f"{size / 1e6:.1f} MB"
+
+
+def test_precomputed_district_context_equals_computing_it_in_each_report(rendered_district):
+    """The process stage's district_context.parquet gives every principal report the same
+    district shares and hidden totals it would compute itself."""
+    from pipeline import report_school as rs
+
+    term = rs.load_term(rendered_district / "processed", "", "", REPO_ROOT / "config")
+    assert term.table("district_context") is not None
+    live = rs.TermData(
+        term.school_year, term.window, term.config, term.students, term.tiers,
+        term.fall_tiers, term.interventions,
+        {k: v for k, v in term.optional.items() if k != "district_context"},
+    )  # fmt: skip
+    for school_id in term.schools()["school_id"]:
+        for subject in rs.SUBJECT_TITLES:
+            if rs.subject_view(live, None, subject, with_fall=False) is None:
+                continue
+            want = rs._district_context(live, subject, school_id)
+            got = rs._district_context(term, subject, school_id)
+            assert got[0] == pytest.approx(want[0]) and got[1] == pytest.approx(want[1])
+            if want[2] is None:
+                assert got[2] is None
+            else:
+                pd.testing.assert_series_equal(got[2], want[2], check_names=False)
