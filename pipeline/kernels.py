@@ -31,7 +31,7 @@ WARMUP_CODE = (
     "import matplotlib\n"
     "matplotlib.use('Agg')\n"
     "import matplotlib.pyplot, pandas, pyarrow.parquet\n"
-    "import pipeline.report\n"
+    "import pipeline.report, pipeline.report_school, pipeline.progress\n"
 )
 
 
