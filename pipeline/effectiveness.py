@@ -50,6 +50,18 @@ from pipeline.tiers import tier_from_percentile
 DISTRICT = "district"
 TOO_SMALL = "n too small"
 
+_PREPOST = ["mean_pre", "mean_post", "mean_change", "sd_change"]
+_G = ["hedges_g", "g_se", "g_ci_low", "g_ci_high"]
+_COMPARISON = [
+    "comparison_diff",
+    "comparison_se",
+    "comparison_ci_low",
+    "comparison_ci_high",
+    "effect_sd",
+    "effect_sd_se",
+    "effect_sd_ci_low",
+    "effect_sd_ci_high",
+]
 EFFECTIVENESS_COLUMNS = [
     "program",
     "scope",
@@ -59,14 +71,8 @@ EFFECTIVENESS_COLUMNS = [
     "dosage_mean",
     "fidelity_share",
     "n_scored",
-    "mean_pre",
-    "mean_post",
-    "mean_change",
-    "sd_change",
-    "hedges_g",
-    "g_se",
-    "g_ci_low",
-    "g_ci_high",
+    *_PREPOST,
+    *_G,
     "n_moved_base",
     "moved_up_share",
     "n_monitored",
@@ -75,14 +81,7 @@ EFFECTIVENESS_COLUMNS = [
     "median_typical_roi",
     "n_compared",
     "n_comparison",
-    "comparison_diff",
-    "comparison_se",
-    "comparison_ci_low",
-    "comparison_ci_high",
-    "effect_sd",
-    "effect_sd_se",
-    "effect_sd_ci_low",
-    "effect_sd_ci_high",
+    *_COMPARISON,
     "suppressed",
     "note",
 ]
@@ -440,20 +439,6 @@ def growth_comparison(
     )
 
     return comp
-
-
-_PREPOST = ["mean_pre", "mean_post", "mean_change", "sd_change"]
-_G = ["hedges_g", "g_se", "g_ci_low", "g_ci_high"]
-_COMPARISON = [
-    "comparison_diff",
-    "comparison_se",
-    "comparison_ci_low",
-    "comparison_ci_high",
-    "effect_sd",
-    "effect_sd_se",
-    "effect_sd_ci_low",
-    "effect_sd_ci_high",
-]
 
 
 def suppress_small(out: pd.DataFrame, min_n: int, window: str) -> pd.DataFrame:
