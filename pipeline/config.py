@@ -387,17 +387,24 @@ def load_benchmarks(directory: Path | str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[["benchmark", *BENCHMARK_COLUMNS, "source"]]
 
 
-def load_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> DistrictConfig:
-    """Load and validate ``<config_dir>/district.yml``."""
-    path = Path(config_dir) / "district.yml"
+def read_yaml_mapping(path: Path, error: type[Exception] | None = None) -> dict:
+    """A YAML file holding a mapping of keys; any problem raises ``error`` naming the file."""
+    error = error or ConfigError
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise ConfigError(f"{path}: file not found") from err
+        raise error(f"{path}: file not found") from err
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        raise error(f"{path}: not valid YAML: {err}") from err
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
+        raise error(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> DistrictConfig:
+    """Load and validate ``<config_dir>/district.yml``."""
+    path = Path(config_dir) / "district.yml"
+    raw = read_yaml_mapping(path, ConfigError)
     try:
         config = DistrictConfig.model_validate(raw)
     except ValidationError as err:

@@ -26,10 +26,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from pipeline.config import WINDOW_ORDER, DistrictConfig
+from pipeline.config import WINDOW_ORDER, DistrictConfig, read_yaml_mapping
 from pipeline.schema import CANONICAL, STUDENTS
 
 DEFAULT_PROFILES_DIR = Path("config") / "profiles"
@@ -232,14 +231,7 @@ def _describe(error: dict) -> str:
 def load_profile(path: Path | str, config: DistrictConfig | None = None) -> Profile:
     """Load and validate one profile file; measures must exist in ``config``."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ProfileError(f"{path}: file not found") from err
-    except yaml.YAMLError as err:
-        raise ProfileError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(raw, dict):
-        raise ProfileError(f"{path}: expected a mapping of keys")
+    raw = read_yaml_mapping(path, ProfileError)
     raw.setdefault("name", path.stem)
     raw["path"] = str(path)
     try:
