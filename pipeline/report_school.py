@@ -22,7 +22,6 @@ import pandas as pd  # noqa: E402
 from pipeline import privacy, store  # noqa: E402
 from pipeline.config import DistrictConfig, load_config  # noqa: E402
 from pipeline.report import SUBJECT_TITLES, TIER_COLORS, from_root, grade_label, resolve_term  # noqa: E402
-from pipeline.tiers import assign_tiers  # noqa: E402
 
 TIER_COLUMNS = ["Tier 1", "Tier 2", "Tier 3"]
 NEED = ["Tier 2", "Tier 3"]
@@ -92,26 +91,22 @@ def load_term(
 ) -> TermData:
     """Read a term's processed tables; tables a stage has not written are ``None``.
 
-    Fall tiers (for the change since fall) come from ``fall_tiers.parquet`` when the
-    process stage wrote it, else are computed; for school ``fall_for`` only when given (a
-    principal report needs no other school's fall), else for the district."""
+    Fall tiers (for the change since fall) are the ones the process stage compared with
+    (``fall_tiers.parquet``); for school ``fall_for`` only when given (a principal report
+    needs no other school's fall), else for the district."""
     processed, config_dir = from_root(processed_dir), from_root(config_dir)
     year, term_window = resolve_term(processed, school_year, window)
     config = load_config(config_dir)
     students = store.read_table(processed, year, term_window, "students")
     tiers = store.read_table(processed, year, term_window, "tiers")
-    stored = _read_optional(processed, year, term_window, "fall_tiers")
-    if term_window == "fall":
-        fall = tiers
-    elif stored is not None:  # the process stage keeps the fall tiers it compared with
-        fall = stored if fall_for is None else stored[stored["school_id"] == fall_for]
-        fall = None if fall.empty else fall
-    else:
-        screenings = store.read_table(processed, year, term_window, "screenings")
-        roster = students if fall_for is None else students[students["school_id"] == fall_for]
-        screenings = screenings[screenings["student_id"].isin(roster["student_id"])]
-        fall = assign_tiers(screenings, roster, config, "fall")
-        fall = None if fall.empty else fall
+    fall = (
+        tiers
+        if term_window == "fall"
+        else _read_optional(processed, year, term_window, "fall_tiers")
+    )
+    if fall is not None and fall_for is not None:
+        fall = fall[fall["school_id"] == fall_for]
+    fall = None if fall is None or fall.empty else fall
     interventions = store.read_table(processed, year, term_window, "interventions")
     optional = {n: _read_optional(processed, year, term_window, n) for n in OPTIONAL_TABLES}
     return TermData(year, term_window, config, students, tiers, fall, interventions, optional)
