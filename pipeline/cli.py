@@ -242,7 +242,7 @@ def cmd_ingest(args, config: DistrictConfig) -> Term:
     quarantine, the ledger and the data-quality report."""
     from pipeline import quality
     from pipeline.ingest import read_inputs
-    from pipeline.render import TEMPLATES_DIR
+    from pipeline.theme import stylesheet
 
     started = time.perf_counter()
     mapped = read_inputs(
@@ -268,7 +268,7 @@ def cmd_ingest(args, config: DistrictConfig) -> Term:
         raise IngestError(args.raw, f"no screenings for {term.window} {term.school_year}")
     for name, frame in sliced.items():
         store.write_table(frame, args.processed, term.school_year, term.window, name)
-    css = (TEMPLATES_DIR / "tierwise" / "static" / "tierwise.css").read_text(encoding="utf-8")
+    css = stylesheet()
     page = quality.write_reports(
         result,
         args.reports / term.school_year / term.window / "data-quality",

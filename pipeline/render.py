@@ -27,11 +27,11 @@ from tqdm import tqdm
 from pipeline import store
 from pipeline.config import WINDOW_ORDER, DistrictConfig
 from pipeline.kernels import ENGINE_NAME, KernelStartError, WarmKernels, shutdown
+from pipeline.theme import TEMPLATES_DIR, stylesheet
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-TEMPLATES_DIR = PACKAGE_DIR / "templates"
 KERNEL_NAME = "tierwise"
 SCHOOL_NOTEBOOKS: tuple[str, ...] = ("specialist", "principal")
 
@@ -234,7 +234,7 @@ def _page(template: str, **context) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, keep_trailing_newline=True
     )
-    css = (TEMPLATES_DIR / "tierwise" / "static" / "tierwise.css").read_text(encoding="utf-8")
+    css = stylesheet()
     return env.get_template(template).render(css=jinja2.filters.Markup(css), **context)
 
 
