@@ -49,9 +49,9 @@ RAW_FILES = $(wildcard $(RAW)/*.csv $(RAW)/*.CSV $(RAW)/*.xlsx $(RAW)/*.XLSX)
 CONFIG_FILES := $(shell find config -type f -not -name '*~' 2>/dev/null)
 INGEST_CODE := $(wildcard pipeline/ingest.py pipeline/profiles.py pipeline/quality.py \
 	pipeline/schema.py pipeline/config.py pipeline/store.py)
-PROCESS_CODE := $(filter-out $(INGEST_CODE) pipeline/render.py pipeline/kernels.py pipeline/theme.py \
+PROCESS_CODE := $(filter-out $(INGEST_CODE) pipeline/render.py pipeline/kernel%.py pipeline/theme.py \
 	pipeline/synth.py pipeline/cli.py pipeline/bench.py,$(wildcard pipeline/*.py))
-REPORT_CODE := $(wildcard pipeline/report*.py pipeline/render.py pipeline/kernels.py pipeline/theme.py) \
+REPORT_CODE := $(wildcard pipeline/report*.py pipeline/render.py pipeline/kernel*.py pipeline/theme.py) \
 	$(shell find pipeline/templates -type f 2>/dev/null)
 NOTEBOOK_FILES := $(wildcard notebooks/*.ipynb)
 

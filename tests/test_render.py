@@ -1,5 +1,6 @@
 """End to end: ingest, process and render two schools into a temp dir; read the HTML."""
 
+import os
 import re
 
 import pandas as pd
@@ -98,17 +99,25 @@ def probe_jobs(out, n):
     ]
 
 
-def test_no_kernel_serves_two_reports(tmp_path):
+@pytest.mark.parametrize("fork", ["1", "0"], ids=["forked-from-template", "started-fresh"])
+def test_no_kernel_serves_two_reports(tmp_path, monkeypatch, fork):
+    monkeypatch.setenv("TIERWISE_FORK_KERNELS", fork)
     results = render.run_jobs(probe_jobs(tmp_path, 4), workers=1, progress=False)
     assert all(r.ok for r in results), [r.error for r in results]
-    pids = set()
+    pids, parents = set(), set()
     for k in range(4):
         page = (tmp_path / f"probe-{k}.html").read_text()
         match = re.search(r"label=s(\d+) reports-in-kernel=(\d+) pid=(\d+)", page)
         assert match and match.group(1) == str(k)
         assert match.group(2) == "1"  # a reused kernel would count 2, 3, ...
         pids.add(match.group(3))
+        state = re.search(r"state=([\w,]*) parent=(\d+)", page)
+        assert state.group(1) == f"school_state_s{k}"  # no earlier report's variables
+        parents.add(state.group(2))
     assert len(pids) == 4
+    # Forked kernels share one parent, the template process; the others are our children.
+    assert len(parents) == 1
+    assert (parents != {str(os.getpid())}) == (fork == "1")
 
 
 def test_parallel_render_gives_the_same_html_as_serial(rendered, tmp_path):
