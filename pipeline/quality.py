@@ -14,6 +14,15 @@ one DataFrame per table in one pass (cost linear in rows):
   (the latest by date is kept; a tie keeps the row read last);
 * ``duplicate_of`` - the roster already has this student_id (the first line is kept).
 
+GX validates each table's *distinct values* rather than every row: the suites hold
+row-wise expectations only (a row's result depends on its own value, or value pair, in
+the expectation's columns), so the frame GX checks holds each distinct value of a column
+(each distinct tuple of columns a pair expectation links) once, and the results are
+mapped back to every row holding a failing value, with counts and percentages over all
+rows. This is exactly the row-by-row result (``validate(..., distinct=False)``; a test
+checks both agree) at the cost of the distinct values: a state's 18 million screenings
+hold about a million distinct student ids and a few thousand distinct scores.
+
 Rows an expectation lists in its ``unexpected_index_list`` (``result_format=COMPLETE``)
 go to the quarantine with file, row, column, value and rule; a row that breaks several
 rules is quarantined once, under the first rule in suite order, with the others in
@@ -34,6 +43,7 @@ import json
 import os
 import re
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +146,182 @@ def suite_parameters(config: DistrictConfig) -> dict:
     }
 
 
+# Expectations whose per-row result depends only on that row's values in their own
+# column(s): validating each distinct value (or value pair) once is exactly equivalent.
+ROW_WISE = {
+    "expect_column_values_to_not_be_null": ("column",),
+    "expect_column_values_to_be_null": ("column",),
+    "expect_column_values_to_be_in_set": ("column",),
+    "expect_column_values_to_not_be_in_set": ("column",),
+    "expect_column_values_to_be_between": ("column",),
+    "expect_column_values_to_match_regex": ("column",),
+    "expect_column_values_to_not_match_regex": ("column",),
+    "expect_column_pair_values_a_to_be_greater_than_b": ("column_A", "column_B"),
+    "expect_column_pair_values_to_be_equal": ("column_A", "column_B"),
+}
+# Expectations on the table's columns and dtypes only (the distinct-value frame has both).
+SHAPE_ONLY = {
+    "expect_table_columns_to_match_set",
+    "expect_table_columns_to_match_ordered_list",
+    "expect_column_to_exist",
+    "expect_column_values_to_be_of_type",
+    "expect_column_values_to_be_in_type_list",
+}
+
+
+def value_groups(spec: dict) -> list[tuple[str, ...]] | None:
+    """The column sets row-wise expectations of a suite read together (columns linked by
+    a pair expectation form one set); None when some expectation is not row-wise (or
+    has ``mostly``, whose success depends on row counts), so the suite runs on every row."""
+    parent: dict[str, str] = {}
+
+    def root(column: str) -> str:
+        while parent.setdefault(column, column) != column:
+            column = parent[column]
+        return column
+
+    for expectation in spec["expectations"]:
+        kind, kwargs = expectation["type"], expectation.get("kwargs", {})
+        if kind in SHAPE_ONLY:
+            continue
+        if kind not in ROW_WISE or kwargs.get("mostly", 1) != 1:
+            return None
+        columns = [kwargs[k] for k in ROW_WISE[kind]]
+        for column in columns:
+            parent[root(column)] = root(columns[0])
+    groups: dict[str, list[str]] = {}
+    for column in parent:
+        groups.setdefault(root(column), []).append(column)
+    return [tuple(g) for g in groups.values()]
+
+
+def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """A code 0..k-1 per row for the row's values in ``columns`` (missing is a value)."""
+    key = np.zeros(len(frame), dtype="int64")
+    span = 1
+    for column in columns:
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        codes = np.where(codes < 0, len(uniques), codes)
+        key = key * (len(uniques) + 1) + codes
+        span *= len(uniques) + 1
+    if span <= 4 * len(frame) + 1024:
+        # Few possible keys: number the ones present in key order (no hashing).
+        present = np.bincount(key, minlength=span) > 0
+        return (np.cumsum(present) - 1)[key]
+    codes, _ = pd.factorize(key)
+    return codes.astype("int64")
+
+
+@dataclass
+class DistinctValues:
+    """The frame GX validates in place of a table: each group's distinct tuples (tiled to
+    the longest group), every column and dtype of the table; and the way back to rows."""
+
+    frame: pd.DataFrame
+    rows: int
+    codes: dict[str, np.ndarray]  # group column -> the tuple code of every table row
+    sizes: dict[str, int]  # group column -> number of distinct tuples
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, groups: list[tuple[str, ...]]) -> DistinctValues:
+        n = len(frame)
+        codes_of, sizes, reps = {}, {}, {}
+        for group in groups:
+            present = tuple(c for c in group if c in frame)
+            if not present:
+                continue
+            codes = _tuple_codes(frame, present)
+            size = int(codes.max()) + 1
+            rep = np.empty(size, dtype="int64")
+            rep[codes] = np.arange(n, dtype="int64")  # any row holding the tuple
+            for column in present:
+                codes_of[column], sizes[column] = codes, size
+            reps[present] = rep
+        longest = max(sizes.values(), default=1)
+        data = {}
+        for column in frame.columns:
+            if column in sizes:
+                rep = next(r for g, r in reps.items() if column in g)
+                # Row p of the frame holds tuple p % size of the column's group.
+                take = rep[np.arange(longest) % sizes[column]]
+            else:
+                take = np.arange(longest)
+            data[column] = frame[column].take(take).reset_index(drop=True)
+        return cls(pd.DataFrame(data), n, codes_of, sizes)
+
+    def expand(self, result) -> None:
+        """Turn each row-wise result on the distinct values into the result on every row:
+        failing rows, counts and percentages over the table's rows."""
+        for item in result.results:
+            config = item.expectation_config
+            names = ROW_WISE.get(config.type)
+            res = item.result
+            if names is None or res is None or "element_count" not in res:
+                continue
+            columns = [config.kwargs[k] for k in names]
+            if columns[0] not in self.codes:
+                continue
+            codes, size = self.codes[columns[0]], self.sizes[columns[0]]
+            positions = np.asarray(res.get("unexpected_index_list") or [], dtype="int64")
+            failing = np.zeros(size, dtype=bool)
+            failing[positions % size] = True
+            value_of = dict(
+                zip((positions % size).tolist(), res.get("unexpected_list") or [], strict=False)
+            )
+            rows = np.flatnonzero(failing[codes])
+            row_values = [value_of.get(t) for t in codes[rows[:MAX_RESULT_RECORDS]].tolist()]
+            n, unexpected = self.rows, len(rows)
+            expanded = {"element_count": n, "unexpected_count": unexpected}
+            denominator = n
+            if "missing_count" in res:
+                missing_tuple = self._missing(columns, config.kwargs, size)
+                weights = np.bincount(codes, minlength=size)
+                missing = int(weights[missing_tuple].sum())
+                denominator = n - missing
+                expanded["missing_count"] = missing
+                expanded["missing_percent"] = missing / n * 100 if n else None
+                expanded["unexpected_percent_total"] = unexpected / n * 100 if n else None
+                expanded["unexpected_percent_nonmissing"] = (
+                    unexpected / denominator * 100 if denominator else None
+                )
+            expanded["unexpected_percent"] = unexpected / denominator * 100 if denominator else None
+            partial = row_values[:PARTIAL]
+            expanded.update(
+                partial_unexpected_list=partial,
+                partial_unexpected_counts=_most_common(row_values),
+                partial_unexpected_index_list=rows[:PARTIAL].tolist(),
+                unexpected_list=row_values,
+                unexpected_index_list=rows.tolist(),
+                unexpected_index_query=f"df.filter(items={rows.tolist()}, axis=0)",
+            )
+            res.update({k: v for k, v in expanded.items() if k in res})
+
+    def _missing(self, columns: list[str], kwargs: dict, size: int) -> np.ndarray:
+        """Which distinct tuples GX leaves out as missing (rows 0..size-1 hold each once)."""
+        nulls = [self.frame[c].iloc[:size].isna().to_numpy() for c in columns]
+        if len(nulls) == 1:
+            return nulls[0]
+        ignore = kwargs.get("ignore_row_if", "both_values_are_missing")
+        if ignore == "either_value_is_missing":
+            return nulls[0] | nulls[1]
+        if ignore == "both_values_are_missing":
+            return nulls[0] & nulls[1]
+        return np.zeros(size, dtype=bool)
+
+
+def _most_common(values: list) -> list[dict]:
+    """GX's partial_unexpected_counts: the 20 most common of the listed unexpected values."""
+    try:
+        common = sorted(Counter(values).most_common(PARTIAL), key=lambda x: (-x[1], x[0]))
+    except TypeError:
+        return [{"error": "partial_exception_counts requires a hashable type"}]
+    return [{"value": key, "count": count} for key, count in common]
+
+
+PARTIAL = 20  # GX's partial_unexpected_* lists hold the first 20 failures
+MAX_RESULT_RECORDS = 200  # great_expectations.constants: unexpected_list holds 200 values
+
+
 class _Validator:
     """One ephemeral GX context per run; one validation definition per table."""
 
@@ -154,6 +340,7 @@ class _Validator:
             store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
             analytics_enabled=False,
         )
+        self.specs = specs
         self.context = g.get_context(mode="ephemeral", project_config=project)
         self.context.variables.progress_bars = {"globally": False}
         source = self.context.data_sources.add_pandas("tierwise")
@@ -176,17 +363,34 @@ class _Validator:
             )
             self.batches[table] = batch
 
-    def validate(self, table: str, frame: pd.DataFrame, parameters: dict):
-        """Validate one table; COMPLETE results list every failing row's index. Results
-        are not stored here (storing every index costs as much as the checks): the Data
-        Docs store a trimmed copy later."""
-        batch = self.batches[table].get_batch(batch_parameters={"dataframe": frame})
+    def validate(self, table: str, frame: pd.DataFrame, parameters: dict, distinct: bool = True):
+        """Validate one table; COMPLETE results list every failing row's index.
+
+        With ``distinct`` (and a suite of row-wise expectations), GX validates each
+        distinct value of a column (each distinct tuple of the columns row-wise
+        expectations read together) once, and the results are mapped back to every row
+        that holds it: exactly the failures a row-by-row run finds, at the cost of the
+        distinct values. Results are not stored here (storing every index costs as much
+        as the checks): the Data Docs store a trimmed copy later."""
+        groups = value_groups(self.specs[table]) if distinct and len(frame) else None
+        if groups is None:
+            batch = self.batches[table].get_batch(batch_parameters={"dataframe": frame})
+            self.batch_ids[table] = batch.id
+            return batch.validate(
+                self.suites[table],
+                result_format={"result_format": "COMPLETE"},
+                expectation_parameters=parameters,
+            )
+        values = DistinctValues.of(frame, groups)
+        batch = self.batches[table].get_batch(batch_parameters={"dataframe": values.frame})
         self.batch_ids[table] = batch.id
-        return batch.validate(
+        result = batch.validate(
             self.suites[table],
             result_format={"result_format": "COMPLETE"},
             expectation_parameters=parameters,
         )
+        values.expand(result)
+        return result
 
     def store_for_docs(self, table: str, result) -> None:
         from great_expectations.core.run_identifier import RunIdentifier

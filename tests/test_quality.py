@@ -275,3 +275,64 @@ def test_term_index_links_the_data_quality_summary(defective, tmp_path):
     assert 'href="data-quality/index.html"' in text
     assert not NETWORK_REF.search(text)
     assert isinstance(index, Path)
+
+
+def _comparable(result) -> list:
+    """Each expectation's outcome, as plain JSON."""
+    return [
+        (item.expectation_config.type, item.success, json.dumps(item.result, default=str))
+        for item in result.results
+    ]
+
+
+def test_distinct_values_validation_equals_the_row_by_row_run(tmp_path, config):
+    """GX on each table's distinct values, mapped back to rows, finds exactly the failing
+    rows, counts and percentages GX finds on every row (planted bad values included)."""
+    raw = tmp_path / "raw"
+    write_district(SynthSpec(schools=2, students_per_grade=20, seed=5, defect_rate=0.05), raw)
+    mapped = read_inputs(raw, config, PROFILES)
+    validator = quality._Validator(quality.load_suite_specs())
+    parameters = quality.suite_parameters(config)
+    roster, _ = quality._roster_candidates(mapped, config)
+    frames = {"students": quality.check_frame("students", roster, config, None)}
+    ids = pd.Index(frames["students"]["student_id"].dropna().unique())
+    for table in ("screenings", "interventions", "progress"):
+        records = quality._records_of(mapped, table)
+        frames[table] = quality.check_frame(table, records, config, ids)
+    # More bad values than the synthetic defects: missing ids, scores and dates.
+    screenings = frames["screenings"]
+    screenings.loc[3, "student_id"] = None
+    screenings.loc[4, "score"] = None
+    screenings.loc[5, ["date", "window_end"]] = None
+    screenings.loc[6, "percentile"] = 0.0
+    failed = 0
+    for table, frame in frames.items():
+        assert quality.value_groups(validator.specs[table]) is not None
+        rowwise = validator.validate(table, frame, parameters, distinct=False)
+        distinct = validator.validate(table, frame, parameters, distinct=True)
+        assert _comparable(distinct) == _comparable(rowwise), table
+        assert distinct.statistics == rowwise.statistics
+        failed += sum(not item.success for item in rowwise.results)
+    assert failed >= 5
+
+
+def test_value_groups_links_pair_columns_and_refuses_other_expectations():
+    spec = {
+        "expectations": [
+            {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["a"]}},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
+            {
+                "type": "expect_column_pair_values_a_to_be_greater_than_b",
+                "kwargs": {"column_A": "b", "column_B": "c"},
+            },
+            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "c"}},
+        ]
+    }
+    assert sorted(map(sorted, quality.value_groups(spec))) == [["a"], ["b", "c"]]
+    mostly = {
+        "type": "expect_column_values_to_not_be_null",
+        "kwargs": {"column": "a", "mostly": 0.9},
+    }
+    assert quality.value_groups({"expectations": [*spec["expectations"], mostly]}) is None
+    unique = {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "a"}}
+    assert quality.value_groups({"expectations": [unique]}) is None
