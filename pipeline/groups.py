@@ -28,6 +28,11 @@ the row order. Students who cannot be placed are returned as unserved, with the 
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -178,9 +183,13 @@ def staff_for_schools(
 
 def grade_bands(grades: list[int], width: int) -> list[tuple[int, ...]]:
     """Maximal sets of present grades that may share a group (span at most ``width``)."""
-    present = sorted(set(grades))
+    return list(_bands(tuple(sorted(set(grades))), width))
+
+
+@cache
+def _bands(present: tuple[int, ...], width: int) -> tuple[tuple[int, ...], ...]:
     bands = {tuple(g for g in present if start <= g <= start + width) for start in present}
-    return sorted(b for b in bands if not any(set(b) < set(other) for other in bands))
+    return tuple(sorted(b for b in bands if not any(set(b) < set(other) for other in bands)))
 
 
 @dataclass
@@ -191,123 +200,149 @@ class Solution:
     students: dict[tuple, int]  # (cell, band, grade, staff) -> students
 
 
+class _Rows:
+    """Constraint rows of the integer program, kept as index and value lists."""
+
+    def __init__(self) -> None:
+        self.cols: list[list[int]] = []
+        self.vals: list[list[float]] = []
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+
+    def add(self, cols: list[int], vals: list[float], lo: float, hi: float) -> None:
+        self.cols.append(cols)
+        self.vals.append(vals)
+        self.lo.append(lo)
+        self.hi.append(hi)
+
+    def constraint(self, n_var: int) -> LinearConstraint:
+        lengths = [len(c) for c in self.cols]
+        r = np.repeat(np.arange(len(self.cols)), lengths)
+        cidx = np.fromiter((i for c in self.cols for i in c), dtype=np.int64, count=sum(lengths))
+        data = np.fromiter((v for vs in self.vals for v in vs), dtype=float, count=sum(lengths))
+        matrix = coo_array((data, (r, cidx)), shape=(len(self.cols), n_var)).tocsr()
+        return LinearConstraint(matrix, np.array(self.lo), np.array(self.hi))
+
+
 def _solve_counts(
     cells: dict[tuple, dict[int, int]],
     staff: list[Staff],
     grouping: Grouping,
     time_limit: float,
 ) -> Solution:
-    """The lexicographic integer program of the module docstring, for one school."""
-    var_lo: list[float] = []
+    """The lexicographic integer program of the module docstring, for one school.
+
+    Only the last stage's solution is used; the earlier stages only fix their optimal
+    values. So the first two (most Tier 3 served, then most served) are one solve of
+    the exactly equivalent weighted objective, and the last stage sees the same model
+    (rows, order, coefficients) as when each stage was solved on its own.
+    """
     var_hi: list[float] = []
     y_index: dict[tuple, int] = {}
     s_index: dict[tuple, int] = {}
-    rows: list[tuple[dict[int, float], float, float]] = []  # ({var: coef}, lo, hi)
-
-    def new_var(hi: float) -> int:
-        var_lo.append(0.0)
-        var_hi.append(hi)
-        return len(var_lo) - 1
+    rows = _Rows()
+    s_by_cell_grade: dict[tuple, list[int]] = {}
+    y_by_staff: dict[int, list[int]] = {}
+    s_by_staff: dict[int, list[int]] = {}
+    served3: list[int] = []
+    undersized: list[int] = []
+    squares: list[float] = []
 
     for cell in sorted(cells):
         subject, tier, _focus = cell
         size = grouping.sizes[tier]
         smallest = 1 if grouping.undersized == "group" else size.min
         by_grade = cells[cell]
-        for band in grade_bands(list(by_grade), grouping.grade_band):
+        for band in _bands(tuple(sorted(by_grade)), grouping.grade_band):
             band_n = sum(by_grade[g] for g in band)
+            if band_n < smallest:
+                continue  # no group size fits: no variables, no row
             for j, person in enumerate(staff):
                 if subject not in person.subjects or person.group_capacity == 0:
                     continue
-                link: dict[int, float] = {}
-                for k in range(smallest, size.max + 1):
-                    if k > band_n:
-                        break
-                    idx = new_var(band_n // k)
+                link_cols: list[int] = []
+                link_vals: list[float] = []
+                for k in range(smallest, min(size.max, band_n) + 1):
+                    idx = len(var_hi)
+                    var_hi.append(float(band_n // k))
                     y_index[(cell, band, j, k)] = idx
-                    link[idx] = float(k)
-                if not link:
-                    continue
+                    link_cols.append(idx)
+                    link_vals.append(float(k))
+                    y_by_staff.setdefault(j, []).append(idx)
+                    squares.append(float(k * k))
+                    if k < size.min:
+                        undersized.append(idx)
                 for g in band:
-                    idx = new_var(by_grade[g])
+                    idx = len(var_hi)
+                    var_hi.append(float(by_grade[g]))
                     s_index[(cell, band, g, j)] = idx
-                    link[idx] = -1.0
-                rows.append((link, 0.0, 0.0))  # students in the groups = their sizes
+                    link_cols.append(idx)
+                    link_vals.append(-1.0)
+                    s_by_cell_grade.setdefault((cell, g), []).append(idx)
+                    s_by_staff.setdefault(j, []).append(idx)
+                    if tier == 3:
+                        served3.append(idx)
+                rows.add(link_cols, link_vals, 0.0, 0.0)  # students in the groups = sizes
     if not s_index:
         return Solution({}, {})
     for cell in sorted(cells):
         for g, n in sorted(cells[cell].items()):
-            coefs = {i: 1.0 for (c, _b, gg, _j), i in s_index.items() if c == cell and gg == g}
-            if coefs:
-                rows.append((coefs, 0.0, float(n)))
+            members = s_by_cell_grade.get((cell, g))
+            if members:
+                rows.add(members, [1.0] * len(members), 0.0, float(n))
     for j, person in enumerate(staff):
-        groups = {i: 1.0 for (_c, _b, jj, _k), i in y_index.items() if jj == j}
-        students = {i: 1.0 for (_c, _b, _g, jj), i in s_index.items() if jj == j}
-        if groups:
-            rows.append((groups, 0.0, float(person.group_capacity)))
-            rows.append((students, 0.0, float(person.max_students)))
+        if j in y_by_staff:
+            rows.add(y_by_staff[j], [1.0] * len(y_by_staff[j]), 0.0, float(person.group_capacity))
+            rows.add(s_by_staff[j], [1.0] * len(s_by_staff[j]), 0.0, float(person.max_students))
 
-    n_var = len(var_lo)
-    served3 = {i: 1.0 for (c, _b, _g, _j), i in s_index.items() if c[1] == 3}
-    served = dict.fromkeys(s_index.values(), 1.0)
-    n_groups = dict.fromkeys(y_index.values(), 1.0)
-    undersized = {i: 1.0 for (c, _b, _j, k), i in y_index.items() if k < grouping.sizes[c[1]].min}
-    squares = {i: float(k * k) for (_c, _b, _j, k), i in y_index.items()}
+    n_var = len(var_hi)
+    served = list(s_index.values())
+    y_vars = list(y_index.values())
     # Fewest groups, then fewest undersized, folded into one exact integer objective: a
     # group outweighs every possible undersized group (there are at most N of them).
+    # Likewise a Tier 3 student outweighs every other student served.
     n_students = sum(n for by_grade in cells.values() for n in by_grade.values())
     weight = float(n_students + 1)
-    second = {i: weight * v for i, v in n_groups.items()}
-    for i, v in undersized.items():
-        second[i] = second.get(i, 0.0) + v
-    objectives = [  # (coefficients, sense): sense -1 maximizes
-        (served3, -1.0),
-        (served, -1.0),
-        (second, 1.0),
-        (squares, 1.0),
-    ]
-    bounds = Bounds(np.array(var_lo), np.array(var_hi))
+    second = dict.fromkeys(y_vars, weight)
+    for i in undersized:
+        second[i] += 1.0
+    bounds = Bounds(np.zeros(n_var), np.array(var_hi))
     integrality = np.ones(n_var)
-    x = None
-    for coefs, sense in objectives:
-        if not coefs:
-            continue
+
+    def solve(cols: list[int], vals: list[float]) -> np.ndarray:
         c = np.zeros(n_var)
-        for i, v in coefs.items():
-            c[i] = sense * v
-        constraint = _constraint(rows, n_var)
+        np.add.at(c, np.asarray(cols, dtype=np.int64), np.asarray(vals, dtype=float))
         result = milp(
             c,
-            constraints=constraint,
+            constraints=rows.constraint(n_var),
             integrality=integrality,
             bounds=bounds,
             options={"time_limit": time_limit, "mip_rel_gap": 0.0, "presolve": True},
         )
         if result.x is None:
             raise RuntimeError(f"grouping: the solver found no solution ({result.message})")
-        x = np.round(result.x)
-        best = float(sum(v * x[i] for i, v in coefs.items()))
-        rows.append((coefs, best, best))  # keep this optimum while improving the next
-    assert x is not None
+        return np.round(result.x)
+
+    # 1. most Tier 3 students served, then most students served (one weighted solve)
+    x = solve(served + served3, [-1.0] * len(served) + [-weight] * len(served3))
+    if served3:
+        best = float(x[served3].sum())
+        rows.add(served3, [1.0] * len(served3), best, best)
+    best = float(x[served].sum())
+    rows.add(served, [1.0] * len(served), best, best)
+    # 2. fewest groups, then fewest undersized
+    second_cols, second_vals = list(second), list(second.values())
+    x = solve(second_cols, second_vals)
+    best = float(np.dot(x[second_cols], second_vals))
+    rows.add(second_cols, second_vals, best, best)
+    # 3. balanced sizes: this stage's solution is the one used
+    x = solve(y_vars, squares)
     groups: dict[tuple, dict[int, int]] = {}
     for (cell, band, j, k), i in y_index.items():
         if x[i] > 0:
             groups.setdefault((cell, band, j), {})[k] = int(x[i])
     students = {key: int(x[i]) for key, i in s_index.items() if x[i] > 0}
     return Solution(groups, students)
-
-
-def _constraint(rows: list[tuple[dict[int, float], float, float]], n_var: int) -> LinearConstraint:
-    r, cidx, data = [], [], []
-    for k, (coefs, _lo, _hi) in enumerate(rows):
-        for i, v in coefs.items():
-            r.append(k)
-            cidx.append(i)
-            data.append(v)
-    matrix = coo_array((data, (r, cidx)), shape=(len(rows), n_var)).tocsr()
-    lo = np.array([row[1] for row in rows])
-    hi = np.array([row[2] for row in rows])
-    return LinearConstraint(matrix, lo, hi)
 
 
 def _best_order(scores: tuple[float, ...], sizes: tuple[int, ...]) -> tuple[int, ...]:
@@ -331,47 +366,209 @@ def _best_order(scores: tuple[float, ...], sizes: tuple[int, ...]) -> tuple[int,
     return best(0, start_state)[1]
 
 
-def _group_table(
+def m_label(measure: str) -> str:
+    """Short measure names for score ranges ("dibels8_nwf_cls" -> "NWF-CLS")."""
+    return _SHORT.get(measure, measure)
+
+
+_SHORT: dict[str, str] = {}
+
+
+def _grades_text(grades: list[int]) -> str:
+    word = {-1: "PK", 0: "K"}
+    names = [word.get(g, str(g)) for g in grades]
+    return names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
+
+
+def _assign_slots(records: list[dict], staff: list[Staff]) -> None:
+    """Give each group a free slot of its interventionist, avoiding a student's other groups.
+
+    Greedy in group-id order (``records`` are one school's groups, updated in place). A
+    clash that cannot be avoided is written into ``note``, never hidden.
+    """
+    slots = {p.name: list(p.slots) for p in staff}
+    taken: dict[str, set[str]] = {}
+    student_slots: dict[str, set[str]] = {}
+    for row in sorted(records, key=lambda r: r["group_id"]):
+        mine = slots.get(row["interventionist"], [])
+        if not mine:
+            continue
+        used = taken.setdefault(row["interventionist"], set())
+        free = [s for s in mine if s not in used]
+        clear = [
+            s
+            for s in free
+            if not any(s in student_slots.get(sid, set()) for sid in row["student_ids"])
+        ]
+        slot = (clear or free or [""])[0]
+        if slot and not clear:
+            note = row["note"]
+            row["note"] = (
+                note + " " if note else ""
+            ) + f"Slot clash: a member has another group at {slot}."
+        used.add(slot)
+        for sid in row["student_ids"]:
+            student_slots.setdefault(sid, set()).add(slot)
+        row["slot"] = slot
+
+
+class _Candidates:
+    """The Tier 2/3 rows of every school, sorted once for naming the groups' members.
+
+    Sorted by school, subject, tier, focus, grade, then neediest first (measure rank,
+    focus score, student id): each (school, cell, grade) run is the queue from which
+    the served are taken front first.
+    """
+
+    def __init__(self, need: pd.DataFrame, measure_order: dict[str, int]) -> None:
+        self.need = need
+        school, self.schools = pd.factorize(need["school_id"], sort=True)
+        subject, subjects = pd.factorize(need["subject"], sort=True)
+        focus, foci = pd.factorize(need["focus"], sort=True)
+        student, _ = pd.factorize(need["student_id"], sort=True)
+        self.tier = need["tier"].astype(int).to_numpy()
+        self.grade = need["grade"].astype(int).to_numpy()
+        rank = need["focus_measure"].map(measure_order).fillna(len(measure_order))
+        score = need["focus_score"].to_numpy(dtype=float)
+        order = np.lexsort(
+            (
+                student,
+                score,
+                rank.to_numpy(dtype=float),
+                self.grade,
+                focus,
+                self.tier,
+                subject,
+                school,
+            )
+        )
+        self.order = order
+        keys = (school[order], subject[order], self.tier[order], focus[order], self.grade[order])
+        change = np.zeros(len(order), dtype=bool)
+        change[0] = True
+        for key in keys:
+            change[1:] |= key[1:] != key[:-1]
+        self.starts = np.flatnonzero(change)
+        self.counts = np.diff(np.append(self.starts, len(order)))
+        # Run-level keys as Python values, and the sorted rows' values for naming.
+        first = order[self.starts]
+        self.run_school = school[first].tolist()
+        self.run_subject = subjects.to_numpy(dtype=object)[subject[first]].tolist()
+        self.run_tier = self.tier[first].tolist()
+        self.run_focus = foci.to_numpy(dtype=object)[focus[first]].tolist()
+        self.run_grade = self.grade[first].tolist()
+        self.rank = rank.to_numpy(dtype=float)[order]
+        self.score = score[order]
+        self.sorted_grade = self.grade[order]
+        self.student_id = need["student_id"].to_numpy(dtype=object)[order]
+        self.measure = need["focus_measure"].to_numpy(dtype=object)[order]
+        self.school = school
+        # need is sorted by school, subject, student: a student's rows in one subject
+        # (only if the input repeats them) are adjacent.
+        same = (school[1:] == school[:-1]) & (subject[1:] == subject[:-1])
+        self.repeated = same & (student[1:] == student[:-1])
+
+    def unserved(self, taken: np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
+        """The rows not taken from their queue's front (``taken`` per run), with reasons."""
+        n = len(self.order)
+        run_of = np.repeat(np.arange(len(self.starts)), self.counts)
+        served = np.empty(n, dtype=bool)
+        served[self.order] = np.arange(n) - self.starts[run_of] < taken[run_of]
+        if self.repeated.any():  # placed once in a subject is served in it
+            first = np.flatnonzero(np.append(True, ~self.repeated))
+            served = np.repeat(np.maximum.reduceat(served, first), np.diff(np.append(first, n)))
+        reason = np.empty(n, dtype=object)
+        reason[self.order] = reasons[run_of]
+        left = ~served
+        need = self.need
+        frame = pd.DataFrame(
+            {
+                "student_id": need["student_id"],
+                "school_id": need["school_id"],
+                "subject": need["subject"],
+                "grade": self.grade,
+                "tier": self.tier,
+                "focus": need["focus"],
+            }
+        )
+        out = frame[left].assign(reason=reason[left])
+        if (np.bincount(self.school[left], minlength=len(self.schools)) == 0).any():
+            # as concatenating the empty table of a school with no one unserved would
+            out = pd.concat([out, pd.DataFrame(columns=UNSERVED_COLUMNS)], ignore_index=True)
+        return out
+
+    def by_school(self):
+        """Per school, in school-id order: (school_id, cells, {(cell, grade): run})."""
+        runs = len(self.starts)
+        begin = 0
+        while begin < runs:
+            school = self.run_school[begin]
+            end = begin
+            cells: dict[tuple, dict[int, int]] = {}
+            index: dict[tuple, int] = {}
+            while end < runs and self.run_school[end] == school:
+                cell = (self.run_subject[end], self.run_tier[end], self.run_focus[end])
+                grade = self.run_grade[end]
+                cells.setdefault(cell, {})[grade] = int(self.counts[end])
+                index[(cell, grade)] = end
+                end += 1
+            yield str(self.schools[school]), cells, index
+            begin = end
+
+    def members(self, positions: list[int]) -> list[tuple]:
+        """(measure_rank, focus_score, grade, student_id, focus_measure) of sorted rows."""
+        at = np.asarray(positions, dtype=np.int64)
+        return list(
+            zip(
+                self.rank[at].tolist(),
+                self.score[at].tolist(),
+                self.sorted_grade[at].tolist(),
+                self.student_id[at].tolist(),
+                self.measure[at].tolist(),
+                strict=True,
+            )
+        )
+
+
+def _name_groups(
     school_id: str,
-    students: pd.DataFrame,
+    table: _Candidates,
+    index: dict[tuple, int],
     solution: Solution,
     staff: list[Staff],
     grouping: Grouping,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Name the students of each counted group; the rest are unserved."""
-    records = []
-    served_ids: set[str] = set()
-    labels = {n: m for n, m in (("reading", "R"), ("math", "M"), ("behavior", "B"))}
-    for (subject, tier, focus), cell_rows in students.groupby(
-        ["subject", "tier", "focus"], sort=True
-    ):
-        cell = (subject, tier, focus)
-        ordered = cell_rows.sort_values(["grade", "measure_rank", "focus_score", "student_id"])
-        queues = {
-            int(g): list(rows.itertuples(index=False)) for g, rows in ordered.groupby("grade")
-        }
-        entries = sorted(k for k in solution.groups if k[0] == cell)
+) -> tuple[list[dict], dict[int, int]]:
+    """Name the students of each counted group: the records, and students taken per run."""
+    records: list[dict] = []
+    taken: dict[int, int] = {}  # run -> students taken from its front
+    labels = {"reading": "R", "math": "M", "behavior": "B"}
+    by_cell: dict[tuple, list[tuple]] = {}
+    for entry in sorted(solution.groups):
+        by_cell.setdefault(entry[0], []).append(entry)
+    for cell, entries in by_cell.items():
+        subject, tier, focus = cell
+        minimum = grouping.sizes[tier].min
         # Neediest first: each grade's queue hands students to its bands in band order.
         block_no = 0
         for band in sorted({e[1] for e in entries}):
-            members_by_staff: dict[int, list] = {}
+            positions: list[int] = []
             sizes: list[tuple[int, int]] = []  # (size, staff index)
             for _cell, b, j in entries:
                 if b != band:
                     continue
                 for g in band:
-                    take = solution.students.get((cell, band, g, j), 0)
-                    members_by_staff.setdefault(j, []).extend(queues[g][:take])
-                    queues[g] = queues[g][take:]
+                    run = index[(cell, g)]
+                    done = taken.get(run, 0)
+                    take = min(
+                        solution.students.get((cell, band, g, j), 0), table.counts[run] - done
+                    )
+                    start = int(table.starts[run]) + done
+                    positions.extend(range(start, start + take))
+                    taken[run] = done + take
                 for k, count in sorted(solution.groups[(cell, band, j)].items()):
                     sizes.extend([(k, j)] * count)
-            pool = sorted(
-                (m for ms in members_by_staff.values() for m in ms),
-                key=lambda m: (m.measure_rank, m.focus_score, m.grade, m.student_id),
-            )
-            order = _best_order(
-                tuple(float(m.focus_score) for m in pool), tuple(s for s, _ in sizes)
-            )
+            pool = sorted(table.members(positions), key=lambda m: m[:4])
+            order = _best_order(tuple(m[1] for m in pool), tuple(s for s, _ in sizes))
             owners = {k: sorted(j for s, j in sizes if s == k) for k in {s for s, _ in sizes}}
             pos = 0
             for k in order:
@@ -379,16 +576,15 @@ def _group_table(
                 block = pool[pos : pos + k]
                 pos += k
                 block_no += 1
-                grades = sorted({int(m.grade) for m in block})
-                measures = list(dict.fromkeys(m.focus_measure for m in block))
+                grades = sorted({m[2] for m in block})
+                measures = list(dict.fromkeys(m[4] for m in block))
                 score_bits = []
                 for measure in measures:
-                    vals = [float(m.focus_score) for m in block if m.focus_measure == measure]
+                    vals = [m[1] for m in block if m[4] == measure]
                     lo, hi = min(vals), max(vals)
                     span = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
                     score_bits.append(f"{m_label(measure)} {span}")
-                scores = [float(m.focus_score) for m in block]
-                minimum = grouping.sizes[tier].min
+                scores = [m[1] for m in block]
                 records.append(
                     {
                         "group_id": f"{school_id}-{labels[subject]}{tier}-{focus}-"
@@ -402,7 +598,7 @@ def _group_table(
                         "grade_min": grades[0],
                         "grade_max": grades[-1],
                         "size": k,
-                        "student_ids": [str(m.student_id) for m in block],
+                        "student_ids": [str(m[3]) for m in block],
                         "score_measure": ", ".join(str(m) for m in measures),
                         "score_min": min(scores),
                         "score_max": max(scores),
@@ -427,142 +623,114 @@ def _group_table(
                         ),
                     }
                 )
-                served_ids.update(f"{m.student_id}|{subject}" for m in block)
-    groups = pd.DataFrame(records, columns=GROUP_COLUMNS)
-    return groups, students[
-        ~(students["student_id"].astype(str) + "|" + students["subject"]).isin(served_ids)
-    ]
-
-
-def m_label(measure: str) -> str:
-    """Short measure names for score ranges ("dibels8_nwf_cls" -> "NWF-CLS")."""
-    return _SHORT.get(measure, measure)
-
-
-_SHORT: dict[str, str] = {}
-
-
-def _grades_text(grades: list[int]) -> str:
-    word = {-1: "PK", 0: "K"}
-    names = [word.get(g, str(g)) for g in grades]
-    return names[0] if len(names) == 1 else f"{names[0]}-{names[-1]}"
-
-
-def _assign_slots(groups: pd.DataFrame, staff: list[Staff]) -> pd.DataFrame:
-    """Give each group a free slot of its interventionist, avoiding a student's other groups.
-
-    Greedy in group-id order. A clash that cannot be avoided is written into ``note``,
-    never hidden.
-    """
-    if groups.empty:
-        return groups
-    slots = {p.name: list(p.slots) for p in staff}
-    taken: dict[str, set[str]] = {}
-    student_slots: dict[str, set[str]] = {}
-    slot_col, notes = [], []
-    for row in groups.sort_values("group_id").itertuples(index=False):
-        mine = slots.get(row.interventionist, [])
-        if not mine:
-            slot_col.append("")
-            notes.append(row.note)
-            continue
-        used = taken.setdefault(row.interventionist, set())
-        free = [s for s in mine if s not in used]
-        clear = [
-            s
-            for s in free
-            if not any(s in student_slots.get(sid, set()) for sid in row.student_ids)
-        ]
-        slot = (clear or free or [""])[0]
-        note = row.note
-        if slot and not clear:
-            note = (
-                note + " " if note else ""
-            ) + f"Slot clash: a member has another group at {slot}."
-        used.add(slot)
-        for sid in row.student_ids:
-            student_slots.setdefault(sid, set()).add(slot)
-        slot_col.append(slot)
-        notes.append(note)
-    ordered = groups.sort_values("group_id").assign(slot=slot_col, note=notes)
-    return ordered.sort_index()
+    return records, taken
 
 
 def _unserved_reasons(
-    unserved: pd.DataFrame,
-    groups: pd.DataFrame,
     cells: dict[tuple, dict[int, int]],
+    records: list[dict],
     staff: list[Staff],
     grouping: Grouping,
-) -> pd.DataFrame:
-    if unserved.empty:
-        return pd.DataFrame(columns=UNSERVED_COLUMNS)
-    load_groups = groups.groupby("interventionist").size().to_dict() if len(groups) else {}
-    load_students = groups.groupby("interventionist")["size"].sum().to_dict() if len(groups) else {}
-    reasons = []
-    for row in unserved.itertuples(index=False):
-        people = [p for p in staff if row.subject in p.subjects and p.group_capacity > 0]
-        size = grouping.sizes[int(row.tier)]
-        band = [
-            b
-            for b in grade_bands(
-                list(cells[(row.subject, row.tier, row.focus)]), grouping.grade_band
-            )
-            if row.grade in b
-        ]
-        pool = max(sum(cells[(row.subject, row.tier, row.focus)][g] for g in b) for b in band)
-        if not people:
-            reasons.append(f"No interventionist at this school teaches {row.subject}")
-        elif (grouping.undersized == "unserved" and pool < size.min) or any(
-            load_groups.get(p.name, 0) < p.group_capacity
-            and load_students.get(p.name, 0) + size.min <= p.max_students
-            for p in people
-        ):
-            reasons.append(
-                f"No valid group: {pool} Tier {row.tier} student(s) in this grade band need "
-                f"{FOCUS_LABELS.get(row.focus, row.focus).lower()}, and a group needs "
-                f"{size.min}-{size.max}"
-            )
-        else:
-            full = ", ".join(
-                f"{p.name} {load_groups.get(p.name, 0)}/{p.group_capacity} groups, "
-                f"{load_students.get(p.name, 0)}/{p.max_students} students"
+) -> dict[tuple, str]:
+    """Why the unserved of each (cell, grade) of one school could not be placed."""
+    load_groups: dict[str, int] = {}
+    load_students: dict[str, int] = {}
+    for r in records:
+        load_groups[r["interventionist"]] = load_groups.get(r["interventionist"], 0) + 1
+        load_students[r["interventionist"]] = load_students.get(r["interventionist"], 0) + r["size"]
+    people_of: dict[str, list[Staff]] = {}
+    room: dict[tuple, bool] = {}  # (subject, tier) -> someone could take another group
+    reasons: dict[tuple, str] = {}
+    for cell, by_grade in cells.items():
+        subject, tier, focus = cell
+        if subject not in people_of:
+            people_of[subject] = [
+                p for p in staff if subject in p.subjects and p.group_capacity > 0
+            ]
+        people = people_of[subject]
+        size = grouping.sizes[tier]
+        if (subject, tier) not in room:
+            room[(subject, tier)] = any(
+                load_groups.get(p.name, 0) < p.group_capacity
+                and load_students.get(p.name, 0) + size.min <= p.max_students
                 for p in people
             )
-            reasons.append(f"Interventionist capacity is used up ({full})")
-    out = unserved.assign(reason=reasons)
-    return out[UNSERVED_COLUMNS].reset_index(drop=True)
+        bands = _bands(tuple(sorted(by_grade)), grouping.grade_band)
+        for grade in by_grade:
+            pool = max(sum(by_grade[g] for g in b) for b in bands if grade in b)
+            if not people:
+                reason = f"No interventionist at this school teaches {subject}"
+            elif (grouping.undersized == "unserved" and pool < size.min) or room[(subject, tier)]:
+                reason = (
+                    f"No valid group: {pool} Tier {tier} student(s) in this grade band need "
+                    f"{FOCUS_LABELS.get(focus, focus).lower()}, and a group needs "
+                    f"{size.min}-{size.max}"
+                )
+            else:
+                full = ", ".join(
+                    f"{p.name} {load_groups.get(p.name, 0)}/{p.group_capacity} groups, "
+                    f"{load_students.get(p.name, 0)}/{p.max_students} students"
+                    for p in people
+                )
+                reason = f"Interventionist capacity is used up ({full})"
+            reasons[(cell, grade)] = reason
+    return reasons
 
 
-def group_school(
-    candidates: pd.DataFrame, staff: list[Staff], grouping: Grouping, measure_order: dict[str, int]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Groups and unserved students of one school (``candidates``: its Tier 2/3 rows)."""
-    school_id = str(candidates["school_id"].iloc[0])
-    rows = candidates.assign(
-        tier=candidates["tier"].astype(int),
-        grade=candidates["grade"].astype(int),
-        measure_rank=candidates["focus_measure"].map(measure_order).fillna(len(measure_order)),
-    )
-    cells: dict[tuple, dict[int, int]] = {}
-    for (subject, tier, focus, grade), n in (
-        rows.groupby(["subject", "tier", "focus", "grade"]).size().items()
-    ):
-        cells.setdefault((subject, int(tier), focus), {})[int(grade)] = int(n)
-    solution = _solve_counts(cells, staff, grouping, grouping.time_limit_seconds)
-    groups, left = _group_table(school_id, rows, solution, staff, grouping)
-    groups = _assign_slots(groups, staff)
-    unserved = _unserved_reasons(left, groups, cells, staff, grouping)
-    return groups, unserved
+# Schools per worker process below which a pool costs more than it saves.
+SCHOOLS_PER_WORKER = 8
+
+
+def _worker_count(workers: int | None, schools: int) -> int:
+    if multiprocessing.current_process().daemon:
+        return 1  # a daemonic pool worker may not start processes of its own
+    if workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        workers = min(cores or 1, schools // SCHOOLS_PER_WORKER)
+    return max(1, min(workers, schools))
+
+
+def _solve_batch(tasks: list[tuple], grouping: Grouping) -> list[Solution]:
+    return [
+        _solve_counts(cells, staff, grouping, grouping.time_limit_seconds) for cells, staff in tasks
+    ]
+
+
+def _solutions(tasks: list[tuple], grouping: Grouping, workers: int | None) -> Iterator[Solution]:
+    """Each school's solution, in school order; solved in worker processes if worthwhile.
+
+    A school's solve depends on nothing but its own counts and staff, so where it runs
+    cannot change its result.
+    """
+    count = _worker_count(workers, len(tasks))
+    if count <= 1:
+        yield from _solve_batch(tasks, grouping)
+        return
+    size = max(1, -(-len(tasks) // (4 * count)))
+    batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        # Workers need this module, never the caller's script (the default preload).
+        context.set_forkserver_preload([__name__])
+    else:
+        context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(count, mp_context=context) as pool:
+        for solved in pool.map(_solve_batch, batches, itertools.repeat(grouping)):
+            yield from solved
 
 
 def form_groups(
-    tiers: pd.DataFrame, config: DistrictConfig, staff: pd.DataFrame | None = None
+    tiers: pd.DataFrame,
+    config: DistrictConfig,
+    staff: pd.DataFrame | None = None,
+    workers: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Groups (``groups.parquet``) and the unserved list (``unserved.parquet``) for a term.
 
     ``tiers`` is :func:`pipeline.tiers.assign_tiers`'s output; ``staff`` the validated
     ``staff.csv`` (:func:`validate_staff`) or ``None`` for ``grouping.default_staff``.
+    ``workers``: processes solving schools at once (``None``: one per core when there
+    are enough schools to repay starting them; 1: none). The result does not depend on it.
     """
     _SHORT.update({n: m.name_in_text for n, m in config.measures.items()})
     need = tiers[tiers["tier"].isin([2, 3])].copy()
@@ -584,24 +752,36 @@ def form_groups(
             "focus_score",
         ]
     ]
+    if need.empty:
+        return pd.DataFrame(columns=GROUP_COLUMNS), pd.DataFrame(columns=UNSERVED_COLUMNS)
     # Sort by value so the row order of the input cannot matter.
     need = need.sort_values(["school_id", "subject", "student_id"]).reset_index(drop=True)
     people = staff_for_schools(staff, sorted(need["school_id"].unique()), config)
-    order = {n: k for k, n in enumerate(config.measures)}
-    all_groups, all_unserved = [], []
-    for school_id, rows in need.groupby("school_id", sort=True):
-        mine = [p for p in people if p.school_id == school_id]
-        groups, unserved = group_school(rows, mine, config.grouping, order)
-        all_groups.append(groups)
-        all_unserved.append(unserved)
-    groups = (
-        pd.concat(all_groups, ignore_index=True)
-        if all_groups
-        else pd.DataFrame(columns=GROUP_COLUMNS)
-    )
-    unserved = (
-        pd.concat(all_unserved, ignore_index=True)
-        if all_unserved
-        else pd.DataFrame(columns=UNSERVED_COLUMNS)
-    )
+    staff_of: dict[str, list[Staff]] = {}
+    for person in people:
+        staff_of.setdefault(person.school_id, []).append(person)
+    grouping = config.grouping
+    table = _Candidates(need, {n: k for k, n in enumerate(config.measures)})
+    schools = list(table.by_school())
+    tasks = [(cells, staff_of.get(school_id, [])) for school_id, cells, _ in schools]
+    runs = len(table.starts)
+    taken = np.zeros(runs, dtype=np.int64)
+    reasons = np.empty(runs, dtype=object)
+    records: list[dict] = []
+    school_without_groups = False
+    for (school_id, cells, index), (_, mine), solution in zip(
+        schools, tasks, _solutions(tasks, grouping, workers), strict=True
+    ):
+        named, took = _name_groups(school_id, table, index, solution, mine, grouping)
+        _assign_slots(named, mine)
+        records.extend(named)
+        school_without_groups |= not named
+        for run, n in took.items():
+            taken[run] = n
+        for key, reason in _unserved_reasons(cells, named, mine, grouping).items():
+            reasons[index[key]] = reason
+    groups = pd.DataFrame(records, columns=GROUP_COLUMNS)
+    if school_without_groups:  # as concatenating that school's empty table would
+        groups = pd.concat([groups, pd.DataFrame(columns=GROUP_COLUMNS)], ignore_index=True)
+    unserved = table.unserved(taken, reasons)
     return groups.reset_index(drop=True), unserved.reset_index(drop=True)
