@@ -85,6 +85,8 @@ TIER_COLUMNS = [
     "decided_on",
 ]
 OVERRIDE_COLUMNS = OVERRIDES.required
+# The columns a per-measure decision reads.
+DECISION_INPUTS = ["measure", "grade", "score", "percentile", "vendor_level"]
 WINDOW_WORDS = {"fall": "fall", "winter": "winter", "spring": "spring"}
 
 
@@ -180,6 +182,39 @@ def measure_tiers(
         if column not in frame.columns:
             frame[column] = pd.NA
     frame = frame.reset_index(drop=True)
+    # A decision depends on these columns only: decide each distinct combination once
+    # (a few thousand at state scale, against millions of rows) and copy it to its rows.
+    code, first = distinct_rows(frame, DECISION_INPUTS)
+    decided = _decide(frame.take(first).reset_index(drop=True), config, used, window)
+    return frame.assign(**decided.take(code).set_axis(frame.index))
+
+
+def distinct_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A code per row for its combination of ``columns`` (0, 1, ... in order of first
+    appearance) and the position of each combination's first row.
+
+    Exact: floats are compared by their bits (``-0.0`` is not ``0.0``, ``NaN`` is not
+    ``<NA>``), so every row of a combination gives the same result as its first row.
+    """
+    code = np.zeros(len(frame), dtype=np.int64)
+    for column in columns:
+        values = frame[column]
+        if pd.api.types.is_float_dtype(values.dtype):
+            missing = values.isna().to_numpy()
+            bits = values.to_numpy(dtype=np.float64, na_value=np.nan).view(np.int64).copy()
+            bits[missing] = 0
+            part, uniques = pd.factorize(bits)
+            part, size = part * 2 + missing, 2 * len(uniques)
+        else:
+            part, uniques = pd.factorize(values)  # missing values: -1
+            part, size = part + 1, len(uniques) + 1
+        code, _ = pd.factorize(code * size + part)
+    first = np.flatnonzero(~pd.Series(code).duplicated().to_numpy())
+    return code, first
+
+
+def _decide(frame: pd.DataFrame, config: DistrictConfig, used: dict, window: str) -> pd.DataFrame:
+    """tier, level, rule_id, reason and on_watch of each row of ``frame``."""
     measure = frame["measure"]
     rule = measure.map({n: m.tier_rule for n, m in used.items()})
     name = measure.map({n: m.name_in_text for n, m in used.items()})
@@ -406,8 +441,14 @@ def measure_tiers(
         name + " " + score_text + ": no cut score for " + grade_text + " and no percentile, "
         "so no tier",
     )
-    return frame.assign(
-        tier=tier, level=level, rule_id=rule_id, reason=reason, on_watch=on_watch.astype(bool)
+    return pd.DataFrame(
+        {
+            "tier": tier,
+            "level": level,
+            "rule_id": rule_id,
+            "reason": reason,
+            "on_watch": on_watch.astype(bool),
+        }
     )
 
 

@@ -526,3 +526,35 @@ def test_combine_rules_match_their_definitions(config, percentiles, rule):
         "composite_first": _independent_tier(percentiles[0]),
     }[rule]
     assert row["tier"] == expected
+
+
+# --- batch work equals one row / one student at a time --------------------------------
+
+# Edge values: a missing percentile and score, ties, -0.0, scores on a cut, grades with
+# and without a cut, a repeated row, a measure with a vendor label.
+EDGE_ROWS = [
+    ("e0", 3, "dibels8_orf_wrc", 54, None),
+    ("e1", 3, "dibels8_orf_wrc", 55, None),
+    ("e2", 3, "dibels8_orf_wrc", 55, 40),  # same score, a percentile too
+    ("e3", 5, "dibels8_orf_wrc", 80, 12),  # no grade 5 cut: percentile
+    ("e4", 5, "dibels8_orf_wrc", 80, None),  # ... and none: no tier
+    ("e5", 3, "map_math_rit", 190, 24.9),
+    ("e6", 3, "map_math_rit", 190, None),
+    ("e7", 3, "map_math_rit", -0.0, 10),
+    ("e8", 3, "map_math_rit", 0.0, 10),
+    ("e9", 3, "saebrs_total", 37, None),
+    ("e9", 3, "saebrs_total", 37, None),  # a repeated row
+    ("e10", 0, "dibels8_lnf", 120, None),
+    ("e11", 3, "dibels8_orf_wrc", float("nan"), None),
+]
+
+
+def test_measure_tiers_of_a_batch_equal_one_row_at_a_time(config):
+    screenings, students = _screen(EDGE_ROWS)
+    batch = measure_tiers(screenings, students, config, "fall")
+    columns = ["tier", "level", "rule_id", "reason", "on_watch"]
+    for k in range(len(screenings)):
+        alone = measure_tiers(screenings.iloc[[k]], students, config, "fall")
+        assert batch[columns].iloc[k].tolist() == alone[columns].iloc[0].tolist(), k
+    assert batch.loc[7, "reason"].startswith("MAP Growth Math RIT percentile 10")
+    assert "-0" not in batch.loc[8, "reason"] and batch["reason"].notna().all()
