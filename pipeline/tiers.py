@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.config import DistrictConfig
 from pipeline.schema import OVERRIDES
@@ -452,72 +454,117 @@ def _decide(frame: pd.DataFrame, config: DistrictConfig, used: dict, window: str
     )
 
 
-def _pick(rows: pd.DataFrame, order: dict[str, int]) -> pd.DataFrame:
-    """Sort rows so the first per student x subject is the most intensive (ties: config order)."""
-    return rows.assign(_order=rows["measure"].map(order)).sort_values(
-        ["student_id", "subject", "tier", "_order"], ascending=[True, True, False, True]
+def _pair_codes(frame: pd.DataFrame) -> np.ndarray:
+    """A code (>= 0) per student x subject, so that group work is integer arithmetic."""
+    student, _ = pd.factorize(frame["student_id"])
+    subject, subjects = pd.factorize(frame["subject"])
+    return (student.astype(np.int64) + 1) * (len(subjects) + 1) + subject + 1
+
+
+def _lookup(keys: pd.Series, mapping: dict, dtype=object, missing=None) -> np.ndarray:
+    """``keys.map(mapping)`` as an array, one dict lookup per distinct key (``missing`` for
+    keys not in ``mapping``)."""
+    code, uniques = pd.factorize(keys)
+    values = np.array([mapping.get(u, missing) for u in uniques] + [missing], dtype=dtype)
+    return values[code]  # code -1 (a missing key) takes the last value
+
+
+def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ``keys``: the run number of each element and the start of each run."""
+    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys[:0]
+    return np.repeat(np.arange(len(start)), np.diff(np.r_[start, len(keys)])), start
+
+
+def _join_runs(keys: np.ndarray, values: np.ndarray, sep: str) -> np.ndarray:
+    """``sep.join`` of ``values`` over each run of equal sorted ``keys`` (one per run)."""
+    _, start = _runs(keys)
+    lists = pa.ListArray.from_arrays(
+        pa.array(np.r_[start, len(keys)], pa.int64()), pa.array(values, pa.string())
     )
+    return np.asarray(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), dtype=object)
 
 
 def combine_tiers(per_measure: pd.DataFrame, config: DistrictConfig) -> pd.DataFrame:
     """One row per student x subject: the deciding measure's row, by the subject's rule."""
-    order = {n: k for k, n in enumerate(config.measures)}
-    known = per_measure[per_measure["tier"].notna()]
-    unknown = per_measure[per_measure["tier"].isna()]
-    ranked = _pick(known, order)
-    n_known = ranked.groupby(["student_id", "subject"])["tier"].transform("size")
-    rank = ranked.groupby(["student_id", "subject"]).cumcount()
-    subjects = ranked["subject"]
+    return _combine(per_measure, _pair_codes(per_measure), config).drop(columns="_pair")
+
+
+def _config_order(config: DistrictConfig) -> dict[str, int]:
+    return {n: k for k, n in enumerate(config.measures)}
+
+
+def _combine(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictConfig) -> pd.DataFrame:
+    """:func:`combine_tiers`, with each row's student x subject code in ``_pair``."""
+    order = _lookup(per_measure["measure"], _config_order(config), float, np.nan)
+    tiers = per_measure["tier"].to_numpy(dtype=float, na_value=np.nan)
+    known = ~np.isnan(tiers)
+    rows = np.flatnonzero(known)
+    # Per student x subject the most intensive first, ties in config order, then in row
+    # order (lexsort is stable).
+    ranked = rows[np.lexsort((order[rows], -tiers[rows], pair[rows]))]
+    run, start = _runs(pair[ranked])
+    n_known = np.diff(np.r_[start, len(ranked)])[run]
+    rank = np.arange(len(ranked)) - start[run]
+    subjects = per_measure["subject"].take(ranked)
     rule = subjects.map({s: r.combine for s, r in config.subjects.items()}).fillna("most_intensive")
     composite = subjects.map({s: r.composite for s, r in config.subjects.items()})
-    is_composite = ranked["measure"].eq(composite)
-    has_composite = is_composite.groupby([ranked["student_id"], subjects]).transform("any")
+    is_composite = per_measure["measure"].take(ranked).eq(composite).to_numpy(dtype=bool)
+    has_composite = np.bincount(run, weights=is_composite, minlength=len(start))[run] > 0
+    rule = rule.to_numpy()
     # composite_first: the composite row; most_intensive: the first; two_of_three: the
     # second (the highest tier two measures reach), or the only one.
     chosen = np.where(
-        rule.eq("composite_first") & has_composite,
+        (rule == "composite_first") & has_composite,
         is_composite,
-        np.where(rule.eq("two_of_three") & n_known.ge(2), rank.eq(1), rank.eq(0)),
+        np.where((rule == "two_of_three") & (n_known >= 2), rank == 1, rank == 0),
     )
-    decided = ranked[chosen].copy()
-    decided_rule = rule[chosen]
-    n_dec = n_known[chosen]
-    subject_word = decided["subject"]
-    used_measures = (
-        known.assign(_order=known["measure"].map(order))
-        .sort_values(["student_id", "subject", "_order"])
-        .groupby(["student_id", "subject"])["measure"]
-        .agg(", ".join)
-        .rename("measures_used")
+    decided = per_measure.take(ranked[chosen]).reset_index(drop=True)
+    # The note before the reason depends on four low-cardinality columns: built per
+    # distinct combination (see :func:`distinct_rows`).
+    how = pd.DataFrame(
+        {
+            "rule": rule[chosen],
+            "composite": is_composite[chosen],
+            "n": n_known[chosen],
+            "subject": decided["subject"],
+        }
     )
+    code, first = distinct_rows(how, list(how.columns))
+    kinds = how.take(first)
     note = np.select(
         [
-            decided_rule.eq("composite_first") & decided["measure"].eq(composite[chosen]),
-            decided_rule.eq("two_of_three") & n_dec.ge(2),
-            n_dec.ge(2),
+            kinds["rule"].eq("composite_first") & kinds["composite"],
+            kinds["rule"].eq("two_of_three") & kinds["n"].ge(2),
+            kinds["n"].ge(2),
         ],
         [
             "The composite decides (composite first): ",
-            "At least two of " + n_dec.astype(str) + " " + subject_word + " measures reach this "
-            "tier (two of three): ",
-            "Most intensive of " + n_dec.astype(str) + " " + subject_word + " measures: ",
+            "At least two of " + kinds["n"].astype(str) + " " + kinds["subject"] + " measures "
+            "reach this tier (two of three): ",
+            "Most intensive of " + kinds["n"].astype(str) + " " + kinds["subject"] + " measures: ",
         ],
         default="",
-    )
-    decided["reason"] = note + decided["reason"]
-    decided["combine"] = decided_rule.to_numpy()
-    decided = decided.drop(columns="_order").merge(
-        used_measures, left_on=["student_id", "subject"], right_index=True, how="left"
-    )
+    ).astype(object)
+    decided["reason"] = note[code] + decided["reason"].to_numpy(dtype=object)
+    decided["combine"] = rule[chosen]
+    # measures_used: every measure with a tier, in config order (then row order).
+    by_order = rows[np.lexsort((order[rows], pair[rows]))]
+    used_pair = pair[by_order]
+    used = _join_runs(used_pair, per_measure["measure"].to_numpy()[by_order], ", ")
+    decided_pair = pair[ranked[chosen]]
+    decided["measures_used"] = used[np.searchsorted(used_pair[_runs(used_pair)[1]], decided_pair)]
     decided["on_watch"] = decided["on_watch"] & decided["tier"].eq(1)
+    decided["_pair"] = decided_pair
     # Student x subject pairs with measures but no tier at all keep one row, tier missing.
-    seen = pd.MultiIndex.from_frame(decided[["student_id", "subject"]])
-    rest = unknown[
-        ~pd.MultiIndex.from_frame(unknown[["student_id", "subject"]]).isin(seen)
-    ].drop_duplicates(["student_id", "subject"])
+    has_tier = np.zeros(pair.max(initial=0) + 1, dtype=bool)
+    has_tier[pair[rows]] = True
+    rest_rows = np.flatnonzero(~known & ~has_tier[pair])
+    rest_rows = rest_rows[~pd.Series(pair[rest_rows]).duplicated().to_numpy()]
+    rest = per_measure.take(rest_rows)
     rest = rest.assign(
         combine=rest["subject"].map({s: r.combine for s, r in config.subjects.items()}),
         measures_used="",
+        _pair=pair[rest_rows],
     )
     return pd.concat([decided, rest], ignore_index=True)
 
@@ -531,73 +578,77 @@ def skill_focus(per_measure: pd.DataFrame, config: DistrictConfig) -> pd.DataFra
     Math and behaviour: every domain at risk, joined with " + ". No skill measure at
     risk: ``needs_diagnostic``.
     """
-    skill = per_measure["measure"].map({n: m.skill for n, m in config.measures.items()})
-    rows = per_measure.assign(skill=skill)[skill.notna()]
+    return _skill_focus(per_measure, _pair_codes(per_measure), config).reset_index(drop=True)
+
+
+def _skill_focus(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictConfig):
+    """:func:`skill_focus` indexed by the student x subject code of :func:`_pair_codes`."""
     keys = ["student_id", "subject"]
-    out = rows[keys].drop_duplicates().set_index(keys)
-    if rows.empty:
-        return pd.DataFrame(
-            columns=[*keys, "focus", "focus_measure", "focus_score", "focus_reason"]
-        )
-    order = {n: k for k, n in enumerate(config.measures)}
+    columns = [*keys, "focus", "focus_measure", "focus_score", "focus_reason"]
+    skill_of = {n: m.skill for n, m in config.measures.items() if m.skill is not None}
+    skills = _lookup(per_measure["measure"], skill_of)
+    rows = np.flatnonzero(pd.notna(skills))
+    if not len(rows):
+        return pd.DataFrame(columns=columns, index=pd.Index([], dtype=np.int64))
+    order = _lookup(per_measure["measure"], _config_order(config), float, np.nan)
     rung_of = {s: k for ladder in LADDERS.values() for k, s in enumerate(ladder)}
     rung_of.update({s: k for domains in DOMAINS.values() for k, s in enumerate(domains)})
-    rows = rows.assign(
-        rung=rows["skill"].map(rung_of),
-        at_risk=rows["tier"].fillna(1).ge(2),
-        _order=rows["measure"].map(order),
+    width = max(rung_of.values()) + 2  # rungs are 0 .. width - 2; a missing rung: width - 1
+    rung = _lookup(
+        per_measure["measure"], {n: rung_of.get(s) for n, s in skill_of.items()}, float, np.nan
     )
-    risky = rows[rows["at_risk"]].sort_values(
-        [*keys, "rung", "tier", "_order"], ascending=[True, True, True, False, True]
-    )
-    first = risky.drop_duplicates(keys).set_index(keys)
-    have = rows.groupby([*keys, "rung"]).size()
-    ladder_subject = first.index.get_level_values("subject").isin(list(LADDERS))
-    rung = first["rung"]
-    below_present = pd.Series(
-        [
-            (sid, subj, r - 1) in have.index if r >= 2 else True
-            for (sid, subj), r in zip(first.index, rung, strict=True)
-        ],
-        index=first.index,
-    )
-    domain_names = risky.groupby(keys)["skill"].agg(lambda s: " + ".join(dict.fromkeys(s)))
-    focus = pd.Series(
-        np.where(ladder_subject, first["skill"], domain_names.reindex(first.index)),
-        index=first.index,
-        dtype="object",
-    )
-    unclear = ladder_subject & ~below_present.to_numpy()
+    tiers = per_measure["tier"].to_numpy(dtype=float, na_value=np.nan)
+    risky = rows[np.nan_to_num(tiers[rows], nan=1) >= 2]
+    # Per student x subject: lowest rung, then most intensive, then config order.
+    risky = risky[np.lexsort((order[risky], -tiers[risky], rung[risky], pair[risky]))]
+    _, start = _runs(pair[risky])
+    first = risky[start]
+    ladder = per_measure["subject"].to_numpy()[first]
+    ladder = pd.Series(ladder).isin(list(LADDERS)).to_numpy()
+    # The rung below the focus rung has a measure (any tier) for the student?
+    rung_code = np.nan_to_num(rung, nan=width - 1).astype(np.int64)
+    have = np.zeros((pair.max() + 1) * width, dtype=bool)
+    have[pair[rows] * width + rung_code[rows]] = True
+    below = pair[first] * width + rung_code[first] - 1
+    below_present = np.where(rung[first] >= 2, have[below], True)
+    unclear = ladder & ~below_present
+    reasons = per_measure["reason"].to_numpy(dtype=object)
+    focus = skills[first].copy()
+    focus_reason = np.empty(len(first), dtype=object)
+    # Math and behaviour: every domain at risk (each once), and every reason.
+    domain = risky[~pd.Series(per_measure["subject"].to_numpy()[risky]).isin(list(LADDERS))]
+    once = domain[~pd.DataFrame({"p": pair[domain], "s": skills[domain]}).duplicated().to_numpy()]
+    focus[~ladder] = _join_runs(pair[once], skills[once], " + ")
+    focus_reason[~ladder] = "At risk: " + _join_runs(pair[domain], reasons[domain], "; ")
     below_name = {
         2: "no decoding measure (NWF, WRF or ORF accuracy)",
         3: "no oral reading fluency score",
     }
-    focus_reason = np.where(
-        unclear,
-        first["reason"]
+    missing_rung = np.array(
+        [below_name.get(r, "no measure of the rung below") for r in range(width)], dtype=object
+    )[np.nan_to_num(rung[first], nan=width - 1).astype(np.int64)]
+    focus_reason[unclear] = (
+        reasons[first][unclear]
         + "; but "
-        + rung.map(below_name).fillna("no measure of the rung below")
-        + " tells whether the gap is lower on the reading ladder",
-        np.where(
-            ladder_subject,
-            "Lowest rung at risk: " + first["reason"],
-            "At risk: " + risky.groupby(keys)["reason"].agg("; ".join).reindex(first.index),
-        ),
+        + missing_rung[unclear]
+        + " tells whether the gap is lower on the reading ladder"
     )
-    focus = focus.mask(pd.Series(unclear, index=first.index), DIAGNOSTIC)
+    clear = ladder & ~unclear
+    focus_reason[clear] = "Lowest rung at risk: " + reasons[first][clear]
+    focus[unclear] = DIAGNOSTIC
     result = pd.DataFrame(
         {
-            "focus": focus,
-            "focus_measure": first["measure"],
-            "focus_score": first["score"].astype(float),
-            "focus_reason": focus_reason,
-        },
-        index=first.index,
-    )
-    out = out.join(result, how="left")
-    no_risk = out["focus"].isna()
-    out.loc[no_risk, "focus_reason"] = "No skill measure is below its cut"
-    return out.reset_index()
+            "focus": pd.Series(focus, dtype=object),
+            "focus_measure": per_measure["measure"].take(first).reset_index(drop=True),
+            "focus_score": per_measure["score"].take(first).astype(float).reset_index(drop=True),
+            "focus_reason": pd.Series(focus_reason, dtype=object),
+        }
+    ).set_axis(pair[first])
+    # Every student x subject with a skill measure, in order of appearance.
+    seen = rows[~pd.Series(pair[rows]).duplicated().to_numpy()]
+    out = per_measure[keys].take(seen).set_axis(pair[seen]).join(result, how="left")
+    out.loc[out["focus"].isna(), "focus_reason"] = "No skill measure is below its cut"
+    return out
 
 
 def apply_overrides(
@@ -709,10 +760,12 @@ def assign_tiers(
     per_measure = measure_tiers(screenings, students, config, window)
     if per_measure.empty:
         return pd.DataFrame(columns=TIER_COLUMNS)
-    decided = combine_tiers(per_measure, config)
-    decided = apply_overrides(decided, overrides, students)
-    focus = skill_focus(per_measure, config)
-    out = decided.merge(focus, on=["student_id", "subject"], how="left")
+    pair = _pair_codes(per_measure)
+    decided = apply_overrides(_combine(per_measure, pair, config), overrides, students)
+    focus = _skill_focus(per_measure, pair, config).drop(columns=["student_id", "subject"])
+    # By student x subject code (rows an override added have none: no focus).
+    looked_up = focus.reindex(decided.pop("_pair").fillna(-1).astype(np.int64))
+    out = decided.assign(**looked_up.set_axis(decided.index))
     needs = out["tier"].fillna(1).ge(2)
     out["focus"] = out["focus"].where(needs, None)
     no_focus = needs & out["focus"].isna()

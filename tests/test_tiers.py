@@ -558,3 +558,58 @@ def test_measure_tiers_of_a_batch_equal_one_row_at_a_time(config):
         assert batch[columns].iloc[k].tolist() == alone[columns].iloc[0].tolist(), k
     assert batch.loc[7, "reason"].startswith("MAP Growth Math RIT percentile 10")
     assert "-0" not in batch.loc[8, "reason"] and batch["reason"].notna().all()
+
+
+def test_many_students_decide_like_one_student_at_a_time(config):
+    rows = [
+        *THREE,
+        ("s1", 1, "dibels8_psf", 10, None),
+        ("s1", 1, "dibels8_psf", 40, None),  # the same measure twice: a tie on measure
+        ("s1", 1, "dibels8_composite", 200, None),
+        ("s2", 3, "dibels8_orf_wrc", 50, None),
+        ("s2", 3, "dibels8_orf_accuracy", 90, None),
+        ("s2", 3, "map_math_rit", 200, 5),
+        ("s2", 3, "map_math_rit", 201, 30),
+        ("s3", 5, "dibels8_orf_wrc", 80, None),  # no tier at all: one row, tier missing
+        ("s3", 5, "dibels8_maze", 3, None),
+        ("s4", 3, "saebrs_total", 20, None),
+        ("s4", 3, "dibels8_maze", 4, None),
+    ]
+    screenings, students = _screen(rows)
+    students = pd.concat(
+        [students, pd.DataFrame({"student_id": ["s5"], "school_id": ["001"], "grade": [2]})]
+    )
+    raw = pd.DataFrame(
+        {
+            "student_id": ["s2", "s5"],
+            "subject": ["math", "reading"],
+            "tier": ["1", "3"],
+            "reason": ["team decision", "new arrival"],
+            "decided_by": ["team", "team"],
+            "date": ["2025-09-20", "2025-09-21"],
+        }
+    )
+    overrides = validate_overrides(raw, "overrides.csv", students)
+    for rule in ("composite_first", "most_intensive", "two_of_three"):
+        cfg = _combine(config, rule, "dibels8_composite" if rule == "composite_first" else None)
+        batch = assign_tiers(screenings, students, cfg, "fall", overrides=overrides)
+        alone = []
+        for sid in ["s0", "s1", "s2", "s3", "s4"]:
+            mine = overrides[overrides["student_id"] == sid]
+            alone.append(
+                assign_tiers(
+                    screenings[screenings["student_id"] == sid],
+                    students[students["student_id"] == sid],
+                    cfg,
+                    "fall",
+                    overrides=mine if len(mine) else None,
+                )
+            )
+        new_arrival = batch["student_id"].eq("s5")  # an override without a screening
+        assert batch.loc[new_arrival, ["tier", "rule_id"]].values.tolist() == [[3, "override"]]
+        expected = pd.concat(alone).sort_values(["school_id", "subject", "student_id"])
+        pd.testing.assert_frame_equal(
+            batch[~new_arrival].reset_index(drop=True),
+            expected.reset_index(drop=True),
+            check_dtype=False,
+        )
