@@ -86,6 +86,19 @@ TIER_COLUMNS = [
     "decided_by",
     "decided_on",
 ]
+# The text columns of the output (pandas "string": missing is <NA>).
+TEXT_COLUMNS = [
+    "rule_id",
+    "reason",
+    "level",
+    "combine",
+    "measures_used",
+    "focus",
+    "focus_measure",
+    "focus_reason",
+    "decided_by",
+    "decided_on",
+]
 OVERRIDE_COLUMNS = OVERRIDES.required
 # The columns a per-measure decision reads.
 DECISION_INPUTS = ["measure", "grade", "score", "percentile", "vendor_level"]
@@ -469,6 +482,10 @@ def _lookup(keys: pd.Series, mapping: dict, dtype=object, missing=None) -> np.nd
     return values[code]  # code -1 (a missing key) takes the last value
 
 
+def _objects(values: np.ndarray) -> pd.Series:
+    return pd.Series(values, dtype=object)
+
+
 def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For sorted ``keys``: the run number of each element and the start of each run."""
     start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys[:0]
@@ -478,9 +495,9 @@ def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _join_runs(keys: np.ndarray, values: np.ndarray, sep: str) -> np.ndarray:
     """``sep.join`` of ``values`` over each run of equal sorted ``keys`` (one per run)."""
     _, start = _runs(keys)
-    lists = pa.ListArray.from_arrays(
-        pa.array(np.r_[start, len(keys)], pa.int64()), pa.array(values, pa.string())
-    )
+    if not isinstance(values, pa.Array):
+        values = pa.array(values, pa.string())
+    lists = pa.ListArray.from_arrays(pa.array(np.r_[start, len(keys)], pa.int32()), values)
     return np.asarray(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), dtype=object)
 
 
@@ -505,12 +522,16 @@ def _combine(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictConfig
     run, start = _runs(pair[ranked])
     n_known = np.diff(np.r_[start, len(ranked)])[run]
     rank = np.arange(len(ranked)) - start[run]
-    subjects = per_measure["subject"].take(ranked)
-    rule = subjects.map({s: r.combine for s, r in config.subjects.items()}).fillna("most_intensive")
-    composite = subjects.map({s: r.composite for s, r in config.subjects.items()})
-    is_composite = per_measure["measure"].take(ranked).eq(composite).to_numpy(dtype=bool)
+    # Subject rules and "is the subject's composite" looked up per distinct value.
+    subject, subjects = pd.factorize(per_measure["subject"])
+    measure, measures = pd.factorize(per_measure["measure"])
+    rules = {s: r.combine for s, r in config.subjects.items()}
+    rule = np.array([rules.get(s, "most_intensive") for s in subjects] + ["most_intensive"])
+    rule = rule.astype(object)[subject[ranked]]
+    composites = [config.subjects[s].composite if s in config.subjects else None for s in subjects]
+    composite_of = np.array([[c == m for m in measures] for c in [*composites, None]], dtype=bool)
+    is_composite = composite_of.reshape(-1, len(measures))[subject[ranked], measure[ranked]]
     has_composite = np.bincount(run, weights=is_composite, minlength=len(start))[run] > 0
-    rule = rule.to_numpy()
     # composite_first: the composite row; most_intensive: the first; two_of_three: the
     # second (the highest tier two measures reach), or the only one.
     chosen = np.where(
@@ -545,14 +566,19 @@ def _combine(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictConfig
         ],
         default="",
     ).astype(object)
-    decided["reason"] = note[code] + decided["reason"].to_numpy(dtype=object)
-    decided["combine"] = rule[chosen]
+    # Object columns stay object (pandas would otherwise convert every text to "str").
+    decided["reason"] = _objects(note[code] + decided["reason"].to_numpy(dtype=object))
+    decided["combine"] = _objects(rule[chosen])
     # measures_used: every measure with a tier, in config order (then row order).
     by_order = rows[np.lexsort((order[rows], pair[rows]))]
     used_pair = pair[by_order]
-    used = _join_runs(used_pair, per_measure["measure"].to_numpy()[by_order], ", ")
+    names = pa.DictionaryArray.from_arrays(
+        pa.array(measure[by_order]), pa.array(np.asarray(measures, dtype=object), pa.string())
+    ).dictionary_decode()
+    used = _join_runs(used_pair, names, ", ")
     decided_pair = pair[ranked[chosen]]
-    decided["measures_used"] = used[np.searchsorted(used_pair[_runs(used_pair)[1]], decided_pair)]
+    where = np.searchsorted(used_pair[_runs(used_pair)[1]], decided_pair)
+    decided["measures_used"] = _objects(used[where])
     decided["on_watch"] = decided["on_watch"] & decided["tier"].eq(1)
     decided["_pair"] = decided_pair
     # Student x subject pairs with measures but no tier at all keep one row, tier missing.
@@ -781,18 +807,31 @@ def assign_tiers(
     out["tier"] = out["tier"].astype("Int64")
     out["computed_tier"] = out["computed_tier"].astype("Int64")
     out["grade"] = out["grade"].astype(int)
-    for column in (
-        "rule_id",
-        "reason",
-        "level",
-        "combine",
-        "measures_used",
-        "focus",
-        "focus_measure",
-        "focus_reason",
-        "decided_by",
-        "decided_on",
-    ):
-        out[column] = out[column].astype("string")
     out = out.reindex(columns=TIER_COLUMNS)
-    return out.sort_values(["school_id", "subject", "student_id"]).reset_index(drop=True)
+    # Sorted by school, subject, student (as sort_values: stable, missing last), then text.
+    keys = [_sort_rank(out[column]) for column in ("student_id", "subject", "school_id")]
+    out = out.take(np.lexsort(keys)).reset_index(drop=True)
+    for column in TEXT_COLUMNS:
+        out[column] = _as_string(out[column])
+    return out
+
+
+def _sort_rank(values: pd.Series) -> np.ndarray:
+    """Each value's rank among the sorted distinct values; missing values rank last."""
+    code, uniques = pd.factorize(values, sort=True)
+    return np.where(code < 0, len(uniques), code)
+
+
+def _as_string(values: pd.Series) -> pd.Series:
+    """``values.astype("string")``, converting each distinct value once (an object column
+    of a few thousand distinct texts over millions of rows)."""
+    if values.dtype != object:
+        return values.astype("string")
+    code, uniques = pd.factorize(values)
+    try:
+        dictionary = pa.array(np.asarray(uniques, dtype=object), pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: let pandas convert
+        return values.astype("string")
+    indices = pa.array(code, mask=code < 0)
+    text = pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
+    return pd.Series(pd.array(text, dtype="string"), index=values.index, name=values.name)
