@@ -25,7 +25,7 @@ def run_process(
     """Compute every processed table for ``term``; returns rows written per table."""
     year, window = term.school_year, term.window
     students = store.read_table(processed, year, window, "students")
-    screenings = store.read_table(processed, year, window, "screenings")
+    screenings = _read_screenings(processed, term)
     written: dict[str, int] = {}
 
     overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
@@ -92,6 +92,21 @@ def _progress_and_effectiveness(
     for name, frame in out.items():
         store.write_table(frame, processed, year, window, name)
     return {name: len(frame) for name, frame in out.items()}
+
+
+def _read_screenings(processed: Path, term: Term):
+    """The screenings the process stage reads: those of the term's window and of fall
+    (tiers, change since fall), without ``school_year`` (one value per term folder).
+
+    At a million students this reads 2 of 3 windows and 10 of 11 columns (half the memory).
+    """
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    path = store.term_dir(processed, term.school_year, term.window) / "screenings.parquet"
+    columns = [c for c in pq.read_schema(path).names if c != "school_year"]
+    windows = sorted({"fall", term.window})
+    return pd.read_parquet(path, columns=columns, filters=[("window", "in", windows)])
 
 
 def _read_hand_made(raw: Path, name: str, validate, *args):
