@@ -376,9 +376,46 @@ def _lookup(mapping: dict[str, Any]):
     return find
 
 
+def distinct_codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """A code per row into the distinct values (-1 when missing), and those values.
+
+    Text read from a file is categorical (dictionary-encoded by the reader): its codes
+    and categories are used as they are; any other series is factorized."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy(), series.cat.categories
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return codes, pd.Index(uniques)
+
+
+def categorical_text(codes: np.ndarray, values, index: pd.Index) -> pd.Series:
+    """Text per row from a code per row (-1: missing) into ``values`` (None: missing),
+    as a categorical of its distinct values (a few bytes a row, whatever the text)."""
+    value_codes, uniques = pd.factorize(pd.Series(values, dtype="str"), use_na_sentinel=True)
+    row_codes = np.r_[value_codes, -1][codes] if len(codes) else np.array([], dtype="int64")
+    categories = pd.Index(uniques, dtype="str")
+    return pd.Series(pd.Categorical.from_codes(row_codes, categories), index=index)
+
+
+def constant_text(value: object, index: pd.Index) -> pd.Series:
+    """The same text (or missing, for None) on every row, as a categorical."""
+    codes = np.full(len(index), -1 if value is None else 0, dtype="int8")
+    return categorical_text(codes, [] if value is None else [str(value)], index)
+
+
+def fill_text(series: pd.Series, other: pd.Series) -> pd.Series:
+    """``series.fillna(other)`` for text, categorical or not."""
+    if not series.isna().any():
+        return series
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype("str")
+    if isinstance(other.dtype, pd.CategoricalDtype):
+        other = other.astype("str")
+    return series.fillna(other)
+
+
 def on_uniques(series: pd.Series, func) -> pd.Series:
     """Apply a scalar function once per distinct value (exports repeat values a lot)."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    codes, uniques = distinct_codes(series)
     if len(uniques) == 0:
         return pd.Series([None] * len(series), index=series.index, dtype=object)
     mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
@@ -517,15 +554,15 @@ def _extract(
     required: bool,
 ) -> tuple[pd.Series, str]:
     """The raw text of a field (strings, None for missing) and its source column."""
-    n = len(columns.frame)
     if spec.value is not None:
-        return pd.Series([str(spec.value)] * n, index=columns.frame.index, dtype="str"), "(fixed)"
+        return constant_text(spec.value, columns.frame.index), "(fixed)"
     column = spec.column.replace("{window}", window_label or "")  # type: ignore[union-attr]
     series = columns.get(column, required, f"the profile reads {name} from it")
     if series is None:
-        return pd.Series(None, index=columns.frame.index, dtype="str"), column
+        return constant_text(None, columns.frame.index), column
     text = series
     if spec.pattern is not None:
+        series = text = series.astype("str")
         text = text.str.extract(spec.pattern, expand=True).iloc[:, 0].astype("str")
         text = text.where(text.notna() & series.notna(), None)
         # Keep the original text where the pattern did not match, so it can be shown.
@@ -540,7 +577,11 @@ def _translate(
     profile: Profile,
     config: DistrictConfig,
 ) -> tuple[pd.Series, pd.Series]:
-    """Canonical values from raw text, and the raw text where it could not be read."""
+    """Canonical values from raw text, and the raw text where it could not be read.
+
+    Each distinct text is translated once and the result spread over the rows: exports
+    repeat values (a million scores are a few hundred numbers), and a dictionary-encoded
+    column hands its distinct values over for free."""
     kind = field_kind(name)
     mapping = {**profile.values.get(name, {}), **spec.map}
     if kind == "window":
@@ -554,6 +595,9 @@ def _translate(
                 return out
         return fallback(value)
 
+    codes, uniques = distinct_codes(raw)
+    index = raw.index
+    raw = pd.Series(uniques, dtype="str")  # the distinct texts (none missing)
     if kind == "date":
         own = [spec.format] if isinstance(spec.format, str) else list(spec.format or [])
         # ISO 8601 last: what a spreadsheet's date cells become when read as text.
@@ -601,17 +645,22 @@ def _translate(
                 values, lambda v: SUBJECT_WORDS.get(str(v).casefold(), str(v).casefold())
             )
         values = values.astype("str")
+    values = pd.Series(values, index=raw.index)
+    if kind in ("text", "window", "year"):
+        out = categorical_text(codes, values, index)
+    else:
+        out = pd.Series(values.array.take(codes, allow_fill=True), index=index)
     if kind == "text":
         # Text is never "unreadable"; a name split or a map may leave it empty.
-        return values, pd.Series(None, index=raw.index, dtype="str")
-    unreadable = raw.notna() & pd.Series(values, index=raw.index).isna()
-    return values, raw.where(unreadable, None).astype("str")
+        return out, constant_text(None, index)
+    unreadable = raw.notna() & values.isna()
+    return out, categorical_text(codes, raw.where(unreadable, None), index)
 
 
 def _parse_dates(raw: pd.Series, formats: list[str] | None) -> pd.Series | None:
     if not formats:
         return None
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    codes, uniques = distinct_codes(raw)
     text = pd.Series(uniques, dtype="str")
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
     for fmt in formats:
@@ -666,7 +715,7 @@ def apply_profile(
     columns = _Columns(frame.drop(columns=["source_row"]), file)
     rows = frame["source_row"].to_numpy()
     table = CANONICAL[profile.table]
-    none = pd.Series(None, index=frame.index, dtype="str")
+    none = constant_text(None, frame.index)
     shared: dict[str, tuple[pd.Series, pd.Series, str]] = {}
     for name, spec in profile.fields.items():
         required = name in table.required and name not in ("school_year", "window")
@@ -729,14 +778,14 @@ def apply_profile(
             if not keep.any():
                 continue
             if isinstance(rule.measure, str):
-                own["measure"] = (pd.Series(rule.measure, index=frame.index, dtype="str"), none, "")
+                own["measure"] = (constant_text(rule.measure, frame.index), none, "")
             else:
                 mraw, mcol = _extract(rule.measure, columns, "measure", label, True)  # type: ignore[arg-type]
                 own["measure"] = (*_translate(mraw, "measure", rule.measure, profile, config), mcol)  # type: ignore[arg-type]
             if rule.subject is not None:
-                own["subject"] = (pd.Series(rule.subject, index=frame.index, dtype="str"), none, "")
+                own["subject"] = (constant_text(rule.subject, frame.index), none, "")
             if window is not None:
-                block = pd.Series(window, index=frame.index, dtype="str")
+                block = constant_text(window, frame.index)
                 own["window"] = (block, none, f"{label} block")
             merged = {**shared, **own}
             origins.append({name: col for name, (_, _, col) in merged.items()})
@@ -764,7 +813,7 @@ def apply_profile(
             # A row no rule fits is a record of an unknown measure, quarantined later.
             origins.append(shared_origin)
             stray = _assemble(shared, rows, file, no_rule, len(origins) - 1)
-            stray["measure"] = pd.Series(None, index=stray.index, dtype="str")
+            stray["measure"] = constant_text(None, stray.index)
             stray["_raw_measure"] = _describe_unmatched(columns, profile, no_rule)
             pieces.append(stray)
     empty = matched & ~skipped_rows & ~has_record
@@ -780,7 +829,9 @@ def apply_profile(
     if "subject" not in profile.fields:
         by_measure = {m: spec.subject for m, spec in config.measures.items()}
         subject = records["measure"].map(by_measure).astype("str")
-        records["subject"] = records["subject"].fillna(subject) if "subject" in records else subject
+        records["subject"] = (
+            fill_text(records["subject"], subject) if "subject" in records else subject
+        )
     skipped = pd.concat(skips, ignore_index=True) if skips else _no_skips()
     skipped = skipped.sort_values("source_row", kind="stable").reset_index(drop=True)
     students = _derived_students(records, profile)
@@ -825,7 +876,7 @@ def _assemble(
             data[f"_raw_{name}"] = (bad if keep is None else bad[keep]).reset_index(drop=True)
     out = pd.DataFrame(data)
     chosen_rows = rows if keep is None else rows[keep]
-    out["source_file"] = pd.Series([file] * len(chosen_rows), dtype="str")
+    out["source_file"] = constant_text(file, out.index)
     out["source_row"] = chosen_rows
     out["_origin"] = np.int32(origin)
     return out
@@ -837,15 +888,15 @@ def _fill_terms(records: pd.DataFrame, profile: Profile, config: DistrictConfig)
         return records
     if "school_year" not in records:
         records["school_year"] = school_year_of(records["date"])
-    else:
-        records["school_year"] = records["school_year"].fillna(school_year_of(records["date"]))
+    elif records["school_year"].isna().any():
+        records["school_year"] = fill_text(records["school_year"], school_year_of(records["date"]))
     if "window" not in records:
         records["window"] = window_of(records["date"], records["school_year"], config)
         outside = records["window"].isna() & records["date"].notna()
         if outside.any():
             raw = records.get("_raw_window", pd.Series(None, index=records.index, dtype="str"))
             note = "date " + records["date"].dt.strftime("%Y-%m-%d") + " is in no window"
-            records["_raw_window"] = raw.fillna(note.where(outside)).astype("str")
+            records["_raw_window"] = fill_text(raw, note.where(outside)).astype("str")
     return records
 
 

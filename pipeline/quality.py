@@ -52,7 +52,7 @@ import pandas as pd
 
 from pipeline.config import DistrictConfig
 from pipeline.ingest import IngestError
-from pipeline.profiles import MappedFile
+from pipeline.profiles import MappedFile, fill_text
 from pipeline.schema import CANONICAL, LINEAGE
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "config" / "expectations"
@@ -464,7 +464,20 @@ def take_map(series: pd.Series, mapping: dict, dtype: str = "float64") -> pd.Ser
 
 
 def _label(frame: pd.DataFrame) -> pd.Series:
-    return frame["source_file"] + " row " + frame["source_row"].astype("str")
+    return frame["source_file"].astype("str") + " row " + frame["source_row"].astype("str")
+
+
+def as_text(series: pd.Series) -> pd.Series:
+    """A text column as the ``str`` dtype; a categorical through Arrow (one take of its
+    categories, not a Python string per row)."""
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        return series.astype("str")
+    import pyarrow as pa
+
+    codes = series.cat.codes.to_numpy()
+    categories = pa.array(np.asarray(series.cat.categories, dtype=object), type=pa.large_string())
+    text = categories.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(text, dtype="str"), index=series.index)
 
 
 def superseded_by(screenings: pd.DataFrame) -> pd.Series:
@@ -497,8 +510,10 @@ def superseded_by(screenings: pd.DataFrame) -> pd.Series:
     kept = sort[last_of_group]  # one per group, in group order
     dup = sort[~last_of_group]
     if dup.size:
-        labels = _label(screenings.iloc[kept]).to_numpy()
-        out.iloc[dup] = labels[group[~last_of_group]]
+        # Label only the kept rows some other row points to (few), not every kept row.
+        targets, which = np.unique(group[~last_of_group], return_inverse=True)
+        labels = _label(screenings.iloc[kept[targets]]).to_numpy()
+        out.iloc[dup] = labels[which]
     return out
 
 
@@ -551,7 +566,7 @@ def check_frame(
             "_raw_percentile", pd.Series(None, index=frame.index, dtype="str")
         )
     if table == "students":
-        frame["school_name"] = frame["school_name"].fillna(frame["school_id"])
+        frame["school_name"] = fill_text(frame["school_name"], frame["school_id"])
         frame["duplicate_of"] = duplicate_of(frame)
     if table == "interventions":
         frame["unreadable"] = _unreadable_note(
@@ -717,8 +732,8 @@ def _split(
     result,
     origins: dict[str, list[dict[str, str]]],
     config: DistrictConfig,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(accepted records, quarantine lines) of one validated table."""
+) -> tuple[np.ndarray | None, pd.DataFrame]:
+    """(which rows are accepted - None for all -, quarantine lines) of one validated table."""
     failures, structural = _failures(result, table)
     if structural:
         raise IngestError(table, "the table fails a structural check: " + "; ".join(structural))
@@ -728,7 +743,7 @@ def _split(
         if "rule" in (item.expectation_config.meta or {})
     }
     if failures.empty:
-        return frame, pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        return None, pd.DataFrame(columns=QUARANTINE_COLUMNS)
     failures = failures.drop_duplicates(["index", "rule"]).sort_values(["index", "order"])
     later = failures.duplicated("index")
     # Only rows breaking several rules need a join (few): no per-row Python otherwise.
@@ -737,20 +752,64 @@ def _split(
     primary["also"] = also.reindex(primary.index)
     primary = primary.reset_index()
     quarantine = _reason_texts(table, frame, primary, metas, origins, config)
-    accepted = frame.drop(index=primary["index"].to_numpy())
+    accepted = np.ones(len(frame), dtype=bool)
+    accepted[frame.index.get_indexer(primary["index"].to_numpy())] = False
     return accepted, quarantine
 
 
-def _canonical(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    columns = [*CANONICAL[table].columns, *LINEAGE]
-    out = frame[columns].reset_index(drop=True)
-    for column in CANONICAL[table].columns:
-        out[column] = out[column].astype(_dtype(table, column))
-    out["source_row"] = out["source_row"].astype("int64")
-    return out
+def _canonical(table: str, frame: pd.DataFrame, accepted: np.ndarray | None) -> pd.DataFrame:
+    """The accepted rows of the canonical columns, typed; column by column, so no copy of
+    the whole check frame is made on the way."""
+    out = {}
+    for column in [*CANONICAL[table].columns, *LINEAGE]:
+        values = frame[column] if accepted is None else frame[column][accepted]
+        values = values.reset_index(drop=True)
+        dtype = "int64" if column == "source_row" else _dtype(table, column)
+        out[column] = as_text(values) if dtype == "str" else values.astype(dtype)
+    return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------- run
+
+
+def concat_records(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat`` that keeps text columns categorical (one set of categories for all
+    frames; pandas makes a column mixing categoricals with other categories ``object``)."""
+    if len(frames) > 1:
+        columns = {
+            c for f in frames for c in f.columns if isinstance(f[c].dtype, pd.CategoricalDtype)
+        }
+        for column in columns:
+            present = [f[column] for f in frames if column in f]
+            if all(isinstance(p.dtype, pd.CategoricalDtype) for p in present):
+                union = pd.Index(
+                    pd.unique(
+                        np.concatenate(
+                            [np.asarray(p.cat.categories, dtype=object) for p in present]
+                        )
+                    ),
+                    dtype="str",
+                )
+                dtype = pd.CategoricalDtype(union)
+                frames = [
+                    f.assign(**{column: f[column].cat.set_categories(union)})
+                    if column in f
+                    else f.assign(
+                        **{
+                            column: pd.Series(
+                                pd.Categorical.from_codes(np.full(len(f), -1), dtype=dtype),
+                                index=f.index,
+                            )
+                        }
+                    )
+                    for f in frames
+                ]
+            else:
+                frames = [
+                    f.assign(**{column: f[column].astype("str")}) if column in f else f
+                    for f in frames
+                ]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _roster_candidates(
@@ -783,7 +842,7 @@ def _roster_candidates(
             for sid in fresh["student_id"].unique():
                 known[sid] = m.file
             pieces.append(fresh.assign(_table_file=m.file))
-    frame = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
+    frame = concat_records(pieces) if pieces else pd.DataFrame()
     return frame, skipped
 
 
@@ -798,7 +857,7 @@ def _records_of(mapped: list[MappedFile], table: str) -> pd.DataFrame:
             _origin=pd.Series([], dtype="int32"),
         )
         return pd.DataFrame(empty)
-    frame = pd.concat(frames, ignore_index=True)
+    frame = concat_records(frames)
     frame["_order"] = np.arange(len(frame))
     return frame
 
@@ -822,12 +881,11 @@ def run_quality(mapped: list[MappedFile], config: DistrictConfig) -> QualityResu
             "no students: add a roster file (students.csv) or a vendor export with grade "
             "and school columns",
         )
-    checks = {}
     started = time.perf_counter()
     frame = check_frame("students", roster, config, None)
     validations["students"] = validator.validate("students", frame, parameters)
     accepted, quarantine = _split("students", frame, validations["students"], origins, config)
-    tables["students"], checks["students"] = _canonical("students", accepted), frame
+    tables["students"] = _canonical("students", frame, accepted)
     quarantines.append(quarantine)
     roster_ids = pd.Index(tables["students"]["student_id"].unique())
     seconds["students"] = time.perf_counter() - started
@@ -837,7 +895,8 @@ def run_quality(mapped: list[MappedFile], config: DistrictConfig) -> QualityResu
         frame = check_frame(table, _records_of(mapped, table), config, roster_ids)
         validations[table] = validator.validate(table, frame, parameters)
         accepted, quarantine = _split(table, frame, validations[table], origins, config)
-        tables[table], checks[table] = _canonical(table, accepted), frame
+        tables[table] = _canonical(table, frame, accepted)
+        del frame  # the check columns are done with: free them before the next table
         quarantines.append(quarantine)
         seconds[table] = time.perf_counter() - started
 

@@ -347,6 +347,28 @@ def test_quoted_commas_newlines_trailing_columns_and_missing_tokens(tmp_path, co
     assert (q["rule"], q["source_row"], q["column"]) == ("grade_unreadable", 3, "grade")
 
 
+def test_padded_cells_and_tokens_read_like_clean_ones_and_tables_are_text(tmp_path, config):
+    """Cells are read dictionary-encoded and cleaned through their distinct values: the
+    canonical tables are what clean cells give, with text as ``str`` (not categorical)."""
+    ids = ["0001", "0002", "0003"]
+    clean, padded = tmp_path / "clean", tmp_path / "padded"
+    write_canonical(clean, roster_of(ids), screenings_of(ids, [40, 50, 60]))
+    write_canonical(padded, roster_of(ids), screenings_of(ids, [40, 50, 60]))
+    (padded / "screenings.csv").write_text(
+        "student_id,school_year,window,date,measure,subject,score,percentile,vendor_level\n"
+        "0001, 2025-2026 ,fall ,2025-09-15, dibels8_orf_wrc,reading, 40,50, N/A \n"
+        " 0002 ,2025-2026,fall,2025-09-15,dibels8_orf_wrc,reading,50 ,50,\n"
+        '"0003",2025-2026," fall",2025-09-15,dibels8_orf_wrc,reading,60,50,--\n',
+        encoding="utf-8",
+    )
+    expected, got = ingest(clean, config), ingest(padded, config)
+    for table in ("students", "screenings"):
+        pd.testing.assert_frame_equal(got.tables[table], expected.tables[table])
+        text = [c for c, kind in got.tables[table].dtypes.items() if kind == "category"]
+        assert text == []
+    assert got.tables["screenings"]["score"].tolist() == [40.0, 50.0, 60.0]
+
+
 def test_missing_required_column_stops_with_file_and_column(tmp_path, config):
     raw = tmp_path / "raw"
     write_canonical(raw, roster_of(["0001"]), screenings_of(["0001"], [40]).drop(columns="date"))
