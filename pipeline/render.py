@@ -397,7 +397,9 @@ def render_term(
         notebooks=SCHOOL_NOTEBOOKS,
     )
     if not school_ids:
-        jobs.append(district_job(processed, reports, config_dir, school_year, window, generated_at))
+        # The longest report first, so it runs beside the schools' rather than after them.
+        district = district_job(processed, reports, config_dir, school_year, window, generated_at)
+        jobs.insert(0, district)
     if notebooks:
         jobs = [job for job in jobs if job.notebook.stem in notebooks]
     results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
