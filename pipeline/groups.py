@@ -31,6 +31,8 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -224,6 +226,29 @@ class _Rows:
         return LinearConstraint(matrix, np.array(self.lo), np.array(self.hi))
 
 
+# Solver settings for the stages whose optimal value, not solution, is used: measured
+# fastest on state-scale schools. The feasibility-jump heuristic is a HiGHS option that
+# scipy passes on verbatim (with a warning, silenced here).
+_VALUE_ONLY_OPTIONS: dict[str, dict] = {
+    "served": {"mip_heuristic_run_feasibility_jump": False},
+    "groups": {"presolve": False, "mip_heuristic_run_feasibility_jump": False},
+}
+_HIGHS_ONLY = {"mip_heuristic_run_feasibility_jump"}
+
+
+def _milp(c: np.ndarray, options: dict, **kwargs):
+    """``scipy.optimize.milp``, passing the HiGHS-only options where HiGHS has them."""
+    if _HIGHS_ONLY.isdisjoint(options):
+        return milp(c, options=options, **kwargs)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Unrecognized options", RuntimeWarning)
+            return milp(c, options=dict(options), **kwargs)
+    except AttributeError:  # a HiGHS without the option: solve without it
+        plain = {k: v for k, v in options.items() if k not in _HIGHS_ONLY}
+        return milp(c, options=plain, **kwargs)
+
+
 def _solve_counts(
     cells: dict[tuple, dict[int, int]],
     staff: list[Staff],
@@ -309,22 +334,25 @@ def _solve_counts(
     bounds = Bounds(np.zeros(n_var), np.array(var_hi))
     integrality = np.ones(n_var)
 
-    def solve(cols: list[int], vals: list[float]) -> np.ndarray:
+    def solve(cols: list[int], vals: list[float], value_only: str = "") -> np.ndarray:
         c = np.zeros(n_var)
         np.add.at(c, np.asarray(cols, dtype=np.int64), np.asarray(vals, dtype=float))
-        result = milp(
+        options = {"time_limit": time_limit, "mip_rel_gap": 0.0, "presolve": True}
+        if value_only:  # any exact optimum will do: tune for speed
+            options.update(_VALUE_ONLY_OPTIONS[value_only])
+        result = _milp(
             c,
             constraints=rows.constraint(n_var),
             integrality=integrality,
             bounds=bounds,
-            options={"time_limit": time_limit, "mip_rel_gap": 0.0, "presolve": True},
+            options=options,
         )
         if result.x is None:
             raise RuntimeError(f"grouping: the solver found no solution ({result.message})")
         return np.round(result.x)
 
     # 1. most Tier 3 students served, then most students served (one weighted solve)
-    x = solve(served + served3, [-1.0] * len(served) + [-weight] * len(served3))
+    x = solve(served + served3, [-1.0] * len(served) + [-weight] * len(served3), "served")
     if served3:
         best = float(x[served3].sum())
         rows.add(served3, [1.0] * len(served3), best, best)
@@ -332,7 +360,7 @@ def _solve_counts(
     rows.add(served, [1.0] * len(served), best, best)
     # 2. fewest groups, then fewest undersized
     second_cols, second_vals = list(second), list(second.values())
-    x = solve(second_cols, second_vals)
+    x = solve(second_cols, second_vals, "groups")
     best = float(np.dot(x[second_cols], second_vals))
     rows.add(second_cols, second_vals, best, best)
     # 3. balanced sizes: this stage's solution is the one used
@@ -677,8 +705,9 @@ def _unserved_reasons(
     return reasons
 
 
-# Schools per worker process below which a pool costs more than it saves.
-SCHOOLS_PER_WORKER = 8
+# Schools per worker process below which starting the pool costs more than it saves
+# (a worker takes 1-3 s to start; a state-scale school about 0.1 s to solve).
+SCHOOLS_PER_WORKER = 32
 
 
 def _worker_count(workers: int | None, schools: int) -> int:
@@ -690,33 +719,44 @@ def _worker_count(workers: int | None, schools: int) -> int:
     return max(1, min(workers, schools))
 
 
-def _solve_batch(tasks: list[tuple], grouping: Grouping) -> list[Solution]:
-    return [
-        _solve_counts(cells, staff, grouping, grouping.time_limit_seconds) for cells, staff in tasks
-    ]
-
-
-def _solutions(tasks: list[tuple], grouping: Grouping, workers: int | None) -> Iterator[Solution]:
-    """Each school's solution, in school order; solved in worker processes if worthwhile.
-
-    A school's solve depends on nothing but its own counts and staff, so where it runs
-    cannot change its result.
-    """
-    count = _worker_count(workers, len(tasks))
+def _start_pool(count: int) -> ProcessPoolExecutor | None:
+    """``count`` worker processes, started in the background while the caller goes on."""
     if count <= 1:
-        yield from _solve_batch(tasks, grouping)
-        return
-    size = max(1, -(-len(tasks) // (4 * count)))
-    batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+        return None
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         # Workers need this module, never the caller's script (the default preload).
         context.set_forkserver_preload([__name__])
     else:
         context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(count, mp_context=context) as pool:
-        for solved in pool.map(_solve_batch, batches, itertools.repeat(grouping)):
-            yield from solved
+    pool = ProcessPoolExecutor(count, mp_context=context)
+    # A worker starts on a submit, which waits for it: submit from a thread.
+    threading.Thread(target=lambda: [pool.submit(int) for _ in range(count)], daemon=True).start()
+    return pool
+
+
+def _solve_batch(tasks: list[tuple], grouping: Grouping) -> list[Solution]:
+    return [
+        _solve_counts(cells, staff, grouping, grouping.time_limit_seconds) for cells, staff in tasks
+    ]
+
+
+def _solutions(
+    tasks: list[tuple], grouping: Grouping, pool: ProcessPoolExecutor | None, workers: int
+) -> Iterator[Solution]:
+    """Each school's solution, in school order, from the worker processes if there are.
+
+    A school's solve depends on nothing but its own counts and staff, so where it runs
+    cannot change its result.
+    """
+    if pool is None:
+        for task in tasks:
+            yield from _solve_batch([task], grouping)
+        return
+    size = max(1, -(-len(tasks) // (4 * workers)))
+    batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+    for solved in pool.map(_solve_batch, batches, itertools.repeat(grouping)):
+        yield from solved
 
 
 def form_groups(
@@ -754,6 +794,23 @@ def form_groups(
     ]
     if need.empty:
         return pd.DataFrame(columns=GROUP_COLUMNS), pd.DataFrame(columns=UNSERVED_COLUMNS)
+    count = _worker_count(workers, need["school_id"].nunique())
+    pool = _start_pool(count)
+    try:
+        return _form_groups(need, config, staff, pool, count)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _form_groups(
+    need: pd.DataFrame,
+    config: DistrictConfig,
+    staff: pd.DataFrame | None,
+    pool: ProcessPoolExecutor | None,
+    workers: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`form_groups` once the Tier 2/3 rows are typed (``need``)."""
     # Sort by value so the row order of the input cannot matter.
     need = need.sort_values(["school_id", "subject", "student_id"]).reset_index(drop=True)
     people = staff_for_schools(staff, sorted(need["school_id"].unique()), config)
@@ -770,7 +827,7 @@ def form_groups(
     records: list[dict] = []
     school_without_groups = False
     for (school_id, cells, index), (_, mine), solution in zip(
-        schools, tasks, _solutions(tasks, grouping, workers), strict=True
+        schools, tasks, _solutions(tasks, grouping, pool, workers), strict=True
     ):
         named, took = _name_groups(school_id, table, index, solution, mine, grouping)
         _assign_slots(named, mine)

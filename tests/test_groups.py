@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pandas as pd
 import pytest
@@ -433,3 +434,49 @@ def test_a_bad_staff_file_stops_with_file_column_and_row(processed_demo, tmp_pat
     assert code == 2
     err = capsys.readouterr().err
     assert "staff.csv, column 'max_groups', row 2" in err and "'many'" in err
+
+
+# --- several schools, solved in worker processes ---------------------------------------
+
+
+def _district(schools: int, students: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tiers and staff.csv of ``schools`` schools with ``students`` Tier 2/3 rows each."""
+    rng = random.Random(seed)
+    tiers, staff = [], []
+    for s in range(schools):
+        rows = [
+            (
+                rng.choice(SUBJECTS),
+                rng.randint(0, 3),
+                rng.choice([2, 3]),
+                rng.choice(FOCI),
+                rng.randint(0, 60),
+            )
+            for _ in range(students)
+        ]
+        people = [(("reading",), 3, 12, 2), (("math",), 2, 8, 0), (("reading", "math"), 2, 9, 1)]
+        school_tiers, school_staff = _build(rows, people)
+        tiers.append(school_tiers.assign(school_id=f"{s + 1:03d}"))
+        staff.append(school_staff.assign(school_id=f"{s + 1:03d}"))
+    return pd.concat(tiers, ignore_index=True), pd.concat(staff, ignore_index=True)
+
+
+def test_worker_processes_give_the_serial_result(config):
+    tiers, raw_staff = _district(schools=6, students=30, seed=3)
+    staff = validate_staff(raw_staff, "staff.csv", config)
+    serial = form_groups(tiers, config, staff, workers=1)
+    parallel = form_groups(tiers, config, staff, workers=2)
+    assert len(serial[0]) and len(serial[1])  # both tables have rows to compare
+    pd.testing.assert_frame_equal(parallel[0], serial[0])
+    pd.testing.assert_frame_equal(parallel[1], serial[1])
+
+
+def test_each_school_is_grouped_as_if_alone(config):
+    tiers, raw_staff = _district(schools=4, students=25, seed=5)
+    staff = validate_staff(raw_staff, "staff.csv", config)
+    together = form_groups(tiers, config, staff, workers=2)
+    for school, rows in tiers.groupby("school_id"):
+        alone = form_groups(rows, config, staff[staff["school_id"] == school], workers=1)
+        for table, part in zip(together, alone, strict=True):
+            mine = table[table["school_id"] == school].reset_index(drop=True)
+            pd.testing.assert_frame_equal(mine, part)
