@@ -391,15 +391,18 @@ def categorical_text(codes: np.ndarray, values, index: pd.Index) -> pd.Series:
     """Text per row from a code per row (-1: missing) into ``values`` (None: missing),
     as a categorical of its distinct values (a few bytes a row, whatever the text)."""
     value_codes, uniques = pd.factorize(pd.Series(values, dtype="str"), use_na_sentinel=True)
-    row_codes = np.r_[value_codes, -1][codes] if len(codes) else np.array([], dtype="int64")
-    categories = pd.Index(uniques, dtype="str")
-    return pd.Series(pd.Categorical.from_codes(row_codes, categories), index=index)
+    if not np.array_equal(value_codes, np.arange(len(value_codes))):
+        # Some values repeat or are missing: recode (otherwise the codes stand as they are).
+        codes = np.r_[value_codes, -1][codes] if len(codes) else np.array([], dtype="int64")
+    dtype = pd.CategoricalDtype(pd.Index(uniques, dtype="str"))
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=index)
 
 
 def constant_text(value: object, index: pd.Index) -> pd.Series:
     """The same text (or missing, for None) on every row, as a categorical."""
     codes = np.full(len(index), -1 if value is None else 0, dtype="int8")
-    return categorical_text(codes, [] if value is None else [str(value)], index)
+    dtype = pd.CategoricalDtype(pd.Index([] if value is None else [str(value)], dtype="str"))
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=index)
 
 
 def fill_text(series: pd.Series, other: pd.Series) -> pd.Series:

@@ -52,7 +52,7 @@ import pandas as pd
 
 from pipeline.config import DistrictConfig
 from pipeline.ingest import IngestError
-from pipeline.profiles import MappedFile, fill_text
+from pipeline.profiles import MappedFile, distinct_codes, fill_text
 from pipeline.schema import CANONICAL, LINEAGE
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "config" / "expectations"
@@ -200,7 +200,7 @@ def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     key = np.zeros(len(frame), dtype="int64")
     span = 1
     for column in columns:
-        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        codes, uniques = distinct_codes(frame[column])
         codes = np.where(codes < 0, len(uniques), codes)
         key = key * (len(uniques) + 1) + codes
         span *= len(uniques) + 1
@@ -437,8 +437,8 @@ def _window_bounds(frame: pd.DataFrame, config: DistrictConfig) -> tuple[pd.Seri
 
 def _pair_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, list[tuple]]:
     """An integer code per row for the pair (a, b) (-1 when either is missing)."""
-    ca, ua = pd.factorize(a)
-    cb, ub = pd.factorize(b)
+    ca, ua = distinct_codes(a)
+    cb, ub = distinct_codes(b)
     code = np.where((ca < 0) | (cb < 0), -1, ca * max(len(ub), 1) + cb)
     pairs = [(x, y) for x in ua for y in ub]
     return code, pairs
@@ -450,15 +450,21 @@ def isin(values: pd.Series | pd.Index, allowed) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    allowed = pa.array(np.asarray(list(allowed), dtype=object), type=pa.string())
-    column = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
-    hit = pc.fill_null(pc.is_in(column, value_set=allowed), False)
+    def arrow(text) -> pa.Array:
+        array = getattr(text, "array", None)
+        if isinstance(getattr(array, "dtype", None), pd.StringDtype):
+            return pa.array(array).cast(pa.large_string())  # Arrow-backed already
+        return pa.array(
+            np.asarray(list(text), dtype=object), type=pa.large_string(), from_pandas=True
+        )
+
+    hit = pc.fill_null(pc.is_in(arrow(values), value_set=arrow(allowed)), False)
     return hit.to_numpy(zero_copy_only=False)
 
 
 def take_map(series: pd.Series, mapping: dict, dtype: str = "float64") -> pd.Series:
     """``series.map(mapping)`` through its distinct values (few measures, many rows)."""
-    codes, uniques = pd.factorize(series)
+    codes, uniques = distinct_codes(series)
     values = pd.Series([mapping.get(u) for u in uniques] + [None], dtype=dtype).to_numpy()
     return pd.Series(values[codes], index=series.index, dtype=dtype)
 
@@ -494,7 +500,7 @@ def superseded_by(screenings: pd.DataFrame) -> pd.Series:
     key = np.zeros(n, dtype="int64")
     usable = np.ones(n, dtype=bool)
     for column in ("student_id", "measure", "school_year", "window"):
-        codes, uniques = pd.factorize(screenings[column])
+        codes, uniques = distinct_codes(screenings[column])
         usable &= codes >= 0
         key = key * (len(uniques) + 1) + (codes + 1)
     date = screenings["date"].to_numpy(dtype="datetime64[s]").astype("int64")
@@ -551,8 +557,8 @@ def check_frame(
             frame[column] = pd.Series(None, index=frame.index, dtype=_dtype(table, column))
     if roster_ids is not None:
         # Hash each distinct id once (ids repeat once per measure and window).
-        codes, uniques = pd.factorize(frame["student_id"])
-        known = np.r_[isin(uniques, roster_ids), False]
+        codes, uniques = distinct_codes(frame["student_id"])
+        known = np.r_[isin(pd.Index(uniques, dtype="str"), roster_ids), False]
         frame["in_roster"] = pd.Series(known[codes], index=frame.index).where(codes >= 0, None)
     if "score" in spec.columns and "measure" in spec.columns:
         lo = {m: s.min for m, s in config.measures.items()}
@@ -761,8 +767,9 @@ def _canonical(table: str, frame: pd.DataFrame, accepted: np.ndarray | None) -> 
     """The accepted rows of the canonical columns, typed; column by column, so no copy of
     the whole check frame is made on the way."""
     out = {}
+    rows = None if accepted is None or accepted.all() else np.flatnonzero(accepted)
     for column in [*CANONICAL[table].columns, *LINEAGE]:
-        values = frame[column] if accepted is None else frame[column][accepted]
+        values = frame[column] if rows is None else frame[column].take(rows)
         values = values.reset_index(drop=True)
         dtype = "int64" if column == "source_row" else _dtype(table, column)
         out[column] = as_text(values) if dtype == "str" else values.astype(dtype)
