@@ -256,6 +256,8 @@ def cmd_ingest(args, config: DistrictConfig) -> Term:
     read_seconds = time.perf_counter() - started
     gx_import.join()
     result = quality.run_quality(mapped, config)
+    files = len(mapped)
+    del mapped  # the mapped records are checked and copied into the tables: free them
     tables = result.tables
     try:
         term = _pick_term(args, tables["screenings"])
@@ -285,7 +287,7 @@ def cmd_ingest(args, config: DistrictConfig) -> Term:
     counts = ", ".join(f"{len(f)} {n}" for n, f in sliced.items())
     q = result.quarantine
     _say(
-        f"ingested {term.window} {term.school_year} from {len(mapped)} files: {counts}; "
+        f"ingested {term.window} {term.school_year} from {files} files: {counts}; "
         f"{len(q)} rows quarantined, {int(result.ledger['skipped'].sum())} skipped "
         f"(read {read_seconds:.1f} s, checks {sum(result.seconds.values()):.1f} s); "
         f"see {page}"

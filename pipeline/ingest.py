@@ -370,16 +370,21 @@ def slice_term(
     screenings = tables["screenings"]
     progress = tables["progress"]
     interventions = tables["interventions"]
+
+    def rows(frame: pd.DataFrame, keep: pd.Series) -> pd.DataFrame:
+        # Usually every row is in the term: no copy of a large table then.
+        return frame.reset_index(drop=True) if keep.all() else frame[keep].reset_index(drop=True)
+
     return {
         "students": tables["students"],
-        "screenings": screenings[
+        "screenings": rows(
+            screenings,
             (screenings["school_year"] == term.school_year)
-            & screenings["window"].isin(windows_so_far)
-        ].reset_index(drop=True),
-        "interventions": interventions[
-            (interventions["start_date"] <= cutoff) & (interventions["start_date"] >= start)
-        ].reset_index(drop=True),
-        "progress": progress[
-            (progress["date"] <= cutoff) & (progress["date"] >= start)
-        ].reset_index(drop=True),
+            & screenings["window"].isin(windows_so_far),
+        ),
+        "interventions": rows(
+            interventions,
+            (interventions["start_date"] <= cutoff) & (interventions["start_date"] >= start),
+        ),
+        "progress": rows(progress, (progress["date"] <= cutoff) & (progress["date"] >= start)),
     }
