@@ -416,9 +416,10 @@ class _Validator:
 
 
 def _window_bounds(frame: pd.DataFrame, config: DistrictConfig) -> tuple[pd.Series, pd.Series]:
-    keys = frame[["school_year", "window"]].drop_duplicates().dropna()
+    # Few distinct (year, window) pairs: one code per row, then take (no per-row look-ups).
+    code, pairs = _pair_codes(frame["school_year"], frame["window"])
     starts, ends = {}, {}
-    for year, window in keys.itertuples(index=False):
+    for year, window in pairs:  # every pair of distinct values; absent pairs go unused
         if window not in config.windows:
             continue
         try:
@@ -426,8 +427,6 @@ def _window_bounds(frame: pd.DataFrame, config: DistrictConfig) -> tuple[pd.Seri
         except ValueError:
             continue
         starts[(year, window)], ends[(year, window)] = pd.Timestamp(first), pd.Timestamp(last)
-    # Few distinct (year, window) pairs: one code per row, then take (no per-row look-ups).
-    code, pairs = _pair_codes(frame["school_year"], frame["window"])
     first = pd.Series([starts.get(k) for k in pairs] + [None], dtype="datetime64[s]").to_numpy()
     last = pd.Series([ends.get(k) for k in pairs] + [None], dtype="datetime64[s]").to_numpy()
     start = pd.Series(first[code], index=frame.index, dtype="datetime64[s]")
