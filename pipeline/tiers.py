@@ -22,12 +22,14 @@ name every domain at risk. When the data cannot tell, the focus is ``needs_diagn
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import DistrictConfig
+from pipeline.config import SKILLS, DistrictConfig
 from pipeline.schema import OVERRIDES
 
 TIER_LABELS = {1: "Tier 1 (core)", 2: "Tier 2 (strategic)", 3: "Tier 3 (intensive)"}
@@ -189,10 +191,23 @@ def measure_tiers(
     Only measures with a tier rule other than ``none`` appear. Students not on the roster
     are left out (the ingest stage quarantines them).
     """
+    return _measure_tiers(screenings, students, config, window)[0]
+
+
+def _measure_tiers(
+    screenings: pd.DataFrame,
+    students: pd.DataFrame,
+    config: DistrictConfig,
+    window: str,
+    columns: list[str] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`measure_tiers` keeping only the screening ``columns`` (default: all), and
+    each row's position in ``students``."""
     used = {n: m for n, m in config.measures.items() if m.tier_rule != "none"}
-    frame = screenings[
-        (screenings["window"] == window) & screenings["measure"].isin(list(used))
-    ].merge(students[["student_id", "school_id", "grade"]], on="student_id", how="inner")
+    keep = (screenings["window"] == window) & screenings["measure"].isin(list(used))
+    if columns is not None:
+        screenings = screenings[[c for c in screenings.columns if c in columns]]
+    frame, student = _join_roster(screenings[keep], students)
     for column in ("percentile", "vendor_level", "source_file", "source_row"):
         if column not in frame.columns:
             frame[column] = pd.NA
@@ -201,7 +216,35 @@ def measure_tiers(
     # (a few thousand at state scale, against millions of rows) and copy it to its rows.
     code, first = distinct_rows(frame, DECISION_INPUTS)
     decided = _decide(frame.take(first).reset_index(drop=True), config, used, window)
-    return frame.assign(**decided.take(code).set_axis(frame.index))
+    return frame.assign(**decided.take(code).set_axis(frame.index)), student
+
+
+def _join_roster(rows: pd.DataFrame, students: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """``rows.merge(roster, on="student_id", how="inner")`` (roster: student_id, school_id,
+    grade; the order of ``rows`` kept) with each row's position in ``students``.
+
+    A hash lookup of the ids (pyarrow ``index_in``) rather than a merge, when ids are unique.
+    """
+    roster = students[["student_id", "school_id", "grade"]]
+    if {"school_id", "grade"} & set(rows.columns) or not roster["student_id"].is_unique:
+        frame = rows.merge(
+            roster.assign(_position=np.arange(len(roster))), on="student_id", how="inner"
+        )
+        return frame.drop(columns="_position"), frame["_position"].to_numpy()
+
+    def ids(values: pd.Series) -> pa.Array:
+        return pa.array(values.array).cast(pa.large_string())
+
+    found = pc.index_in(ids(rows["student_id"]), value_set=ids(roster["student_id"]))
+    position = found.fill_null(-1).to_numpy().astype(np.int64)
+    on_roster = np.flatnonzero(position >= 0)
+    if len(on_roster) < len(rows):
+        rows, position = rows.iloc[on_roster], position[on_roster]
+    rows = rows.reset_index(drop=True)
+    return rows.assign(
+        school_id=roster["school_id"].take(position).reset_index(drop=True),
+        grade=roster["grade"].take(position).reset_index(drop=True),
+    ), position
 
 
 def distinct_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -467,19 +510,34 @@ def _decide(frame: pd.DataFrame, config: DistrictConfig, used: dict, window: str
     )
 
 
-def _pair_codes(frame: pd.DataFrame) -> np.ndarray:
-    """A code (>= 0) per student x subject, so that group work is integer arithmetic."""
-    student, _ = pd.factorize(frame["student_id"])
+class _Keys(NamedTuple):
+    """Integer codes of per-measure rows, so that group work is integer arithmetic:
+    ``pair`` (>= 0) per student x subject, ``subject`` / ``measure`` into their uniques."""
+
+    pair: np.ndarray
+    subject: np.ndarray
+    subjects: pd.Index
+    measure: np.ndarray
+    measures: pd.Index
+
+    def lookup(self, by: str, mapping: dict, dtype=object, missing=None) -> np.ndarray:
+        """``frame[by].map(mapping)`` as an array (``missing`` where not in ``mapping``)."""
+        if by == "subject":
+            code, uniques = self.subject, self.subjects
+        else:
+            code, uniques = self.measure, self.measures
+        values = [mapping.get(u, missing) for u in uniques] + [missing]
+        return np.array(values, dtype=dtype)[code]  # code -1 (missing) takes the last
+
+
+def _keys(frame: pd.DataFrame, student: np.ndarray | None = None) -> _Keys:
+    """:class:`_Keys` of ``frame``; ``student``: a code per row (e.g. its roster position)."""
+    if student is None:
+        student, _ = pd.factorize(frame["student_id"])
     subject, subjects = pd.factorize(frame["subject"])
-    return (student.astype(np.int64) + 1) * (len(subjects) + 1) + subject + 1
-
-
-def _lookup(keys: pd.Series, mapping: dict, dtype=object, missing=None) -> np.ndarray:
-    """``keys.map(mapping)`` as an array, one dict lookup per distinct key (``missing`` for
-    keys not in ``mapping``)."""
-    code, uniques = pd.factorize(keys)
-    values = np.array([mapping.get(u, missing) for u in uniques] + [missing], dtype=dtype)
-    return values[code]  # code -1 (a missing key) takes the last value
+    measure, measures = pd.factorize(frame["measure"])
+    pair = (student.astype(np.int64) + 1) * (len(subjects) + 1) + subject + 1
+    return _Keys(pair, subject, subjects, measure, measures)
 
 
 def _objects(values: np.ndarray) -> pd.Series:
@@ -503,16 +561,17 @@ def _join_runs(keys: np.ndarray, values: np.ndarray, sep: str) -> np.ndarray:
 
 def combine_tiers(per_measure: pd.DataFrame, config: DistrictConfig) -> pd.DataFrame:
     """One row per student x subject: the deciding measure's row, by the subject's rule."""
-    return _combine(per_measure, _pair_codes(per_measure), config).drop(columns="_pair")
+    return _combine(per_measure, _keys(per_measure), config).drop(columns="_pair")
 
 
 def _config_order(config: DistrictConfig) -> dict[str, int]:
     return {n: k for k, n in enumerate(config.measures)}
 
 
-def _combine(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictConfig) -> pd.DataFrame:
+def _combine(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig) -> pd.DataFrame:
     """:func:`combine_tiers`, with each row's student x subject code in ``_pair``."""
-    order = _lookup(per_measure["measure"], _config_order(config), float, np.nan)
+    pair = keys.pair
+    order = keys.lookup("measure", _config_order(config), float, np.nan)
     tiers = per_measure["tier"].to_numpy(dtype=float, na_value=np.nan)
     known = ~np.isnan(tiers)
     rows = np.flatnonzero(known)
@@ -523,8 +582,7 @@ def _combine(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictConfig
     n_known = np.diff(np.r_[start, len(ranked)])[run]
     rank = np.arange(len(ranked)) - start[run]
     # Subject rules and "is the subject's composite" looked up per distinct value.
-    subject, subjects = pd.factorize(per_measure["subject"])
-    measure, measures = pd.factorize(per_measure["measure"])
+    subject, subjects, measure, measures = keys[1:]
     rules = {s: r.combine for s, r in config.subjects.items()}
     rule = np.array([rules.get(s, "most_intensive") for s in subjects] + ["most_intensive"])
     rule = rule.astype(object)[subject[ranked]]
@@ -540,18 +598,20 @@ def _combine(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictConfig
         np.where((rule == "two_of_three") & (n_known >= 2), rank == 1, rank == 0),
     )
     decided = per_measure.take(ranked[chosen]).reset_index(drop=True)
-    # The note before the reason depends on four low-cardinality columns: built per
-    # distinct combination (see :func:`distinct_rows`).
-    how = pd.DataFrame(
+    # The note before the reason depends on the subject (and so its rule), whether the
+    # composite decides and the number of measures: built per distinct combination.
+    n_dec, most = n_known[chosen], n_known.max(initial=0) + 1
+    kind = ((subject[ranked[chosen]].astype(np.int64) + 1) * 2 + is_composite[chosen]) * most
+    code, _ = pd.factorize(kind + n_dec)
+    first = np.flatnonzero(~pd.Series(code).duplicated().to_numpy())
+    kinds = pd.DataFrame(
         {
-            "rule": rule[chosen],
-            "composite": is_composite[chosen],
-            "n": n_known[chosen],
-            "subject": decided["subject"],
+            "rule": rule[chosen][first],
+            "composite": is_composite[chosen][first],
+            "n": n_dec[first],
+            "subject": decided["subject"].take(first).to_numpy(),
         }
     )
-    code, first = distinct_rows(how, list(how.columns))
-    kinds = how.take(first)
     note = np.select(
         [
             kinds["rule"].eq("composite_first") & kinds["composite"],
@@ -604,33 +664,32 @@ def skill_focus(per_measure: pd.DataFrame, config: DistrictConfig) -> pd.DataFra
     Math and behaviour: every domain at risk, joined with " + ". No skill measure at
     risk: ``needs_diagnostic``.
     """
-    return _skill_focus(per_measure, _pair_codes(per_measure), config).reset_index(drop=True)
+    return _skill_focus(per_measure, _keys(per_measure), config).reset_index(drop=True)
 
 
-def _skill_focus(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictConfig):
-    """:func:`skill_focus` indexed by the student x subject code of :func:`_pair_codes`."""
-    keys = ["student_id", "subject"]
-    columns = [*keys, "focus", "focus_measure", "focus_score", "focus_reason"]
+def _skill_focus(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig):
+    """:func:`skill_focus` indexed by the student x subject code of :func:`_keys`."""
+    pair = keys.pair
+    ids = ["student_id", "subject"]
+    columns = [*ids, "focus", "focus_measure", "focus_score", "focus_reason"]
     skill_of = {n: m.skill for n, m in config.measures.items() if m.skill is not None}
-    skills = _lookup(per_measure["measure"], skill_of)
+    skills = keys.lookup("measure", skill_of)
     rows = np.flatnonzero(pd.notna(skills))
     if not len(rows):
         return pd.DataFrame(columns=columns, index=pd.Index([], dtype=np.int64))
-    order = _lookup(per_measure["measure"], _config_order(config), float, np.nan)
+    order = keys.lookup("measure", _config_order(config), float, np.nan)
     rung_of = {s: k for ladder in LADDERS.values() for k, s in enumerate(ladder)}
     rung_of.update({s: k for domains in DOMAINS.values() for k, s in enumerate(domains)})
     width = max(rung_of.values()) + 2  # rungs are 0 .. width - 2; a missing rung: width - 1
-    rung = _lookup(
-        per_measure["measure"], {n: rung_of.get(s) for n, s in skill_of.items()}, float, np.nan
-    )
+    rung = keys.lookup("measure", {n: rung_of.get(s) for n, s in skill_of.items()}, float, np.nan)
     tiers = per_measure["tier"].to_numpy(dtype=float, na_value=np.nan)
     risky = rows[np.nan_to_num(tiers[rows], nan=1) >= 2]
     # Per student x subject: lowest rung, then most intensive, then config order.
     risky = risky[np.lexsort((order[risky], -tiers[risky], rung[risky], pair[risky]))]
     _, start = _runs(pair[risky])
     first = risky[start]
-    ladder = per_measure["subject"].to_numpy()[first]
-    ladder = pd.Series(ladder).isin(list(LADDERS)).to_numpy()
+    is_ladder = keys.lookup("subject", dict.fromkeys(LADDERS, True), bool, False)
+    ladder = is_ladder[first]
     # The rung below the focus rung has a measure (any tier) for the student?
     rung_code = np.nan_to_num(rung, nan=width - 1).astype(np.int64)
     have = np.zeros((pair.max() + 1) * width, dtype=bool)
@@ -642,8 +701,11 @@ def _skill_focus(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictCo
     focus = skills[first].copy()
     focus_reason = np.empty(len(first), dtype=object)
     # Math and behaviour: every domain at risk (each once), and every reason.
-    domain = risky[~pd.Series(per_measure["subject"].to_numpy()[risky]).isin(list(LADDERS))]
-    once = domain[~pd.DataFrame({"p": pair[domain], "s": skills[domain]}).duplicated().to_numpy()]
+    domain = risky[~is_ladder[risky]]
+    skill_code = keys.lookup("measure", {n: SKILLS.index(s) for n, s in skill_of.items()}, int, -1)
+    once = domain[
+        ~pd.Series(pair[domain] * len(SKILLS) + skill_code[domain]).duplicated().to_numpy()
+    ]
     focus[~ladder] = _join_runs(pair[once], skills[once], " + ")
     focus_reason[~ladder] = "At risk: " + _join_runs(pair[domain], reasons[domain], "; ")
     below_name = {
@@ -672,7 +734,7 @@ def _skill_focus(per_measure: pd.DataFrame, pair: np.ndarray, config: DistrictCo
     ).set_axis(pair[first])
     # Every student x subject with a skill measure, in order of appearance.
     seen = rows[~pd.Series(pair[rows]).duplicated().to_numpy()]
-    out = per_measure[keys].take(seen).set_axis(pair[seen]).join(result, how="left")
+    out = per_measure[ids].take(seen).set_axis(pair[seen]).join(result, how="left")
     out.loc[out["focus"].isna(), "focus_reason"] = "No skill measure is below its cut"
     return out
 
@@ -787,12 +849,13 @@ def assign_tiers(
     ``score`` and ``percentile`` the row carries; ``overrides`` (validated
     ``overrides.csv``) win; Tier 2 and 3 rows get a skill focus (:func:`skill_focus`).
     """
-    per_measure = measure_tiers(screenings, students, config, window)
+    columns = [*TIER_COLUMNS, *DECISION_INPUTS]
+    per_measure, student = _measure_tiers(screenings, students, config, window, columns)
     if per_measure.empty:
         return pd.DataFrame(columns=TIER_COLUMNS)
-    pair = _pair_codes(per_measure)
-    decided = apply_overrides(_combine(per_measure, pair, config), overrides, students)
-    focus = _skill_focus(per_measure, pair, config).drop(columns=["student_id", "subject"])
+    keys = _keys(per_measure, student)
+    decided = apply_overrides(_combine(per_measure, keys, config), overrides, students)
+    focus = _skill_focus(per_measure, keys, config).drop(columns=["student_id", "subject"])
     # By student x subject code (rows an override added have none: no focus).
     looked_up = focus.reindex(decided.pop("_pair").fillna(-1).astype(np.int64))
     out = decided.assign(**looked_up.set_axis(decided.index))
