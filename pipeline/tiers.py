@@ -273,6 +273,17 @@ def distinct_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, 
 
 def _decide(frame: pd.DataFrame, config: DistrictConfig, used: dict, window: str) -> pd.DataFrame:
     """tier, level, rule_id, reason and on_watch of each row of ``frame``."""
+    if frame.empty:  # the text steps below cannot concatenate empty non-text columns
+        return pd.DataFrame(
+            {
+                "tier": pd.Series(dtype="Int64"),
+                "level": pd.Series(dtype=object),
+                "rule_id": pd.Series(dtype=object),
+                "reason": pd.Series(dtype=object),
+                "on_watch": pd.Series(dtype=bool),
+            },
+            index=frame.index,
+        )
     measure = frame["measure"]
     rule = measure.map({n: m.tier_rule for n, m in used.items()})
     name = measure.map({n: m.name_in_text for n, m in used.items()})

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pipeline.config import load_benchmarks
 from pipeline.tiers import (
     DIAGNOSTIC,
+    TIER_COLUMNS,
     OverrideError,
     assign_tiers,
     measure_tiers,
@@ -404,6 +405,16 @@ def test_output_keeps_the_columns_other_modules_read(config):
         "override",
     ):
         assert column in out.columns
+
+
+def test_a_window_without_screenings_gives_empty_tables(config):
+    screenings, students = _screen(THREE, window="fall")
+    per_measure = measure_tiers(screenings, students, config, "spring")
+    assert per_measure.empty
+    assert {"tier", "level", "rule_id", "reason", "on_watch"} <= set(per_measure.columns)
+    out = assign_tiers(screenings, students, config, "spring")
+    assert out.empty
+    assert list(out.columns) == TIER_COLUMNS
 
 
 def _bess_config(config):
