@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -336,3 +337,16 @@ def test_value_groups_links_pair_columns_and_refuses_other_expectations():
     assert quality.value_groups({"expectations": [*spec["expectations"], mostly]}) is None
     unique = {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "a"}}
     assert quality.value_groups({"expectations": [unique]}) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_packed_sort_orders_as_the_three_key_lexsort(seed):
+    rng = np.random.default_rng(seed)
+    n = 200
+    key = rng.integers(0, 7, n)
+    date = rng.integers(0, 5, n) * (86400 if seed % 2 else 13)
+    missing = rng.random(n) < 0.2
+    order = rng.permutation(n) if seed % 3 else np.arange(n)
+    expected = np.lexsort((order, np.where(missing, np.iinfo("int64").min, date), key))
+    got = quality._sort_by_key_date_order(key, 7, date, missing, order)
+    assert got.tolist() == expected.tolist()
