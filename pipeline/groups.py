@@ -35,6 +35,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
 
@@ -227,11 +228,12 @@ class _Rows:
 
 
 # Solver settings for the stages whose optimal value, not solution, is used: measured
-# fastest on state-scale schools. The feasibility-jump heuristic is a HiGHS option that
-# scipy passes on verbatim (with a warning, silenced here).
+# fastest on schools of 500 and 2,500 students (without presolve the second stage is
+# faster on the large ones but slower on the small). The feasibility-jump heuristic is
+# a HiGHS option that scipy passes on verbatim (with a warning, silenced here).
 _VALUE_ONLY_OPTIONS: dict[str, dict] = {
     "served": {"mip_heuristic_run_feasibility_jump": False},
-    "groups": {"presolve": False, "mip_heuristic_run_feasibility_jump": False},
+    "groups": {"mip_heuristic_run_feasibility_jump": False},
 }
 _HIGHS_ONLY = {"mip_heuristic_run_feasibility_jump"}
 
@@ -423,11 +425,8 @@ def _assign_slots(records: list[dict], staff: list[Staff]) -> None:
             continue
         used = taken.setdefault(row["interventionist"], set())
         free = [s for s in mine if s not in used]
-        clear = [
-            s
-            for s in free
-            if not any(s in student_slots.get(sid, set()) for sid in row["student_ids"])
-        ]
+        busy = set().union(*(student_slots.get(sid, ()) for sid in row["student_ids"]))
+        clear = [s for s in free if s not in busy]
         slot = (clear or free or [""])[0]
         if slot and not clear:
             note = row["note"]
@@ -755,8 +754,16 @@ def _solutions(
         return
     size = max(1, -(-len(tasks) // (4 * workers)))
     batches = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-    for solved in pool.map(_solve_batch, batches, itertools.repeat(grouping)):
-        yield from solved
+    done = 0
+    try:
+        for solved in pool.map(_solve_batch, batches, itertools.repeat(grouping)):
+            yield from solved
+            done += len(solved)
+    except BrokenProcessPool:
+        # A worker died or could not start (e.g. the caller's script, which workers
+        # import, has no ``if __name__ == "__main__":``): solve the rest here.
+        for task in tasks[done:]:
+            yield from _solve_batch([task], grouping)
 
 
 def form_groups(
