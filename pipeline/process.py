@@ -14,6 +14,9 @@ from pipeline.config import DistrictConfig
 from pipeline.ingest import IngestError, Term
 from pipeline.tiers import InputRowError, assign_tiers, validate_overrides
 
+# The columns of the tier tables that effectiveness and transitions read.
+TIER_KEYS = ["student_id", "school_id", "subject", "tier"]
+
 
 def run_process(
     processed: Path,
@@ -23,21 +26,37 @@ def run_process(
     config_dir: Path | str | None = None,
 ) -> dict[str, int]:
     """Compute every processed table for ``term``; returns rows written per table."""
+    from pipeline.effectiveness import program_effectiveness, transitions
+
     year, window = term.school_year, term.window
     students = store.read_table(processed, year, window, "students")
-    screenings = _read_screenings(processed, term)
+    interventions = store.read_table(processed, year, window, "interventions")
     written: dict[str, int] = {}
+    # Progress before the screenings are read: its probes are gone by then (memory at 1M).
+    decisions = _progress(processed, config, term, students, interventions, config_dir)
+    screenings = _read_screenings(processed, term)
 
     overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
     tiers = assign_tiers(screenings, students, config, window, overrides=overrides)
-    store.write_table(tiers, processed, year, window, "tiers")
-    written["tiers"] = len(tiers)
+    _write(tiers, processed, term, "tiers", written)
     written.update(_groups(processed, raw, config, term, tiers))
-    written.update(
-        _progress_and_effectiveness(
-            processed, config, term, students, screenings, tiers, config_dir
-        )
+    fall_tiers = tiers if window == "fall" else None
+    # The later steps read only a few columns of the tier tables: the rest is freed.
+    tiers = tiers[TIER_KEYS]
+    if fall_tiers is None:
+        fall_tiers = assign_tiers(screenings, students, config, "fall")
+    _write(fall_tiers, processed, term, "fall_tiers", written)  # the reports' change since fall
+    fall_tiers = fall_tiers[TIER_KEYS]
+    effectiveness = program_effectiveness(
+        screenings, students, interventions, config, window, fall_tiers, tiers, decisions
     )
+    del screenings
+    moves = transitions(fall_tiers, tiers, interventions, config.privacy.min_cell_size)
+    del fall_tiers, tiers
+    # progress_decisions: progress.parquet is the canonical probe table.
+    _write(decisions, processed, term, "progress_decisions", written)
+    _write(effectiveness, processed, term, "effectiveness", written)
+    _write(moves, processed, term, "transitions", written)
     written.update(_district_context(processed, term, config_dir))
     return written
 
@@ -55,43 +74,28 @@ def _district_context(processed, term, config_dir) -> dict[str, int]:
     return {"district_context": len(table)}
 
 
-def _progress_and_effectiveness(
-    processed, config, term, students, screenings, tiers, config_dir
-) -> dict[str, int]:
-    """Progress decisions (``progress_decisions.parquet``: ``progress.parquet`` is the
-    canonical probe table), then ``effectiveness.parquet`` and ``transitions.parquet``."""
-    from pipeline.effectiveness import program_effectiveness, transitions
+def _progress(processed, config, term, students, interventions, config_dir):
+    """Progress decisions per student x measure from the canonical probes (``progress``)."""
     from pipeline.progress import load_benchmark_goals, load_growth_norms, progress_decisions
 
-    year, window = term.school_year, term.window
     config_dir = (
         Path(config_dir) if config_dir else Path(__file__).resolve().parent.parent / "config"
     )
-    probes = store.read_table(processed, year, window, "progress")
-    interventions = store.read_table(processed, year, window, "interventions")
-    decisions = progress_decisions(
+    probes = store.read_table(processed, term.school_year, term.window, "progress")
+    return progress_decisions(
         probes,
         students,
         interventions,
         config,
         load_growth_norms(config_dir, config),
-        year,
+        term.school_year,
         load_benchmark_goals(config_dir, config),
     )
-    fall_tiers = tiers if window == "fall" else assign_tiers(screenings, students, config, "fall")
-    effectiveness = program_effectiveness(
-        screenings, students, interventions, config, window, fall_tiers, tiers, decisions
-    )
-    moves = transitions(fall_tiers, tiers, interventions, config.privacy.min_cell_size)
-    out = {
-        "fall_tiers": fall_tiers,  # read by the reports for change since fall
-        "progress_decisions": decisions,
-        "effectiveness": effectiveness,
-        "transitions": moves,
-    }
-    for name, frame in out.items():
-        store.write_table(frame, processed, year, window, name)
-    return {name: len(frame) for name, frame in out.items()}
+
+
+def _write(frame, processed: Path, term: Term, name: str, written: dict[str, int]) -> None:
+    store.write_table(frame, processed, term.school_year, term.window, name)
+    written[name] = len(frame)
 
 
 def _read_screenings(processed: Path, term: Term):
