@@ -44,6 +44,7 @@ import os
 import re
 import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -472,17 +473,20 @@ def _label(frame: pd.DataFrame) -> pd.Series:
     return frame["source_file"].astype("str") + " row " + frame["source_row"].astype("str")
 
 
-def as_text(series: pd.Series) -> pd.Series:
-    """A text column as the ``str`` dtype; a categorical through Arrow (one take of its
-    categories, not a Python string per row)."""
+def as_text(series: pd.Series, rows: np.ndarray | None = None) -> pd.Series:
+    """A text column (its ``rows`` only, when given) as the ``str`` dtype; a categorical
+    through Arrow (one take of its categories, not a Python string per row)."""
     if not isinstance(series.dtype, pd.CategoricalDtype):
-        return series.astype("str")
+        values = series.array if rows is None else series.array.take(rows)
+        return pd.Series(values, index=series.index if rows is None else None).astype("str")
     import pyarrow as pa
 
     codes = series.cat.codes.to_numpy()
+    if rows is not None:
+        codes = codes[rows]
     categories = pa.array(np.asarray(series.cat.categories, dtype=object), type=pa.large_string())
     text = categories.take(pa.array(codes, mask=codes < 0))
-    return pd.Series(pd.array(text, dtype="str"), index=series.index)
+    return pd.Series(pd.array(text, dtype="str"), index=series.index if rows is None else None)
 
 
 def superseded_by(screenings: pd.DataFrame) -> pd.Series:
@@ -799,15 +803,21 @@ def _split(
 
 
 def _canonical(table: str, frame: pd.DataFrame, accepted: np.ndarray | None) -> pd.DataFrame:
-    """The accepted rows of the canonical columns, typed; column by column, so no copy of
-    the whole check frame is made on the way."""
-    out = {}
+    """The accepted rows of the canonical columns, typed; column by column (two at a time:
+    Arrow's and numpy's takes release the GIL), so no copy of the whole check frame is
+    made on the way, and no row index is taken along."""
     rows = None if accepted is None or accepted.all() else np.flatnonzero(accepted)
-    for column in [*CANONICAL[table].columns, *LINEAGE]:
-        values = frame[column] if rows is None else frame[column].take(rows)
-        values = values.reset_index(drop=True)
+    columns = [*CANONICAL[table].columns, *LINEAGE]
+
+    def typed(column: str) -> pd.Series:
         dtype = "int64" if column == "source_row" else _dtype(table, column)
-        out[column] = as_text(values) if dtype == "str" else values.astype(dtype)
+        if dtype == "str":
+            return as_text(frame[column], rows)
+        values = frame[column].array
+        return pd.Series(values if rows is None else values.take(rows)).astype(dtype)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        out = dict(zip(columns, pool.map(typed, columns), strict=True))
     return pd.DataFrame(out)
 
 
