@@ -200,9 +200,10 @@ def _measure_tiers(
     config: DistrictConfig,
     window: str,
     columns: list[str] | None = None,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """:func:`measure_tiers` keeping only the screening ``columns`` (default: all), and
-    each row's position in ``students``."""
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """:func:`measure_tiers` keeping only the screening ``columns`` (default: all), each
+    row's position in ``students`` and a code per row for its decision (same code, same
+    tier, level, rule_id, reason and on_watch)."""
     used = {n: m for n, m in config.measures.items() if m.tier_rule != "none"}
     keep = (screenings["window"] == window) & screenings["measure"].isin(list(used))
     if columns is not None:
@@ -216,7 +217,7 @@ def _measure_tiers(
     # (a few thousand at state scale, against millions of rows) and copy it to its rows.
     code, first = distinct_rows(frame, DECISION_INPUTS)
     decided = _decide(frame.take(first).reset_index(drop=True), config, used, window)
-    return frame.assign(**decided.take(code).set_axis(frame.index)), student
+    return frame.assign(**decided.take(code).set_axis(frame.index)), student, code
 
 
 def _join_roster(rows: pd.DataFrame, students: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -523,13 +524,15 @@ def _decide(frame: pd.DataFrame, config: DistrictConfig, used: dict, window: str
 
 class _Keys(NamedTuple):
     """Integer codes of per-measure rows, so that group work is integer arithmetic:
-    ``pair`` (>= 0) per student x subject, ``subject`` / ``measure`` into their uniques."""
+    ``pair`` (>= 0) per student x subject, ``subject`` / ``measure`` into their uniques;
+    ``decision`` (optional): rows with one code have one reason."""
 
     pair: np.ndarray
     subject: np.ndarray
     subjects: pd.Index
     measure: np.ndarray
     measures: pd.Index
+    decision: np.ndarray | None = None
 
     def lookup(self, by: str, mapping: dict, dtype=object, missing=None) -> np.ndarray:
         """``frame[by].map(mapping)`` as an array (``missing`` where not in ``mapping``)."""
@@ -541,14 +544,16 @@ class _Keys(NamedTuple):
         return np.array(values, dtype=dtype)[code]  # code -1 (missing) takes the last
 
 
-def _keys(frame: pd.DataFrame, student: np.ndarray | None = None) -> _Keys:
+def _keys(
+    frame: pd.DataFrame, student: np.ndarray | None = None, decision: np.ndarray | None = None
+) -> _Keys:
     """:class:`_Keys` of ``frame``; ``student``: a code per row (e.g. its roster position)."""
     if student is None:
         student, _ = pd.factorize(frame["student_id"])
     subject, subjects = pd.factorize(frame["subject"])
     measure, measures = pd.factorize(frame["measure"])
     pair = (student.astype(np.int64) + 1) * (len(subjects) + 1) + subject + 1
-    return _Keys(pair, subject, subjects, measure, measures)
+    return _Keys(pair, subject, subjects, measure, measures, decision)
 
 
 def _objects(values: np.ndarray) -> pd.Series:
@@ -593,7 +598,7 @@ def _combine(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig) -> 
     n_known = np.diff(np.r_[start, len(ranked)])[run]
     rank = np.arange(len(ranked)) - start[run]
     # Subject rules and "is the subject's composite" looked up per distinct value.
-    subject, subjects, measure, measures = keys[1:]
+    subject, subjects, measure, measures = keys[1:5]
     rules = {s: r.combine for s, r in config.subjects.items()}
     rule = np.array([rules.get(s, "most_intensive") for s in subjects] + ["most_intensive"])
     rule = rule.astype(object)[subject[ranked]]
@@ -638,15 +643,20 @@ def _combine(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig) -> 
         default="",
     ).astype(object)
     # Object columns stay object (pandas would otherwise convert every text to "str").
-    decided["reason"] = _objects(note[code] + decided["reason"].to_numpy(dtype=object))
+    # The reason is the note and the measure's reason: joined per distinct pair of codes.
+    decision = keys.decision
+    if decision is None:
+        decision, _ = pd.factorize(per_measure["reason"])
+    width = int(decision.max(initial=0)) + 2
+    text, _ = pd.factorize(code * width + decision[ranked[chosen]] + 1)
+    text_first = np.flatnonzero(~pd.Series(text).duplicated().to_numpy())
+    reasons = decided["reason"].to_numpy(dtype=object)[text_first]
+    decided["reason"] = _objects((note[code[text_first]] + reasons)[text])
     decided["combine"] = _objects(rule[chosen])
     # measures_used: every measure with a tier, in config order (then row order).
     by_order = rows[np.lexsort((order[rows], pair[rows]))]
     used_pair = pair[by_order]
-    names = pa.DictionaryArray.from_arrays(
-        pa.array(measure[by_order]), pa.array(np.asarray(measures, dtype=object), pa.string())
-    ).dictionary_decode()
-    used = _join_runs(used_pair, names, ", ")
+    used = _measure_lists(used_pair, measure[by_order], measures)
     decided_pair = pair[ranked[chosen]]
     where = np.searchsorted(used_pair[_runs(used_pair)[1]], decided_pair)
     decided["measures_used"] = _objects(used[where])
@@ -664,6 +674,31 @@ def _combine(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig) -> 
         _pair=pair[rest_rows],
     )
     return pd.concat([decided, rest], ignore_index=True)
+
+
+def _measure_lists(keys: np.ndarray, measure: np.ndarray, measures: pd.Index) -> np.ndarray:
+    """``", ".join`` of the measure names (``measures[measure]``) over each run of equal
+    sorted ``keys``; each distinct list is joined once (a list is coded as the digits of
+    a number in base ``len(measures) + 1``)."""
+    run, start = _runs(keys)
+    base = len(measures) + 1
+    longest = int(np.diff(np.r_[start, len(keys)]).max(initial=0))
+    if not len(keys) or (measure < 0).any() or base**longest >= 2**53:  # not exact as floats
+        names = pa.DictionaryArray.from_arrays(
+            pa.array(measure), pa.array(np.asarray(measures, dtype=object), pa.string())
+        ).dictionary_decode()
+        return _join_runs(keys, names, ", ")
+    digit = (np.arange(len(keys)) - start[run]).astype(float)
+    number = np.bincount(run, weights=(measure + 1) * float(base) ** digit, minlength=len(start))
+    code, uniques = pd.factorize(number)
+    texts = []
+    for value in uniques.astype(np.int64).tolist():
+        names = []
+        while value:
+            value, d = divmod(value, base)
+            names.append(measures[d - 1])
+        texts.append(", ".join(names))
+    return np.array(texts, dtype=object)[code]
 
 
 def skill_focus(per_measure: pd.DataFrame, config: DistrictConfig) -> pd.DataFrame:
@@ -768,8 +803,7 @@ def apply_overrides(
         .drop_duplicates(["student_id", "subject"], keep="last")
         .set_index(["student_id", "subject"])
     )
-    key = pd.MultiIndex.from_frame(out[["student_id", "subject"]])
-    hit = key.isin(latest.index)
+    key, hit_keys, hit = _override_hits(out, latest.index)
     missing = latest.index.difference(key)
     if len(missing):
         extra = (
@@ -778,9 +812,8 @@ def apply_overrides(
             .assign(reason="No screening score in this window", measures_used="")
         )
         out = pd.concat([out, extra.assign(override=False)], ignore_index=True)
-        key = pd.MultiIndex.from_frame(out[["student_id", "subject"]])
-        hit = key.isin(latest.index)
-    chosen = latest.reindex(key[hit])
+        key, hit_keys, hit = _override_hits(out, latest.index)
+    chosen = latest.reindex(hit_keys)
     computed = out.loc[hit, "tier"]
     was = np.where(
         computed.isna(), "no computed tier", "computed Tier " + computed.astype("string").fillna("")
@@ -804,6 +837,23 @@ def apply_overrides(
     out.loc[hit, "decided_by"] = chosen["decided_by"].to_numpy()
     out.loc[hit, "decided_on"] = chosen["date"].astype(str).to_numpy()
     return out
+
+
+def _override_hits(
+    frame: pd.DataFrame, overridden: pd.MultiIndex
+) -> tuple[pd.MultiIndex, pd.MultiIndex, np.ndarray]:
+    """The (student_id, subject) keys of the rows of ``frame`` whose student has an
+    override, the keys of the rows with one (in row order) and a mask of those rows.
+
+    Only the few overridden students' rows are indexed, not every row.
+    """
+    ids = overridden.get_level_values("student_id").unique()
+    rows = np.flatnonzero(frame["student_id"].isin(ids).to_numpy(dtype=bool))
+    candidates = pd.MultiIndex.from_frame(frame[["student_id", "subject"]].take(rows))
+    found = candidates.isin(overridden)
+    hit = np.zeros(len(frame), dtype=bool)
+    hit[rows[found]] = True
+    return candidates, candidates[found], hit
 
 
 def validate_overrides(frame: pd.DataFrame, file: str, students: pd.DataFrame) -> pd.DataFrame:
@@ -861,10 +911,10 @@ def assign_tiers(
     ``overrides.csv``) win; Tier 2 and 3 rows get a skill focus (:func:`skill_focus`).
     """
     columns = [*TIER_COLUMNS, *DECISION_INPUTS]
-    per_measure, student = _measure_tiers(screenings, students, config, window, columns)
+    per_measure, student, decision = _measure_tiers(screenings, students, config, window, columns)
     if per_measure.empty:
         return pd.DataFrame(columns=TIER_COLUMNS)
-    keys = _keys(per_measure, student)
+    keys = _keys(per_measure, student, decision)
     decided = apply_overrides(_combine(per_measure, keys, config), overrides, students)
     focus = _skill_focus(per_measure, keys, config).drop(columns=["student_id", "subject"])
     # By student x subject code (rows an override added have none: no focus).

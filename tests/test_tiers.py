@@ -7,6 +7,7 @@ definitions in DESIGN.md, never from the code's own output.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -624,3 +625,16 @@ def test_many_students_decide_like_one_student_at_a_time(config):
             expected.reset_index(drop=True),
             check_dtype=False,
         )
+
+
+@pytest.mark.parametrize("longest", [1, 3, 40])
+def test_measure_lists_join_each_run_in_order(longest):
+    from pipeline.tiers import _measure_lists
+
+    measures = pd.Index(["a", "b", "c"])
+    lengths = [1, 2, longest, 2]
+    keys = np.repeat(np.arange(len(lengths)), lengths)
+    rng = np.random.default_rng(longest)
+    measure = rng.integers(0, 3, len(keys))
+    expected = [", ".join(measures[m] for m in measure[keys == k]) for k in range(len(lengths))]
+    assert list(_measure_lists(keys, measure, measures)) == expected
