@@ -105,6 +105,16 @@ def load_benchmark_goals(config_dir: Path | str, config: DistrictConfig) -> pd.D
 
 def probe_weeks(progress: pd.DataFrame) -> pd.DataFrame:
     """Probes sorted by student, measure and date, with ``week`` since the first probe."""
+    return _probe_weeks(progress)[0]
+
+
+def _probe_weeks(
+    progress: pd.DataFrame, columns: list[str] | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`probe_weeks` keeping only ``columns`` (default: all), with each probe's
+    student x measure group code (sorted like the groups; -1 for a missing key)."""
+    if columns is not None:
+        progress = progress[columns]  # before dropna: only these columns are copied
     probes = progress.dropna(subset=["score", "date"])
     # Sort on integer group codes, not on the id strings (several times faster).
     code = probes.groupby(["student_id", "measure"], sort=True).ngroup().to_numpy()
@@ -116,7 +126,7 @@ def probe_weeks(progress: pd.DataFrame) -> pd.DataFrame:
     probes = probes.iloc[order].reset_index(drop=True)
     return probes.assign(
         week=(dates - first) / np.timedelta64(1, "D") / 7.0, score=probes["score"].astype(float)
-    )
+    ), code
 
 
 def ols_slopes(
@@ -129,8 +139,13 @@ def ols_slopes(
     sorted by ``keys``.
     """
     grouped = frame.groupby(keys, sort=True)
-    code = grouped.ngroup().to_numpy()
-    index = grouped.size().index
+    return _ols_slopes(frame, grouped.ngroup().to_numpy(), grouped.size().index, x, y, level)
+
+
+def _ols_slopes(
+    frame: pd.DataFrame, code: np.ndarray, index: pd.Index, x: str, y: str, level: float
+) -> pd.DataFrame:
+    """:func:`ols_slopes` given each row's group code (0 .. len(index) - 1) and the groups."""
     size = len(index)
     xs, ys = frame[x].to_numpy(dtype=float), frame[y].to_numpy(dtype=float)
     total = lambda w: np.bincount(code, weights=w, minlength=size)  # noqa: E731
@@ -191,11 +206,17 @@ def progress_decisions(
     rules = config.progress
     if progress.empty:
         return pd.DataFrame(columns=DECISION_COLUMNS)
-    probes = probe_weeks(progress)  # sorted by student, measure, date
     keys = ["student_id", "measure"]
-    fit = ols_slopes(probes, keys, level=0.95)
-    # Group codes in the same (sorted) order as ``fit``: per-probe work is array indexing.
-    code = probes.groupby(keys, sort=True).ngroup().to_numpy()
+    # Sorted by student, measure, date; group codes in the same (sorted) order as ``fit``:
+    # per-probe work is array indexing.
+    probes, code = _probe_weeks(progress, [*keys, "date", "score"])
+    if len(code) and code[0] >= 0:  # sorted: no missing key, every code 0 .. n - 1 present
+        start = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+        groups = pd.MultiIndex.from_frame(probes[keys].take(start))
+        fit = _ols_slopes(probes, code, groups, "week", "score", 0.95)
+    else:
+        fit = ols_slopes(probes, keys, level=0.95)
+        code = probes.groupby(keys, sort=True).ngroup().to_numpy()
     count = fit["n"].to_numpy()
     start = np.concatenate([[0], np.cumsum(count)[:-1]])
     position = np.arange(len(probes)) - start[code]
@@ -290,13 +311,13 @@ def progress_decisions(
         default="trend_on_aimline",
     )
     # Vectorized number-to-text (a per-row f-string costs seconds at a million students).
-    fmt = lambda s: s.round(2).astype(str).where(s.notna(), "")  # noqa: E731
+    fmt = lambda s: _as_text(s.round(2)).where(s.notna(), "")  # noqa: E731
     reason = np.select(
         conditions,
         [
-            n_probes.astype(str)
+            _as_text(n_probes)
             + " probes over "
-            + rows["weeks_span"].round(1).astype(str)
+            + _as_text(rows["weeks_span"].round(1))
             + f" weeks; a decision needs {rules.min_probes} probes over {rules.min_weeks:g} weeks",
             pd.Series("no goal: no growth norm for this measure and grade", index=rows.index),
             pd.Series(f"the last {k} probes are all below the aimline", index=rows.index),
@@ -333,6 +354,19 @@ def progress_decisions(
         .sort_values(["school_id", "student_id", "measure"])
         .reset_index(drop=True)
     )
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """``values.astype(str)``, each distinct value (by its bits: -0.0 is not 0.0)
+    converted once."""
+    array = values.to_numpy()
+    if array.dtype.kind not in "fiu":
+        return values.astype(str)
+    code, uniques = pd.factorize(array.view(np.int64) if array.dtype.kind == "f" else array)
+    if array.dtype.kind == "f":
+        uniques = uniques.view(np.float64)
+    text = pd.Series(uniques, dtype=array.dtype).astype(str)
+    return text.take(code).set_axis(values.index).rename(values.name)
 
 
 def aimline_points(probes: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:

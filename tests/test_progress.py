@@ -286,3 +286,12 @@ def test_progress_charts_escape_names_and_show_every_student(table_decisions):
     assert "O&#x27;Brien &amp; Co" in html
     # Students who need a change come first.
     assert html.index("Change the intervention") < html.index("Raise the goal")
+
+
+def test_number_text_is_astype_str_per_value():
+    from pipeline.progress import _as_text
+
+    floats = pd.Series([0.0, -0.0, 1.25, np.nan, 1.25, -3.0, 1e20], index=list("abcdefg"))
+    ints = pd.Series([3, 12, 3, 0], name="n_probes")
+    for values in (floats, floats.round(1), ints):
+        pd.testing.assert_series_equal(_as_text(values), values.astype(str))
