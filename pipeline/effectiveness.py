@@ -45,7 +45,7 @@ import pandas as pd
 from scipy import stats
 
 from pipeline.config import WINDOW_ORDER, DistrictConfig
-from pipeline.tiers import tier_from_percentile
+from pipeline.tiers import _join_roster, isin_ids, tier_from_percentile
 
 DISTRICT = "district"
 TOO_SMALL = "n too small"
@@ -138,6 +138,23 @@ def _latest(screenings: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _latest_by_codes(screenings: pd.DataFrame, student: np.ndarray) -> pd.DataFrame:
+    """:func:`_latest` with each row's student given as an integer code (``student``):
+    the duplicates are found on integer codes rather than on the id strings."""
+    measure, measures = pd.factorize(screenings["measure"])
+    window, windows = pd.factorize(screenings["window"])
+    key = (
+        (student.astype(np.int64) * (len(measures) + 1) + measure + 1) * (len(windows) + 1)
+        + window
+        + 1
+    )
+    order = np.argsort(screenings["date"].to_numpy(), kind="stable")
+    if screenings["date"].isna().any():  # sort_values puts missing dates last
+        return _latest(screenings)
+    keep = order[~pd.Series(key[order]).duplicated(keep="last").to_numpy()]
+    return screenings.take(keep)
+
+
 def outcome_scores(
     screenings: pd.DataFrame, students: pd.DataFrame, config: DistrictConfig, window: str
 ) -> pd.DataFrame:
@@ -147,11 +164,12 @@ def outcome_scores(
     prefs = config.effectiveness.outcome_measures
     rank = {(s, m): k for s, ms in prefs.items() for k, m in enumerate(ms)}
     measures = sorted({m for ms in prefs.values() for m in ms})
-    scr = _latest(
-        screenings[
-            screenings["measure"].isin(measures) & screenings["window"].isin(["fall", window])
-        ]
-    ).merge(students[["student_id", "school_id", "grade"]], on="student_id", how="inner")
+    columns = ["student_id", "measure", "subject", "window", "date", "score", "percentile"]
+    outcome = screenings["measure"].isin(measures) & screenings["window"].isin(["fall", window])
+    scr, student = _join_roster(
+        screenings[[c for c in screenings.columns if c in columns]][outcome], students
+    )
+    scr = _latest_by_codes(scr, student).reset_index(drop=True)
     fall = scr[scr["window"] == "fall"]
     sd = fall.groupby(["measure", "grade"])["score"].std(ddof=1).rename("fall_sd").reset_index()
     pre = fall[["student_id", "measure", "subject", "school_id", "grade", "score", "percentile"]]
@@ -202,7 +220,8 @@ def outcome_scores(
 
 
 def _moments(frame: pd.DataFrame, keys: list[str], column: str, prefix: str) -> pd.DataFrame:
-    g = frame.dropna(subset=[column]).groupby(keys, observed=True)[column]
+    # Only the keys and the column are copied by dropna (not every column of ``frame``).
+    g = frame[[*keys, column]].dropna(subset=[column]).groupby(keys, observed=True)[column]
     return pd.DataFrame(
         {f"{prefix}n": g.count(), f"{prefix}mean": g.mean(), f"{prefix}var": g.var(ddof=1)}
     ).reset_index()
@@ -405,11 +424,16 @@ def growth_comparison(
         )
     ).dropna(subset=["pre", "post"])
     enrolled_subjects = enrol[["student_id", "subject"]].drop_duplicates()
-    control = scores.merge(
-        enrolled_subjects.assign(_in=True), on=["student_id", "subject"], how="left"
-    )
-    control = _with_scopes(control[control["_in"].isna()].drop(columns="_in"))
     strata = list(strata)
+    enrolled = pd.MultiIndex.from_frame(enrolled_subjects)
+    # Students with no intervention in the subject; only the columns compared are kept.
+    ids = enrolled.get_level_values("student_id").unique()
+    maybe = np.flatnonzero(isin_ids(scores["student_id"], ids))
+    candidates = pd.MultiIndex.from_frame(scores[["student_id", "subject"]].take(maybe))
+    is_enrolled = np.zeros(len(scores), dtype=bool)
+    is_enrolled[maybe[candidates.isin(enrolled)]] = True
+    wanted = ["school_id", "subject", *strata, "change", "change_sd"]
+    control = _with_scopes(scores[[c for c in scores.columns if c in wanted]][~is_enrolled])
     treated_c = treated.dropna(subset=strata)
     control = control.dropna(subset=strata)
     diff = stratified_difference(treated_c, control, keys, strata, "change", level)

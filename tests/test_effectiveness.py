@@ -237,3 +237,27 @@ def test_summary_table_says_n_too_small_instead_of_a_number(effectiveness):
     assert small.any(), "the small district has schools with fewer than 10 in a program"
     assert (table.loc[small, "Pre/post g [95% CI]"] == TOO_SMALL).all()
     assert (table.loc[~small, "Pre/post g [95% CI]"].str.match(r"^-?\d+\.\d\d \[")).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(["orf", "maze"]), st.integers(0, 4)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_latest_by_integer_codes_is_latest(rows):
+    from pipeline.effectiveness import _latest, _latest_by_codes
+
+    frame = pd.DataFrame(
+        {
+            "student_id": [f"s{r[0]}" for r in rows],
+            "measure": [r[1] for r in rows],
+            "window": "fall",
+            "date": pd.to_datetime("2025-09-01") + pd.to_timedelta([r[2] for r in rows], "D"),
+            "row": range(len(rows)),
+        }
+    )
+    student = np.array([r[0] for r in rows])
+    pd.testing.assert_frame_equal(_latest_by_codes(frame, student), _latest(frame))

@@ -638,3 +638,13 @@ def test_measure_lists_join_each_run_in_order(longest):
     measure = rng.integers(0, 3, len(keys))
     expected = [", ".join(measures[m] for m in measure[keys == k]) for k in range(len(lengths))]
     assert list(_measure_lists(keys, measure, measures)) == expected
+
+
+def test_isin_ids_is_pandas_isin():
+    from pipeline.tiers import isin_ids
+
+    values = pd.Series(["s1", "s2", None, "s3", "s1"], dtype="str")
+    for ids in (pd.Index(["s1", "s3"]), ["s3"], pd.Index([], dtype=object)):
+        expected = values.isin(ids).to_numpy()
+        assert (isin_ids(values, ids) == expected).all()
+        assert (isin_ids(values.astype(object), ids) == expected).all()
