@@ -625,7 +625,16 @@ def _combine(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig) -> 
         is_composite,
         np.where((rule == "two_of_three") & (n_known >= 2), rank == 1, rank == 0),
     )
-    decided = per_measure.take(ranked[chosen]).reset_index(drop=True)
+    chosen_rows = ranked[chosen]
+    n = len(chosen_rows)
+    # Student x subject pairs with measures but no tier at all keep one row, tier missing.
+    has_tier = np.zeros(pair.max(initial=0) + 1, dtype=bool)
+    has_tier[pair[rows]] = True
+    rest_rows = np.flatnonzero(~known & ~has_tier[pair])
+    rest_rows = rest_rows[~pd.Series(pair[rest_rows]).duplicated().to_numpy()]
+    # The decided rows then the rest, in one copy (rather than two tables and a concat).
+    out = per_measure.take(np.r_[chosen_rows, rest_rows]).reset_index(drop=True)
+    decided = out.iloc[:n]
     # The note before the reason depends on the subject (and so its rule), whether the
     # composite decides and the number of measures: built per distinct combination.
     n_dec, most = n_known[chosen], n_known.max(initial=0) + 1
@@ -662,30 +671,26 @@ def _combine(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig) -> 
     width = int(decision.max(initial=0)) + 2
     text, _ = pd.factorize(code * width + decision[ranked[chosen]] + 1)
     text_first = np.flatnonzero(~pd.Series(text).duplicated().to_numpy())
-    reasons = decided["reason"].to_numpy(dtype=object)[text_first]
-    decided["reason"] = _objects((note[code[text_first]] + reasons)[text])
-    decided["combine"] = _objects(rule[chosen])
+    reason = out["reason"].to_numpy(dtype=object).copy()
+    reason[:n] = (note[code[text_first]] + reason[text_first])[text]
+    subject_rule = {s: r.combine for s, r in config.subjects.items()}
+    combine = np.r_[rule[chosen], out["subject"].iloc[n:].map(subject_rule).to_numpy(object)]
     # measures_used: every measure with a tier, in config order (then row order).
     by_order = rows[np.lexsort((order[rows], pair[rows]))]
     used_pair = pair[by_order]
     used = _measure_lists(used_pair, measure[by_order], measures)
-    decided_pair = pair[ranked[chosen]]
-    where = np.searchsorted(used_pair[_runs(used_pair)[1]], decided_pair)
-    decided["measures_used"] = _objects(used[where])
-    decided["on_watch"] = decided["on_watch"] & decided["tier"].eq(1)
-    decided["_pair"] = decided_pair
-    # Student x subject pairs with measures but no tier at all keep one row, tier missing.
-    has_tier = np.zeros(pair.max(initial=0) + 1, dtype=bool)
-    has_tier[pair[rows]] = True
-    rest_rows = np.flatnonzero(~known & ~has_tier[pair])
-    rest_rows = rest_rows[~pd.Series(pair[rest_rows]).duplicated().to_numpy()]
-    rest = per_measure.take(rest_rows)
-    rest = rest.assign(
-        combine=rest["subject"].map({s: r.combine for s, r in config.subjects.items()}),
-        measures_used="",
-        _pair=pair[rest_rows],
+    where = np.searchsorted(used_pair[_runs(used_pair)[1]], pair[chosen_rows])
+    measures_used = np.r_[used[where], np.full(len(rest_rows), "", dtype=object)]
+    # A decided row is on watch only at Tier 1 (its tier is known).
+    on_watch = out["on_watch"].to_numpy(dtype=bool).copy()
+    on_watch[:n] &= tiers[chosen_rows] == 1
+    return out.assign(
+        reason=_objects(reason),
+        on_watch=pd.array(on_watch, dtype="boolean"),
+        combine=_objects(combine),
+        measures_used=_objects(measures_used),
+        _pair=pair[np.r_[chosen_rows, rest_rows]],
     )
-    return pd.concat([decided, rest], ignore_index=True)
 
 
 def _measure_lists(keys: np.ndarray, measure: np.ndarray, measures: pd.Index) -> np.ndarray:
@@ -927,8 +932,11 @@ def assign_tiers(
     if per_measure.empty:
         return pd.DataFrame(columns=TIER_COLUMNS)
     keys = _keys(per_measure, student, decision)
-    decided = apply_overrides(_combine(per_measure, keys, config), overrides, students)
     focus = _skill_focus(per_measure, keys, config).drop(columns=["student_id", "subject"])
+    combined = _combine(per_measure, keys, config)
+    del per_measure, keys  # freed before the table is assembled, sorted and converted
+    decided = apply_overrides(combined, overrides, students)
+    del combined
     # By student x subject code (rows an override added have none: no focus).
     looked_up = focus.reindex(decided.pop("_pair").fillna(-1).astype(np.int64))
     out = decided.assign(**looked_up.set_axis(decided.index))
