@@ -958,10 +958,10 @@ def assign_tiers(
     out = out.reindex(columns=TIER_COLUMNS)
     # Sorted by school, subject, student (as sort_values: stable, missing last), then text.
     keys = [_sort_rank(out[column]) for column in ("student_id", "subject", "school_id")]
-    out = out.take(np.lexsort(keys)).reset_index(drop=True)
-    for column in TEXT_COLUMNS:
-        out[column] = _as_string(out[column])
-    return out
+    order = np.lexsort(keys)
+    # Text columns are converted straight into the sorted order (no sorted object copy).
+    text = {column: _as_string(out.pop(column), order) for column in TEXT_COLUMNS}
+    return out.take(order).reset_index(drop=True).assign(**text).reindex(columns=TIER_COLUMNS)
 
 
 def _sort_rank(values: pd.Series) -> np.ndarray:
@@ -970,16 +970,24 @@ def _sort_rank(values: pd.Series) -> np.ndarray:
     return np.where(code < 0, len(uniques), code)
 
 
-def _as_string(values: pd.Series) -> pd.Series:
+def _as_string(values: pd.Series, order: np.ndarray | None = None) -> pd.Series:
     """``values.astype("string")``, converting each distinct value once (an object column
-    of a few thousand distinct texts over millions of rows)."""
+    of a few thousand distinct texts over millions of rows); with ``order``:
+    ``values.take(order).reset_index(drop=True).astype("string")``."""
+    if order is not None and values.dtype != object:
+        values = values.take(order).reset_index(drop=True)
     if values.dtype != object:
         return values.astype("string")
     code, uniques = pd.factorize(values)
     try:
         dictionary = pa.array(np.asarray(uniques, dtype=object), pa.large_string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: let pandas convert
+        if order is not None:
+            values = values.take(order).reset_index(drop=True)
         return values.astype("string")
+    index = values.index
+    if order is not None:
+        code, index = code[order], pd.RangeIndex(len(order))
     indices = pa.array(code, mask=code < 0)
     text = pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
-    return pd.Series(pd.array(text, dtype="string"), index=values.index, name=values.name)
+    return pd.Series(pd.array(text, dtype="string"), index=index, name=values.name)

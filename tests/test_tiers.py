@@ -648,3 +648,17 @@ def test_isin_ids_is_pandas_isin():
         expected = values.isin(ids).to_numpy()
         assert (isin_ids(values, ids) == expected).all()
         assert (isin_ids(values.astype(object), ids) == expected).all()
+
+
+def test_as_string_in_a_given_order_is_take_then_astype():
+    from pipeline.tiers import _as_string
+
+    order = np.array([2, 0, 3, 1])
+    for values in (
+        pd.Series(["b", None, "a", "b"], index=[5, 6, 7, 8], dtype=object),
+        pd.Series([1.5, "x", None, "y"], dtype=object),
+        pd.Series(["p", "q", "r", None], dtype="str"),
+    ):
+        expected = values.take(order).reset_index(drop=True).astype("string")
+        pd.testing.assert_series_equal(_as_string(values, order), expected)
+        pd.testing.assert_series_equal(_as_string(values), values.astype("string"))
