@@ -116,16 +116,42 @@ def load_term(
 
 
 def _crosstab(index: pd.Series, columns: pd.Series) -> pd.DataFrame:
-    """Counts of index x column values (``pd.crosstab`` without its pivot-table cost)."""
-    counts = pd.DataFrame({"i": index.to_numpy(), "c": columns.to_numpy()})
-    table = counts.groupby(["i", "c"], sort=True).size().unstack("c", fill_value=0)
-    table.index.name = None
-    table.columns.name = None
-    return table
+    """Counts of index x column values, sorted, pairs with a missing value left out, and
+    only rows and columns that occur (what ``pd.crosstab`` gives, without its cost): the
+    values are numbered once and counted with ``np.bincount``."""
+    rows, row_values = pd.factorize(index.to_numpy() if index.dtype == object else index, sort=True)
+    cols, col_values = pd.factorize(columns, sort=True)
+    both = (rows >= 0) & (cols >= 0)
+    counts = np.bincount(
+        rows[both].astype("int64") * len(col_values) + cols[both],
+        minlength=len(row_values) * len(col_values),
+    ).reshape(len(row_values), len(col_values))
+    seen_rows, seen_cols = counts.sum(axis=1) > 0, counts.sum(axis=0) > 0
+    return pd.DataFrame(
+        counts[seen_rows][:, seen_cols].astype("int64"),
+        index=_labels(row_values[seen_rows]),
+        columns=_labels(col_values[seen_cols]),
+    )
+
+
+def _labels(values) -> pd.Index:
+    """Row or column labels as a groupby over NumPy values would give them."""
+    values = np.asarray(values)
+    return pd.Index(values.astype(object) if values.dtype.kind in "OUT" else values)
+
+
+# What the count tables read of a tier row (a district's tier table is wide and long).
+COUNT_COLUMNS = ["student_id", "school_id", "grade", "subject", "tier"]
+TIER_NAMES = np.array(TIER_COLUMNS, dtype=object)
 
 
 def _known(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
+    """One subject's rows with a tier, with the tier's column name (``Tier 1`` ...)."""
+    tiers = tiers[[c for c in COUNT_COLUMNS if c in tiers.columns]]
     rows = tiers[(tiers["subject"] == subject) & tiers["tier"].notna()]
+    codes = rows["tier"].to_numpy(dtype="int64", na_value=0)
+    if len(codes) and codes.min() >= 1 and codes.max() <= len(TIER_NAMES):
+        return rows.assign(tier_name=TIER_NAMES[codes - 1])
     return rows.assign(tier_name="Tier " + rows["tier"].astype(int).astype(str))
 
 
@@ -146,26 +172,48 @@ def grade_counts(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
 def subgroup_tables(tiers: pd.DataFrame, students: pd.DataFrame, subject: str) -> list:
     """One count table per subgroup variable, each over every student with a tier, so
     they share their column totals (the school's tier counts)."""
-    rows = _known(tiers, subject)[["student_id", "tier_name"]].merge(
-        students, on="student_id", how="left"
-    )
+    known = _known(tiers, subject)[["student_id", "tier_name"]]
+    roster = _roster_rows(students, known["student_id"])
     out = []
     for column, yes, no in FLAGS:
-        if column not in rows:
+        if column not in roster:
             continue
-        value = rows[column].astype("boolean")
-        label = value.map({True: yes, False: no}).astype(object).where(value.notna(), NOT_RECORDED)
-        out.append(_count_by(rows.assign(_g=label), [yes, no, NOT_RECORDED]))
-    if "race_ethnicity" in rows:
-        label = rows["race_ethnicity"].astype(object).where(rows["race_ethnicity"].notna())
-        label = label.fillna(NOT_RECORDED)
-        order = sorted(set(label) - {NOT_RECORDED}) + [NOT_RECORDED]
-        out.append(_count_by(rows.assign(_g=label), order))
+        value = roster[column].astype("boolean")
+        codes = np.where(value.isna().to_numpy(), 2, np.where(value.fillna(False), 0, 1))
+        label = pd.Categorical.from_codes(codes, [yes, no, NOT_RECORDED])
+        out.append(_count_by(label, known["tier_name"], [yes, no, NOT_RECORDED]))
+    if "race_ethnicity" in roster:
+        codes, values = pd.factorize(roster["race_ethnicity"])
+        names = [str(v) for v in values]
+        missing = names.index(NOT_RECORDED) if NOT_RECORDED in names else len(names)
+        label = pd.Categorical.from_codes(
+            np.where(codes < 0, missing, codes),
+            names if missing < len(names) else [*names, NOT_RECORDED],
+        )
+        order = sorted(set(names) - {NOT_RECORDED}) + [NOT_RECORDED]
+        out.append(_count_by(label, known["tier_name"], order))
     return out
 
 
-def _count_by(rows: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    table = _crosstab(rows["_g"], rows["tier_name"]).reindex(columns=TIER_COLUMNS, fill_value=0)
+def _roster_rows(students: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
+    """The subgroup columns of each id's roster line (missing when not on the roster), in
+    the order of ``ids``: a left join, by position when the roster's ids are unique."""
+    wanted = ["student_id", *(f for f, _, _ in FLAGS), "race_ethnicity"]
+    roster = students[[c for c in wanted if c in students.columns]]
+    key = pd.Index(roster["student_id"])
+    if not key.is_unique:
+        return ids.to_frame().merge(roster, on="student_id", how="left")
+    at = key.get_indexer(ids)
+    found = at >= 0
+    if found.all():
+        return roster.take(at).reset_index(drop=True)
+    rows = roster.take(np.where(found, at, 0)).reset_index(drop=True)
+    rows.loc[~found, list(rows.columns)] = None
+    return rows
+
+
+def _count_by(groups, tier_names: pd.Series, order: list[str]) -> pd.DataFrame:
+    table = _crosstab(pd.Series(groups), tier_names).reindex(columns=TIER_COLUMNS, fill_value=0)
     present = [g for g in order if g in table.index]
     table = table.reindex(present)
     table.columns.name = None

@@ -206,3 +206,30 @@ def test_linked_tables_hide_the_same_shared_totals(many):
 def test_separate_counts_are_shown_or_marked_small():
     out = privacy.suppress_counts(pd.Series([3, 10, 25]), min_cell_size=K)
     assert list(out) == ["n<10", "10", "25"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.sampled_from(["Grade K", "Grade 1", "Grade 2", "b", "a"])),
+            st.one_of(st.none(), st.sampled_from(["Tier 1", "Tier 2", "Tier 3"])),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    st.sampled_from(["str", "object", "category"]),
+)
+def test_count_tables_equal_pandas_crosstab(pairs, dtype):
+    from pipeline.report_school import _crosstab
+
+    index = pd.Series([p[0] for p in pairs], dtype=dtype)
+    columns = pd.Series([p[1] for p in pairs], dtype="str")
+    expected = pd.crosstab(index, columns)
+    if expected.empty:
+        assert _crosstab(index, columns).empty
+        return
+    got = _crosstab(index, columns)
+    assert list(got.index) == list(expected.index.astype(str))
+    assert list(got.columns) == list(expected.columns)
+    np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())
