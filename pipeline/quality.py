@@ -802,6 +802,14 @@ def _split(
     return accepted, quarantine
 
 
+def _drop_helpers(table: str, frame: pd.DataFrame) -> None:
+    """Free the check columns once the quarantine lines are written (a state's screenings:
+    a gigabyte), before the canonical tables are built beside the check frame."""
+    keep = {*CANONICAL[table].columns, *LINEAGE}
+    for column in [c for c in frame.columns if c not in keep]:
+        del frame[column]
+
+
 def _canonical(table: str, frame: pd.DataFrame, accepted: np.ndarray | None) -> pd.DataFrame:
     """The accepted rows of the canonical columns, typed; column by column (two at a time:
     Arrow's and numpy's takes release the GIL), so no copy of the whole check frame is
@@ -947,6 +955,7 @@ def run_quality(mapped: list[MappedFile], config: DistrictConfig) -> QualityResu
         frame = check_frame(table, _records_of(mapped, table), config, roster_ids)
         validations[table] = validator.validate(table, frame, parameters)
         accepted, quarantine = _split(table, frame, validations[table], origins, config)
+        _drop_helpers(table, frame)
         tables[table] = _canonical(table, frame, accepted)
         del frame  # the check columns are done with: free them before the next table
         quarantines.append(quarantine)
