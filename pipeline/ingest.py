@@ -194,12 +194,27 @@ def _read_csv_fast(path: Path, header: list[str], encoding: str) -> pd.DataFrame
         ),
     )
     table = table.unify_dictionaries()
-    frame = table.to_pandas()
-    for column in frame.columns:  # categories as the text dtype of the other readers
-        categories = frame[column].cat.categories
-        if categories.dtype != "str":
-            frame[column] = frame[column].cat.set_categories(pd.Index(categories, dtype="str"))
-    return frame
+    if table.num_rows == 0 or any(c.num_chunks == 0 for c in table.columns):
+        frame = table.to_pandas()
+        for column in frame.columns:  # categories as the text dtype of the other readers
+            categories = pd.Index(frame[column].cat.categories, dtype="str")
+            frame[column] = frame[column].cat.set_categories(categories)
+        return frame
+    return pd.DataFrame(
+        {name: _categorical(column) for name, column in zip(header, table.columns, strict=True)}
+    )
+
+
+def _categorical(column: pa.ChunkedArray) -> pd.Series:
+    """A dictionary-encoded column (one dictionary for all chunks) as a categorical of
+    ``str`` categories, its codes the dictionary indices as they are (no recoding)."""
+    import pyarrow.compute as pc
+
+    indices = pa.concat_arrays([chunk.indices for chunk in column.chunks])
+    codes = pc.fill_null(indices, -1).to_numpy(zero_copy_only=False)
+    categories = pd.Index(pd.array(column.chunks[0].dictionary, dtype="str"))
+    dtype = pd.CategoricalDtype(categories)
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False))
 
 
 def _read_csv_robust(path: Path, encoding: str) -> pd.DataFrame:
