@@ -46,6 +46,33 @@ def run(cmd: list[str], **kwargs) -> tuple[float, str]:
     return seconds, done.stdout + done.stderr
 
 
+def run_tree_memory(cmd: list[str], **kwargs) -> tuple[float, str, int]:
+    """Like :func:`run`, and the peak of the summed resident memory of the command and
+    every process under it (worker pools included), sampled every 0.1 s, in MB."""
+    import psutil
+
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, **kwargs)
+        root, peak = psutil.Process(process.pid), 0
+        while process.poll() is None:
+            total = 0
+            for proc in [root, *root.children(recursive=True)]:
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, total)
+            time.sleep(0.1)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        output = out.read()
+    if process.returncode != 0:
+        print(output[-6000:])
+        raise SystemExit(f"bench: command failed ({process.returncode}): {' '.join(cmd)}")
+    return seconds, output, peak // (1024 * 1024)
+
+
 def make(target: str, raw: Path, processed: Path, reports: Path, workers: int):
     return run(
         [
@@ -112,12 +139,13 @@ def scale_run(students: int, workdir: Path) -> None:
     total = 0.0
     peak = 0
     for stage in ("ingest", "process"):
-        seconds, output = run([tw, stage, *locations], cwd=REPO)
+        seconds, output, memory = run_tree_memory([tw, stage, *locations], cwd=REPO)
         figures = stage_figures(output)
-        memory = figures[-1][2] if figures else 0
+        own = figures[-1][2] if figures else 0
         total += seconds
         peak = max(peak, memory)
-        print(f"  {stage:<8} {seconds:7.1f} s   peak memory {memory:6,} MB")
+        print(f"  {stage:<8} {seconds:7.1f} s   peak memory {memory:6,} MB "
+              f"(all its processes; the main process alone {own:,} MB)")  # fmt: skip
     print(f"  ingest -> effectiveness for {truth['students']:,} students: {total:.1f} s "
           f"(target < 120 s), peak memory {peak:,} MB (target < 8,000 MB)")  # fmt: skip
 
