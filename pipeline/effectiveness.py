@@ -394,7 +394,7 @@ def program_effectiveness(
     else:
         pm = pd.DataFrame(columns=[*keys, "n_monitored", "on_track_share"])
 
-    comp = growth_comparison(scores, enrol, level)
+    comp = _growth_comparison(scores, enrol, scored, level)  # the scored students once
 
     out = base
     for part in (agg, moved, pm, comp):
@@ -416,13 +416,26 @@ def growth_comparison(
     student_id, program, subject, school_id (one row per student x program). ``strata``:
     the columns that define "the same fall level" (a study without percentiles drops
     ``fall_level``)."""
+    return _growth_comparison(scores, enrolments, None, level, strata)
+
+
+def _growth_comparison(
+    scores: pd.DataFrame,
+    enrolments: pd.DataFrame,
+    treated: pd.DataFrame | None,
+    level: float = 0.95,
+    strata: tuple[str, ...] = ("measure", "grade", "fall_level"),
+) -> pd.DataFrame:
+    """:func:`growth_comparison`; ``treated``: the enrolled students' scores with both
+    pre and post, per scope (computed when None)."""
     keys = ["program", "scope", "subject"]
     enrol = enrolments
-    treated = _with_scopes(
-        enrol[["student_id", "program", "subject"]].merge(
-            scores, on=["student_id", "subject"], how="inner"
-        )
-    ).dropna(subset=["pre", "post"])
+    if treated is None:
+        treated = _with_scopes(
+            enrol[["student_id", "program", "subject"]].merge(
+                scores, on=["student_id", "subject"], how="inner"
+            )
+        ).dropna(subset=["pre", "post"])
     enrolled_subjects = enrol[["student_id", "subject"]].drop_duplicates()
     strata = list(strata)
     enrolled = pd.MultiIndex.from_frame(enrolled_subjects)
