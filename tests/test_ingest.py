@@ -540,3 +540,27 @@ def test_text_reader_numbers_rows_like_a_spreadsheet(tmp_path):
     path.write_text("a,b\n1,2\n\n3,4\n")
     frame = read_text_table(path)
     assert list(frame["source_row"]) == [2, 4]  # the blank line 3 is no data row
+
+
+def test_dictionary_chunks_become_one_categorical_of_text():
+    import pyarrow as pa
+
+    from pipeline.ingest import _categorical
+
+    chunks = pa.chunked_array(
+        [
+            pa.array(["b", None, "a"]).dictionary_encode(),
+            pa.array(["c", "a", None, "b"]).dictionary_encode(),
+        ]
+    ).unify_dictionaries()
+    out = _categorical(chunks)
+    assert out.cat.categories.dtype == "str"
+    assert out.astype("object").where(out.notna(), None).tolist() == [
+        "b",
+        None,
+        "a",
+        "c",
+        "a",
+        None,
+        "b",
+    ]
