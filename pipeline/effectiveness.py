@@ -180,20 +180,14 @@ def outcome_scores(
     if window == "fall":
         post = post.iloc[0:0]
     both = pre.merge(post, on=["student_id", "measure"], how="left")
-    both = both.assign(
-        _rank=both[["subject", "measure"]]
-        .merge(
-            pd.DataFrame(
-                [(sub, m, k) for (sub, m), k in rank.items()],
-                columns=["subject", "measure", "_r"],
-            ),
-            on=["subject", "measure"],
-            how="left",
-        )["_r"]
-        .fillna(99)
-        .to_numpy(),
-        _has=both["post"].notna(),
-    )
+    # Preference rank of each row's (subject, measure), looked up per distinct pair.
+    subject, subjects = pd.factorize(both["subject"])
+    measure, measure_names = pd.factorize(both["measure"])
+    ranks = np.full((len(subjects) + 1, len(measure_names) + 1), 99.0)  # last: missing
+    for (sub, m), k in rank.items():
+        if sub in subjects and m in measure_names:
+            ranks[subjects.get_loc(sub), measure_names.get_loc(m)] = k
+    both = both.assign(_rank=ranks[subject, measure], _has=both["post"].notna())
     both = both[both["_rank"] < 99].sort_values(
         ["student_id", "subject", "_has", "_rank"], ascending=[True, True, False, True]
     )
@@ -206,8 +200,14 @@ def outcome_scores(
         for name, m in config.measures.items()
         if m.percentile_preset in config.percentile_bands
     }
-    cut3 = best["measure"].map({m: b[0] for m, b in bands.items()}).astype(float)
-    cut2 = best["measure"].map({m: b[1] for m, b in bands.items()}).astype(float)
+    code, names = pd.factorize(best["measure"])
+
+    def per_measure(values: dict) -> pd.Series:  # best["measure"].map(values).astype(float)
+        looked_up = np.array([values.get(m, np.nan) for m in names] + [np.nan], dtype=float)
+        return pd.Series(looked_up[code], index=best.index)
+
+    cut3 = per_measure({m: b[0] for m, b in bands.items()})
+    cut2 = per_measure({m: b[1] for m, b in bands.items()})
     level = tier_from_percentile(best["fall_percentile"], cut3, cut2)
     change = (best["post"] - best["pre"]).astype(float)
     return best.assign(
@@ -220,11 +220,13 @@ def outcome_scores(
 
 
 def _moments(frame: pd.DataFrame, keys: list[str], column: str, prefix: str) -> pd.DataFrame:
-    # Only the keys and the column are copied by dropna (not every column of ``frame``).
-    g = frame[[*keys, column]].dropna(subset=[column]).groupby(keys, observed=True)[column]
-    return pd.DataFrame(
+    # count, mean and var skip missing values: as after dropna, once the groups with none
+    # left are dropped (without copying the frame).
+    g = frame.groupby(keys, observed=True)[column]
+    out = pd.DataFrame(
         {f"{prefix}n": g.count(), f"{prefix}mean": g.mean(), f"{prefix}var": g.var(ddof=1)}
-    ).reset_index()
+    )
+    return out[out[f"{prefix}n"] > 0].reset_index()
 
 
 def stratified_difference(

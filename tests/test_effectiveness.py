@@ -261,3 +261,20 @@ def test_latest_by_integer_codes_is_latest(rows):
     )
     student = np.array([r[0] for r in rows])
     pd.testing.assert_frame_equal(_latest_by_codes(frame, student), _latest(frame))
+
+
+def test_moments_skip_missing_values_and_groups_with_none():
+    from pipeline.effectiveness import _moments
+
+    frame = pd.DataFrame(
+        {
+            "g": ["a", "a", "a", "b", "b", "c"],
+            "x": [1.0, np.nan, 4.0, np.nan, np.nan, 2.0],
+        }
+    )
+    expected = pd.DataFrame(
+        {"g": ["a", "c"], "p_n": [2, 1], "p_mean": [2.5, 2.0], "p_var": [4.5, np.nan]}
+    )
+    got = _moments(frame, ["g"], "x", "p_")
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert got["p_n"].dtype.kind == "i"
