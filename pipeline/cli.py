@@ -255,7 +255,7 @@ def cmd_ingest(args, config: DistrictConfig) -> Term:
     )
     read_seconds = time.perf_counter() - started
     gx_import.join()
-    result = quality.run_quality(mapped, config)
+    result = quality.run_quality(mapped, config, release=True)
     files = len(mapped)
     del mapped  # the mapped records are checked and copied into the tables: free them
     tables = result.tables

@@ -924,8 +924,13 @@ def _records_of(mapped: list[MappedFile], table: str) -> pd.DataFrame:
     return frame
 
 
-def run_quality(mapped: list[MappedFile], config: DistrictConfig) -> QualityResult:
-    """Validate every canonical table; split accepted rows from quarantined ones."""
+def run_quality(
+    mapped: list[MappedFile], config: DistrictConfig, release: bool = False
+) -> QualityResult:
+    """Validate every canonical table; split accepted rows from quarantined ones. With
+    ``release``, each file's screening, intervention and probe records are dropped from
+    ``mapped`` once their table is built (the ledger keeps their counts): at state scale
+    they are gigabytes the caller no longer needs."""
     import time
 
     seconds: dict[str, float] = {}
@@ -934,6 +939,7 @@ def run_quality(mapped: list[MappedFile], config: DistrictConfig) -> QualityResu
     seconds["gx_setup"] = time.perf_counter() - started
     parameters = suite_parameters(config)
     origins = {m.file: m.origins for m in mapped}
+    record_counts = {m.file: len(m.records) for m in mapped}
     tables, quarantines, validations = {}, [], {}
 
     roster, derived_skips = _roster_candidates(mapped, config)
@@ -960,6 +966,10 @@ def run_quality(mapped: list[MappedFile], config: DistrictConfig) -> QualityResu
         _drop_helpers(table, frame)
         tables[table] = _canonical(table, frame, accepted)
         del frame  # the check columns are done with: free them before the next table
+        if release:
+            for m in mapped:
+                if m.profile.table == table:
+                    m.records = m.records.iloc[:0].copy()  # a slice would keep the data
         quarantines.append(quarantine)
         seconds[table] = time.perf_counter() - started
 
@@ -971,7 +981,7 @@ def run_quality(mapped: list[MappedFile], config: DistrictConfig) -> QualityResu
         .sort_values(["source_file", "source_row", "table"])
         .reset_index(drop=True)
     )
-    ledger = build_ledger(mapped, roster, derived_skips, quarantine, tables)
+    ledger = build_ledger(mapped, roster, derived_skips, quarantine, tables, record_counts)
     return QualityResult(tables, quarantine, ledger, validations, validator, seconds)
 
 
@@ -986,8 +996,11 @@ def build_ledger(
     derived_skips: list[dict],
     quarantine: pd.DataFrame,
     tables: dict[str, pd.DataFrame],
+    record_counts: dict[str, int] | None = None,
 ) -> pd.DataFrame:
-    """Per input file and table: records = accepted + quarantined + skipped (checked)."""
+    """Per input file and table: records = accepted + quarantined + skipped (checked).
+    ``record_counts``: each file's number of mapped records, when ``mapped`` no longer
+    holds them."""
     lines = []
     accepted_counts = {
         # value_counts hashes the Arrow strings once; a groupby costs twice that at 1M.
@@ -996,7 +1009,8 @@ def build_ledger(
         if not frame.empty
     }
     for m in mapped:
-        feeds = [(m.profile.table, len(m.records), m.skipped)]
+        n_main = record_counts[m.file] if record_counts is not None else len(m.records)
+        feeds = [(m.profile.table, n_main, m.skipped)]
         if m.students is not None and m.profile.table != "students":
             extra = [d for d in derived_skips if d["file"] == m.file]
             skips = pd.DataFrame(

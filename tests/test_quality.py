@@ -350,3 +350,16 @@ def test_packed_sort_orders_as_the_three_key_lexsort(seed):
     expected = np.lexsort((order, np.where(missing, np.iinfo("int64").min, date), key))
     got = quality._sort_by_key_date_order(key, 7, date, missing, order)
     assert got.tolist() == expected.tolist()
+
+
+def test_releasing_the_mapped_records_changes_no_result(tmp_path, config):
+    raw = tmp_path / "raw"
+    write_district(SynthSpec(schools=2, students_per_grade=15, seed=3, defect_rate=0.05), raw)
+    kept = quality.run_quality(read_inputs(raw, config, PROFILES), config)
+    mapped = read_inputs(raw, config, PROFILES)
+    released = quality.run_quality(mapped, config, release=True)
+    pd.testing.assert_frame_equal(released.ledger, kept.ledger)
+    pd.testing.assert_frame_equal(released.quarantine, kept.quarantine)
+    for table, frame in kept.tables.items():
+        pd.testing.assert_frame_equal(released.tables[table], frame)
+    assert all(m.records.empty for m in mapped if m.profile.table != "students")
