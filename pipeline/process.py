@@ -7,6 +7,7 @@ effectiveness); this module only reads its inputs from and writes its outputs to
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipeline import store
@@ -26,8 +27,6 @@ def run_process(
     config_dir: Path | str | None = None,
 ) -> dict[str, int]:
     """Compute every processed table for ``term``; returns rows written per table."""
-    from pipeline.effectiveness import program_effectiveness, transitions
-
     year, window = term.school_year, term.window
     students = store.read_table(processed, year, window, "students")
     interventions = store.read_table(processed, year, window, "interventions")
@@ -39,7 +38,28 @@ def run_process(
     overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
     tiers = assign_tiers(screenings, students, config, window, overrides=overrides)
     _write(tiers, processed, term, "tiers", written)
-    written.update(_groups(processed, raw, config, term, tiers))
+    # Groups need only the tiers: they are formed in the background (their solves in a
+    # process pool) while this process computes fall tiers, effectiveness and
+    # transitions, so both cores work. Each step is a pure function: same tables.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="groups") as background:
+        grouping = background.submit(_groups, processed, raw, config, term, tiers)
+        written.update(
+            _after_tiers(
+                processed, config, term, students, interventions, screenings, tiers, decisions
+            )
+        )
+        del screenings, tiers
+        written.update(grouping.result())
+    written.update(_district_context(processed, term, config_dir))
+    return written
+
+
+def _after_tiers(processed, config, term, students, interventions, screenings, tiers, decisions):
+    """Fall tiers, program effectiveness and transitions (and the progress decisions)."""
+    from pipeline.effectiveness import program_effectiveness, transitions
+
+    window = term.window
+    written: dict[str, int] = {}
     fall_tiers = tiers if window == "fall" else None
     # The later steps read only a few columns of the tier tables: the rest is freed.
     tiers = tiers[TIER_KEYS]
@@ -57,7 +77,6 @@ def run_process(
     _write(decisions, processed, term, "progress_decisions", written)
     _write(effectiveness, processed, term, "effectiveness", written)
     _write(moves, processed, term, "transitions", written)
-    written.update(_district_context(processed, term, config_dir))
     return written
 
 
