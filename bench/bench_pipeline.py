@@ -142,6 +142,7 @@ def scale_run(students: int, workdir: Path) -> None:
         seconds, output, memory = run_tree_memory([tw, stage, *locations], cwd=REPO)
         figures = stage_figures(output)
         own = figures[-1][2] if figures else 0
+        memory = max(memory, own)  # sampling can miss the main process's exact peak
         total += seconds
         peak = max(peak, memory)
         print(f"  {stage:<8} {seconds:7.1f} s   peak memory {memory:6,} MB "
