@@ -11,6 +11,9 @@ from pipeline.synth import SynthSpec, write_district
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# Vendor-export fixtures (attribution in their README) and the shipped layout profiles.
+VENDOR = Path(__file__).resolve().parent / "fixtures" / "vendor"
+PROFILES = REPO_ROOT / "config" / "profiles"
 
 
 @pytest.fixture(scope="session")

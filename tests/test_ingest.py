@@ -18,10 +18,7 @@ from pipeline.ingest import (
     read_text_table,
 )
 
-from .conftest import REPO_ROOT
-
-VENDOR = Path(__file__).parent / "fixtures" / "vendor"
-PROFILES = REPO_ROOT / "config" / "profiles"
+from .conftest import PROFILES, VENDOR
 
 
 def ingest(raw: Path, config, forced=None) -> quality.QualityResult:

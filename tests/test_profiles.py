@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -19,10 +18,7 @@ from pipeline.profiles import (
     normalise_school_year,
 )
 
-from .conftest import REPO_ROOT
-
-VENDOR = Path(__file__).parent / "fixtures" / "vendor"
-PROFILES = REPO_ROOT / "config" / "profiles"
+from .conftest import PROFILES, REPO_ROOT, VENDOR
 
 EXPECTED = {
     "dibels8_benchmark.csv": "dibels8_mclass",

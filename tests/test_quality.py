@@ -15,9 +15,8 @@ from pipeline.cli import main
 from pipeline.ingest import read_inputs
 from pipeline.synth import SynthSpec, write_district
 
-from .conftest import REPO_ROOT
+from .conftest import PROFILES, REPO_ROOT
 
-PROFILES = REPO_ROOT / "config" / "profiles"
 # src / href / url( / @import pointing off the machine (http(s):// or protocol-relative //).
 NETWORK_REF = re.compile(
     r"""(?:(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import\s+(?:url\()?\s*["']?\s*(?:https?:)?//)""",
@@ -175,6 +174,21 @@ def test_superseded_by_keeps_the_latest_then_the_last_read():
     assert pd.isna(out.iloc[3]) and out.iloc[4] == "s.csv row 5"
 
 
+def write_fall_orf(raw, ids) -> None:
+    """screenings.csv: one fall DIBELS 8 ORF score of 40 for each student id."""
+    pd.DataFrame(
+        {
+            "student_id": ids,
+            "school_year": "2025-2026",
+            "window": "fall",
+            "date": "2025-09-10",
+            "measure": "dibels8_orf_wrc",
+            "subject": "reading",
+            "score": 40,
+        }
+    ).to_csv(raw / "screenings.csv", index=False)
+
+
 def test_intervention_rules(tmp_path, config):
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -189,17 +203,7 @@ def test_intervention_rules(tmp_path, config):
             "last_name": "B",
         }
     ).to_csv(raw / "students.csv", index=False)
-    pd.DataFrame(
-        {
-            "student_id": ids,
-            "school_year": "2025-2026",
-            "window": "fall",
-            "date": "2025-09-10",
-            "measure": "dibels8_orf_wrc",
-            "subject": "reading",
-            "score": 40,
-        }
-    ).to_csv(raw / "screenings.csv", index=False)
+    write_fall_orf(raw, ids)
     log = pd.DataFrame(
         {
             "student_id": ids,
@@ -236,17 +240,7 @@ def test_summary_escapes_data(tmp_path, config):
             "last_name": "B",
         }
     ).to_csv(raw / "students.csv", index=False)
-    pd.DataFrame(
-        {
-            "student_id": ["1"],
-            "school_year": "2025-2026",
-            "window": "fall",
-            "date": "2025-09-10",
-            "measure": "dibels8_orf_wrc",
-            "subject": "reading",
-            "score": 40,
-        }
-    ).to_csv(raw / "screenings.csv", index=False)
+    write_fall_orf(raw, ["1"])
     result = quality.run_quality(read_inputs(raw, config, PROFILES), config)
     page = quality.summary_html(result, "DQ", "", "now", None)
     assert "<script>alert" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
