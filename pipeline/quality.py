@@ -21,7 +21,9 @@ the expectation's columns), so the frame GX checks holds each distinct value of 
 mapped back to every row holding a failing value, with counts and percentages over all
 rows. This is exactly the row-by-row result (``validate(..., distinct=False)``; a test
 checks both agree) at the cost of the distinct values: a state's 18 million screenings
-hold about a million distinct student ids and a few thousand distinct scores.
+hold a few thousand distinct scores. A column a suite only requires to be present (its
+one expectation is ``not_be_null``) counts two values, present and missing: the million
+distinct student ids would otherwise make GX check a million-row frame.
 
 Rows an expectation lists in its ``unexpected_index_list`` (``result_format=COMPLETE``)
 go to the quarantine with file, row, column, value and rule; a row that breaks several
@@ -196,6 +198,29 @@ def value_groups(spec: dict) -> list[tuple[str, ...]] | None:
     return [tuple(g) for g in groups.values()]
 
 
+def nullness_columns(spec: dict) -> set[str]:
+    """Columns a suite only requires to be present (``expect_column_values_to_not_be_null``
+    is the one expectation naming them): a row's result there depends on whether its value
+    is missing, not on which value it is, and the value GX reports for a failing row is
+    the missing value itself. Their two "values" (present, missing) stand for every
+    distinct value: a state's million student ids need two rows, not a million."""
+    named: dict[str, set[str]] = {}
+    for expectation in spec["expectations"]:
+        kwargs = expectation.get("kwargs", {})
+        for key in ("column", "column_A", "column_B"):
+            if key in kwargs:
+                named.setdefault(kwargs[key], set()).add(expectation["type"])
+    return {c for c, kinds in named.items() if kinds == {"expect_column_values_to_not_be_null"}}
+
+
+def _nullness_codes(series: pd.Series) -> np.ndarray:
+    """A code per row: 0 for the first kind seen of (present, missing), 1 for the other."""
+    missing = series.isna().to_numpy()
+    if not missing.any() or missing.all():
+        return np.zeros(len(series), dtype="int64")
+    return (missing != missing[0]).astype("int64")
+
+
 def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     """A code 0..k-1 per row for the row's values in ``columns`` (missing is a value)."""
     key = np.zeros(len(frame), dtype="int64")
@@ -224,14 +249,23 @@ class DistinctValues:
     sizes: dict[str, int]  # group column -> number of distinct tuples
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, groups: list[tuple[str, ...]]) -> DistinctValues:
+    def of(
+        cls,
+        frame: pd.DataFrame,
+        groups: list[tuple[str, ...]],
+        nullness: set[str] | frozenset[str] = frozenset(),
+    ) -> DistinctValues:
+        """``nullness``: columns whose values matter only as present or missing."""
         n = len(frame)
         codes_of, sizes, reps = {}, {}, {}
         for group in groups:
             present = tuple(c for c in group if c in frame)
             if not present:
                 continue
-            codes = _tuple_codes(frame, present)
+            if len(present) == 1 and present[0] in nullness:
+                codes = _nullness_codes(frame[present[0]])
+            else:
+                codes = _tuple_codes(frame, present)
             size = int(codes.max()) + 1
             rep = np.empty(size, dtype="int64")
             rep[codes] = np.arange(n, dtype="int64")  # any row holding the tuple
@@ -382,7 +416,7 @@ class _Validator:
                 result_format={"result_format": "COMPLETE"},
                 expectation_parameters=parameters,
             )
-        values = DistinctValues.of(frame, groups)
+        values = DistinctValues.of(frame, groups, nullness_columns(self.specs[table]))
         batch = self.batches[table].get_batch(batch_parameters={"dataframe": values.frame})
         self.batch_ids[table] = batch.id
         result = batch.validate(

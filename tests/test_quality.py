@@ -333,6 +333,33 @@ def test_value_groups_links_pair_columns_and_refuses_other_expectations():
     assert quality.value_groups({"expectations": [unique]}) is None
 
 
+def test_nullness_columns_are_those_only_required_present():
+    spec = {
+        "expectations": [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "b"}},
+            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "b"}},
+            {"type": "expect_column_values_to_be_null", "kwargs": {"column": "c"}},
+            {
+                "type": "expect_column_pair_values_a_to_be_greater_than_b",
+                "kwargs": {"column_A": "d", "column_B": "e"},
+            },
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "d"}},
+        ]
+    }
+    assert quality.nullness_columns(spec) == {"a"}
+
+
+def test_distinct_values_of_a_nullness_column_are_present_and_missing():
+    ids = pd.Series([f"{k:05d}" for k in range(1000)] + [None], dtype="str")
+    frame = pd.DataFrame({"student_id": ids, "grade": np.arange(1001) % 3})
+    values = quality.DistinctValues.of(frame, [("student_id",), ("grade",)], {"student_id"})
+    assert len(values.frame) == 3  # the three grades; the ids need two rows
+    assert values.sizes["student_id"] == 2
+    assert values.frame["student_id"].iloc[:2].isna().tolist() == [False, True]
+    assert (values.codes["student_id"] == ids.isna().to_numpy()).all()
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_packed_sort_orders_as_the_three_key_lexsort(seed):
     rng = np.random.default_rng(seed)
