@@ -70,6 +70,7 @@ __all__ = [
 MISSING_VALUES = ["", "N/A", "N/A*", "NA", "--", "n/a", "null", "NULL", "#N/A"]
 DATA_SUFFIXES = (".csv", ".txt", ".xlsx")
 HEAD_BYTES = 1 << 16
+BLOCK_BYTES = 1 << 24  # Arrow reads a CSV in blocks of this size, parsed in parallel
 
 
 class IngestError(Exception):
@@ -178,14 +179,12 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[~blank].reset_index(drop=True) if blank.any() else frame
 
 
-def _read_csv_fast(path: Path, header: list[str], encoding: str) -> pd.DataFrame:
-    """Every column dictionary-encoded by Arrow's reader: a categorical of its distinct
-    texts (exports repeat values; a state's 18 million screenings name nine measures)."""
+def _arrow_csv(path: Path, header: list[str], encoding: str, newlines: bool) -> pa.Table:
     text = pa.dictionary(pa.int32(), pa.string())
-    table = pacsv.read_csv(
+    return pacsv.read_csv(
         path,
-        read_options=pacsv.ReadOptions(encoding=encoding, use_threads=True, block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+        read_options=pacsv.ReadOptions(encoding=encoding, use_threads=True, block_size=BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(newlines_in_values=newlines, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
             column_types={name: text for name in header},
             null_values=MISSING_VALUES,
@@ -193,6 +192,22 @@ def _read_csv_fast(path: Path, header: list[str], encoding: str) -> pd.DataFrame
             quoted_strings_can_be_null=True,
         ),
     )
+
+
+def _read_csv_fast(path: Path, header: list[str], encoding: str) -> pd.DataFrame:
+    """Every column dictionary-encoded by Arrow's reader: a categorical of its distinct
+    texts (exports repeat values; a state's 18 million screenings name nine measures).
+
+    Arrow first cuts the file into blocks at newlines, which is cheap: a quoted newline
+    is still read right inside a block, and a block boundary that falls inside quotes
+    leaves a row Arrow rejects (a column count or chunker mismatch). Only then is the
+    file read again with quote-aware block splitting (a serial pass over the file)."""
+    try:
+        table = _arrow_csv(path, header, encoding, newlines=False)
+    except pa.ArrowInvalid as err:
+        if "utf8" in str(err).lower():
+            raise
+        table = _arrow_csv(path, header, encoding, newlines=True)
     table = table.unify_dictionaries()
     if table.num_rows == 0 or any(c.num_chunks == 0 for c in table.columns):
         frame = table.to_pandas()
