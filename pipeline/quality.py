@@ -708,6 +708,16 @@ def _failures(result, table: str) -> tuple[pd.DataFrame, list[str]]:
     return pd.concat(rows, ignore_index=True), structural
 
 
+def _python_values(series: pd.Series) -> list:
+    """A column's values as ``DataFrame.to_dict("records")`` gives them (missing values of
+    a masked dtype are None), a column at a time: to_dict boxes cell by cell."""
+    values = series.tolist()
+    masked = (pd.arrays.IntegerArray, pd.arrays.FloatingArray, pd.arrays.BooleanArray)
+    if isinstance(series.array, masked):
+        values = [None if v is pd.NA else v for v in values]
+    return values
+
+
 def _reason_texts(
     table: str,
     frame: pd.DataFrame,
@@ -743,7 +753,9 @@ def _reason_texts(
     for column in picked.columns:
         if str(picked[column].dtype).startswith("datetime64"):
             picked[column] = picked[column].dt.strftime("%Y-%m-%d")
-    rows = picked.to_dict("records")
+    names = list(picked.columns)
+    columns = [_python_values(picked[c]) for c in names]
+    rows = [dict(zip(names, v, strict=True)) for v in zip(*columns, strict=True)]
     for row, rule, also in zip(rows, primary["rule"], primary["also"], strict=True):
         meta = metas[rule]
         name = meta["field"]

@@ -384,3 +384,25 @@ def test_releasing_the_mapped_records_changes_no_result(tmp_path, config):
     for table, frame in kept.tables.items():
         pd.testing.assert_frame_equal(released.tables[table], frame)
     assert all(m.records.empty for m in mapped if m.profile.table != "students")
+
+
+def test_python_values_are_the_values_to_dict_gives():
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["a", None, "b"], dtype="str"),
+            "code": pd.Series(["x", None, "x"], dtype="category"),
+            "number": pd.array([1.5, None, 2.0], dtype="Float64"),
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "flag": pd.array([True, None, False], dtype="boolean"),
+            "row": np.array([2, 3, 4], dtype="int64"),
+        },
+        index=[7, 3, 5],
+    )
+    names = list(frame.columns)
+    columns = [quality._python_values(frame[c]) for c in names]
+    rows = [dict(zip(names, v, strict=True)) for v in zip(*columns, strict=True)]
+    expected = frame.to_dict("records")
+    assert [{k: repr(v) for k, v in r.items()} for r in rows] == [
+        {k: repr(v) for k, v in r.items()} for r in expected
+    ]
+    assert [type(v) for v in rows[1].values()] == [type(v) for v in expected[1].values()]
