@@ -155,6 +155,10 @@ def _latest_by_codes(screenings: pd.DataFrame, student: np.ndarray) -> pd.DataFr
     return screenings.take(keep)
 
 
+# The screening columns :func:`outcome_scores` reads.
+OUTCOME_COLUMNS = ["student_id", "measure", "subject", "window", "date", "score", "percentile"]
+
+
 def outcome_scores(
     screenings: pd.DataFrame, students: pd.DataFrame, config: DistrictConfig, window: str
 ) -> pd.DataFrame:
@@ -164,7 +168,7 @@ def outcome_scores(
     prefs = config.effectiveness.outcome_measures
     rank = {(s, m): k for s, ms in prefs.items() for k, m in enumerate(ms)}
     measures = sorted({m for ms in prefs.values() for m in ms})
-    columns = ["student_id", "measure", "subject", "window", "date", "score", "percentile"]
+    columns = OUTCOME_COLUMNS
     outcome = screenings["measure"].isin(measures) & screenings["window"].isin(["fall", window])
     scr, student = _join_roster(
         screenings[[c for c in screenings.columns if c in columns]][outcome], students

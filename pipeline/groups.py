@@ -766,6 +766,21 @@ def _solutions(
             yield from _solve_batch([task], grouping)
 
 
+# The columns of the tier table that :func:`form_groups` reads.
+GROUP_INPUTS = [
+    "student_id",
+    "school_id",
+    "subject",
+    "grade",
+    "tier",
+    "measure",
+    "score",
+    "focus",
+    "focus_measure",
+    "focus_score",
+]
+
+
 def form_groups(
     tiers: pd.DataFrame,
     config: DistrictConfig,

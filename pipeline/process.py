@@ -2,21 +2,35 @@
 
 Each step is a pure function in its own module (tiers, groups, progress,
 effectiveness); this module only reads its inputs from and writes its outputs to
-``data/processed/<year>/<window>/``, in order.
+``data/processed/<year>/<window>/``, sharing the steps between two processes.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pipeline import store
 from pipeline.config import DistrictConfig
+from pipeline.groups import GROUP_INPUTS
 from pipeline.ingest import IngestError, Term
 from pipeline.tiers import InputRowError, assign_tiers, validate_overrides
 
 # The columns of the tier tables that effectiveness and transitions read.
 TIER_KEYS = ["student_id", "school_id", "subject", "tier"]
+# The tables the stage writes, in the order it reports them.
+TABLES = [
+    "tiers",
+    "fall_tiers",
+    "progress_decisions",
+    "effectiveness",
+    "transitions",
+    "groups",
+    "unserved",
+    "district_context",
+]
 
 
 def run_process(
@@ -26,70 +40,173 @@ def run_process(
     term: Term,
     config_dir: Path | str | None = None,
 ) -> dict[str, int]:
-    """Compute every processed table for ``term``; returns rows written per table."""
+    """Compute every processed table for ``term``; returns rows written per table.
+
+    Two processes share the work, each step reading its inputs from the tables written
+    before it; a step is a pure function of those, so where it runs cannot change a table.
+    A side process computes the progress decisions and the fall tiers while this one
+    computes the term's tiers, and then effectiveness and transitions while this one
+    forms groups (their solves in a process pool) and the district context.
+    """
+    from pipeline.report_school import COUNT_COLUMNS
+
     year, window = term.school_year, term.window
+    written: dict[str, int] = {}
+    with _Side() as side:
+        side.submit(_progress_and_fall_tiers, processed, config, term, config_dir)
+        students = store.read_table(processed, year, window, "students")
+        screenings = _read_screenings(processed, term, [window])
+        overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
+        tiers = assign_tiers(screenings, students, config, window, overrides=overrides)
+        del screenings
+        _write(tiers, processed, term, "tiers", written)
+        if window == "fall":  # the fall tiers the reports compare with are the term's own
+            _write(tiers, processed, term, "fall_tiers", written)
+        side.submit(_effectiveness, processed, config, term)
+        # Groups and the district context read a few columns of the tiers: the rest is freed.
+        grouped, counted = tiers[GROUP_INPUTS], tiers[COUNT_COLUMNS]
+        del tiers
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="groups") as background:
+            grouping = background.submit(_groups, processed, raw, config, term, grouped)
+            del grouped
+            written.update(_district_context(processed, config, term, students, counted))
+            del counted
+            written.update(grouping.result())
+        for result in side.results():
+            written.update(result)
+    return {name: written[name] for name in TABLES}
+
+
+def _progress_and_fall_tiers(
+    processed: Path, config: DistrictConfig, term: Term, config_dir: Path | str | None
+) -> dict[str, int]:
+    """The progress decisions (``progress_decisions``) and, after a fall window, the fall
+    tiers the reports compare with (``fall_tiers``)."""
+    year, window = term.school_year, term.window
+    written: dict[str, int] = {}
     students = store.read_table(processed, year, window, "students")
     interventions = store.read_table(processed, year, window, "interventions")
-    written: dict[str, int] = {}
-    # Progress before the screenings are read: its probes are gone by then (memory at 1M).
     decisions = _progress(processed, config, term, students, interventions, config_dir)
-    screenings = _read_screenings(processed, term)
-
-    overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
-    tiers = assign_tiers(screenings, students, config, window, overrides=overrides)
-    _write(tiers, processed, term, "tiers", written)
-    # Groups need only the tiers: they are formed in the background (their solves in a
-    # process pool) while this process computes fall tiers, effectiveness and
-    # transitions, so both cores work. Each step is a pure function: same tables.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="groups") as background:
-        grouping = background.submit(_groups, processed, raw, config, term, tiers)
-        written.update(
-            _after_tiers(
-                processed, config, term, students, interventions, screenings, tiers, decisions
-            )
-        )
-        del screenings, tiers
-        written.update(grouping.result())
-    written.update(_district_context(processed, term, config_dir))
+    _write(decisions, processed, term, "progress_decisions", written)
+    del decisions, interventions
+    if window != "fall":
+        fall = assign_tiers(_read_screenings(processed, term, ["fall"]), students, config, "fall")
+        _write(fall, processed, term, "fall_tiers", written)
     return written
 
 
-def _after_tiers(processed, config, term, students, interventions, screenings, tiers, decisions):
-    """Fall tiers, program effectiveness and transitions (and the progress decisions)."""
-    from pipeline.effectiveness import program_effectiveness, transitions
+def _effectiveness(processed: Path, config: DistrictConfig, term: Term) -> dict[str, int]:
+    """Program effectiveness and transitions (``effectiveness``, ``transitions``) from the
+    written tiers, fall tiers and progress decisions."""
+    import pandas as pd
 
-    window = term.window
-    written: dict[str, int] = {}
-    fall_tiers = tiers if window == "fall" else None
-    # The later steps read only a few columns of the tier tables: the rest is freed.
-    tiers = tiers[TIER_KEYS]
-    if fall_tiers is None:
-        fall_tiers = assign_tiers(screenings, students, config, "fall")
-    _write(fall_tiers, processed, term, "fall_tiers", written)  # the reports' change since fall
-    fall_tiers = fall_tiers[TIER_KEYS]
+    from pipeline.effectiveness import OUTCOME_COLUMNS, program_effectiveness, transitions
+
+    year, window = term.school_year, term.window
+    folder = store.term_dir(processed, year, window)
+    students = store.read_table(processed, year, window, "students")
+    interventions = store.read_table(processed, year, window, "interventions")
+    decisions = store.read_table(processed, year, window, "progress_decisions")
+    tiers, fall_tiers = (
+        pd.read_parquet(folder / f"{name}.parquet", columns=TIER_KEYS)
+        for name in ("tiers", "fall_tiers")
+    )
+    # Only the outcome measures' scores of fall and this window count.
+    outcome = sorted({m for ms in config.effectiveness.outcome_measures.values() for m in ms})
+    screenings = pd.read_parquet(
+        folder / "screenings.parquet",
+        columns=OUTCOME_COLUMNS,
+        filters=[("window", "in", sorted({"fall", window})), ("measure", "in", outcome)],
+    )
     effectiveness = program_effectiveness(
         screenings, students, interventions, config, window, fall_tiers, tiers, decisions
     )
     del screenings
     moves = transitions(fall_tiers, tiers, interventions, config.privacy.min_cell_size)
-    del fall_tiers, tiers
-    # progress_decisions: progress.parquet is the canonical probe table.
-    _write(decisions, processed, term, "progress_decisions", written)
+    written: dict[str, int] = {}
     _write(effectiveness, processed, term, "effectiveness", written)
     _write(moves, processed, term, "transitions", written)
     return written
 
 
-def _district_context(processed, term, config_dir) -> dict[str, int]:
+class _Side:
+    """Steps run one after another in one worker process, started now, while the caller
+    goes on; each step is computed here instead if the worker cannot start or dies."""
+
+    def __init__(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._steps: list[tuple] = []
+        self._pool = None
+        if multiprocessing.current_process().daemon or os.environ.get("TIERWISE_SIDE") == "0":
+            return  # a daemonic process may not start processes of its own
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
+        context = multiprocessing.get_context(method or "spawn")
+        if method:  # the worker needs these modules, never the caller's script (the default)
+            context.set_forkserver_preload(["pipeline.process", "pipeline.groups"])
+        self._pool = ProcessPoolExecutor(1, mp_context=context)
+
+    def __enter__(self) -> _Side:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        """On an error here, the worker is stopped rather than waited for."""
+        if self._pool is None:
+            return
+        if error is not None:
+            for worker in list(getattr(self._pool, "_processes", {}).values()):
+                worker.terminate()
+        self._pool.shutdown(wait=error is None, cancel_futures=True)
+
+    def submit(self, step, *args) -> None:
+        if self._pool is None:
+            self._steps.append((None, {}, step, args, step(*args)))
+            return
+        # Starting the worker (on the first submit) takes a second: not on this thread,
+        # and each submit after the one before (the worker runs them in that order).
+        submitted: dict = {}
+        before = self._steps[-1][0] if self._steps else None
+
+        def send() -> None:
+            if before is not None:
+                before.join()
+            submitted["future"] = self._pool.submit(step, *args)
+
+        thread = threading.Thread(target=send, daemon=True)
+        thread.start()
+        self._steps.append((thread, submitted, step, args, None))
+
+    def results(self) -> list[dict[str, int]]:
+        """Each step's result, in the order submitted."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        results, broken = [], False
+        for thread, submitted, step, args, result in self._steps:
+            if thread is not None:
+                thread.join()
+                try:
+                    if broken or "future" not in submitted:
+                        raise BrokenProcessPool
+                    result = submitted["future"].result()
+                except BrokenProcessPool:
+                    # The worker could not start (e.g. the caller's script, which a spawned
+                    # worker imports, has no ``if __name__ == "__main__":``) or died.
+                    broken = True
+                    result = step(*args)
+            results.append(result)
+        return results
+
+
+def _district_context(processed, config, term, students, tiers) -> dict[str, int]:
     """The district figures every principal report shares (``district_context``), once
-    per term rather than once per report."""
+    per term rather than once per report, from the term's tiers (``COUNT_COLUMNS``)."""
     from pipeline import report_school
 
-    config_dir = config_dir or Path(__file__).resolve().parent.parent / "config"
-    data = report_school.load_term(processed, term.school_year, term.window, config_dir)
-    data.optional.pop("district_context", None)  # a stale one from an earlier run
+    year, window = term.school_year, term.window
+    data = report_school.TermData(year, window, config, students, tiers, None, students.iloc[:0])
     table = report_school.district_context_table(data)
-    store.write_table(table, processed, term.school_year, term.window, "district_context")
+    store.write_table(table, processed, year, window, "district_context")
     return {"district_context": len(table)}
 
 
@@ -117,9 +234,10 @@ def _write(frame, processed: Path, term: Term, name: str, written: dict[str, int
     written[name] = len(frame)
 
 
-def _read_screenings(processed: Path, term: Term):
+def _read_screenings(processed: Path, term: Term, windows: list[str] | None = None):
     """The screenings the process stage reads: those of the term's window and of fall
-    (tiers, change since fall), without ``school_year`` (one value per term folder).
+    (tiers, change since fall; or only ``windows``), without ``school_year`` (one value
+    per term folder).
 
     At a million students this reads 2 of 3 windows and 10 of 11 columns (half the memory).
     """
@@ -128,7 +246,7 @@ def _read_screenings(processed: Path, term: Term):
 
     path = store.term_dir(processed, term.school_year, term.window) / "screenings.parquet"
     columns = [c for c in pq.read_schema(path).names if c != "school_year"]
-    windows = sorted({"fall", term.window})
+    windows = windows or sorted({"fall", term.window})
     return pd.read_parquet(path, columns=columns, filters=[("window", "in", windows)])
 
 
