@@ -46,20 +46,34 @@ def run(cmd: list[str], **kwargs) -> tuple[float, str]:
     return seconds, done.stdout + done.stderr
 
 
+def _memory_mb(process) -> float:
+    """A process's proportional set size (its private pages, and its share of the pages
+    it shares with others: libraries, a forked parent's memory) in MB; the resident set
+    size where the kernel does not tell it. Summed over processes it counts no page twice."""
+    try:
+        with open(f"/proc/{process.pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return process.memory_info().rss / (1024 * 1024)
+
+
 def run_tree_memory(cmd: list[str], **kwargs) -> tuple[float, str, int]:
-    """Like :func:`run`, and the peak of the summed resident memory of the command and
-    every process under it (worker pools included), sampled every 0.1 s, in MB."""
+    """Like :func:`run`, and the peak of the memory of the command and every process under
+    it (worker pools included) together, sampled every 0.1 s, in MB (see :func:`_memory_mb`)."""
     import psutil
 
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, **kwargs)
-        root, peak = psutil.Process(process.pid), 0
+        root, peak = psutil.Process(process.pid), 0.0
         while process.poll() is None:
-            total = 0
+            total = 0.0
             for proc in [root, *root.children(recursive=True)]:
                 try:
-                    total += proc.memory_info().rss
+                    total += _memory_mb(proc)
                 except psutil.Error:
                     pass
             peak = max(peak, total)
@@ -70,7 +84,7 @@ def run_tree_memory(cmd: list[str], **kwargs) -> tuple[float, str, int]:
     if process.returncode != 0:
         print(output[-6000:])
         raise SystemExit(f"bench: command failed ({process.returncode}): {' '.join(cmd)}")
-    return seconds, output, peak // (1024 * 1024)
+    return seconds, output, round(peak)
 
 
 def make(target: str, raw: Path, processed: Path, reports: Path, workers: int):
@@ -146,7 +160,7 @@ def scale_run(students: int, workdir: Path) -> None:
         total += seconds
         peak = max(peak, memory)
         print(f"  {stage:<8} {seconds:7.1f} s   peak memory {memory:6,} MB "
-              f"(all its processes; the main process alone {own:,} MB)")  # fmt: skip
+              f"(its processes' summed PSS; the main process alone {own:,} MB RSS)")  # fmt: skip
     print(f"  ingest -> effectiveness for {truth['students']:,} students: {total:.1f} s "
           f"(target < 120 s), peak memory {peak:,} MB (target < 8,000 MB)")  # fmt: skip
 
