@@ -718,17 +718,24 @@ def _worker_count(workers: int | None, schools: int) -> int:
     return max(1, min(workers, schools))
 
 
+def worker_context(preload: list[str]):
+    """The multiprocessing context for worker pools: forkserver where there is one (its
+    server imports ``preload`` once, never the caller's script, the default), else spawn.
+
+    A process has one forkserver, set up by the first pool started: every caller passes
+    the modules of all its pools' workers."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(preload)
+    return context
+
+
 def _start_pool(count: int) -> ProcessPoolExecutor | None:
     """``count`` worker processes, started in the background while the caller goes on."""
     if count <= 1:
         return None
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        # Workers need this module, never the caller's script (the default preload).
-        context.set_forkserver_preload([__name__])
-    else:
-        context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(count, mp_context=context)
+    pool = ProcessPoolExecutor(count, mp_context=worker_context([__name__]))
     # A worker starts on a submit, which waits for it: submit from a thread.
     threading.Thread(target=lambda: [pool.submit(int) for _ in range(count)], daemon=True).start()
     return pool

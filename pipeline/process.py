@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline import store
 from pipeline.config import DistrictConfig
-from pipeline.groups import GROUP_INPUTS
+from pipeline.groups import GROUP_INPUTS, worker_context
 from pipeline.ingest import IngestError, Term
 from pipeline.tiers import InputRowError, assign_tiers, validate_overrides
 
@@ -141,10 +141,7 @@ class _Side:
         self._pool = None
         if multiprocessing.current_process().daemon or os.environ.get("TIERWISE_SIDE") == "0":
             return  # a daemonic process may not start processes of its own
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
-        context = multiprocessing.get_context(method or "spawn")
-        if method:  # the worker needs these modules, never the caller's script (the default)
-            context.set_forkserver_preload(["pipeline.process", "pipeline.groups"])
+        context = worker_context([__name__, "pipeline.groups"])  # the groups pool's too
         self._pool = ProcessPoolExecutor(1, mp_context=context)
 
     def __enter__(self) -> _Side:
