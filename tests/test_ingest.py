@@ -562,6 +562,41 @@ def test_quoted_newlines_read_right_whatever_the_block_boundaries(tmp_path, monk
         assert frame[column].astype("object").tolist() == expected[column].tolist()
 
 
+@pytest.mark.parametrize("block", [200, 4096, 1 << 20])
+def test_mostly_distinct_columns_read_as_text_give_the_same_categoricals(
+    tmp_path, monkeypatch, block
+):
+    """An id column with a row per student and window is read as text and numbered once
+    over the file; the categorical (categories in order of first appearance, codes,
+    missing values) is the one the per-block dictionaries give."""
+    from pipeline import ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "BLOCK_BYTES", block)
+    path = tmp_path / "screenings.csv"
+    rows = [
+        f"{(k * 37) % 500:05d},{['fall', 'winter'][k // 500]},{k % 9 if k % 11 else 'N/A'}"
+        for k in range(1000)
+    ]
+    rows[3] = ",fall,4"  # a missing id
+    path.write_text("student_id,window,score\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    head = path.read_bytes()[: ingest_module.HEAD_BYTES].decode()
+    assert ingest_module.mostly_distinct(head, ["student_id", "window", "score"]) == {"student_id"}
+    frame = read_text_table(path)
+    monkeypatch.setattr(ingest_module, "mostly_distinct", lambda head, header: frozenset())
+    dictionaries = read_text_table(path)
+    pd.testing.assert_frame_equal(frame, dictionaries, check_exact=True)
+    ids = frame["student_id"]
+    assert list(ids.cat.categories) == list(pd.unique(ids.dropna().astype(object)))
+    assert ids.isna().sum() == 1 and frame["score"].isna().sum() == 91
+    expected = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=["", "N/A"])
+
+    def values(column: pd.Series) -> list:
+        return column.astype("object").where(column.notna(), None).tolist()
+
+    for column in expected.columns:
+        assert values(frame[column]) == values(expected[column])
+
+
 def test_dictionary_chunks_become_one_categorical_of_text():
     import pyarrow as pa
 
