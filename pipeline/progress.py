@@ -113,20 +113,50 @@ def _probe_weeks(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """:func:`probe_weeks` keeping only ``columns`` (default: all), with each probe's
     student x measure group code (sorted like the groups; -1 for a missing key)."""
-    if columns is not None:
-        progress = progress[columns]  # before dropna: only these columns are copied
-    probes = progress.dropna(subset=["score", "date"])
-    # Sort on integer group codes, not on the id strings (several times faster).
-    code = probes.groupby(["student_id", "measure"], sort=True).ngroup().to_numpy()
-    dates = probes["date"].to_numpy()
-    order = np.lexsort((dates, code))
-    code, dates = code[order], dates[order]
-    is_first = np.r_[True, code[1:] != code[:-1]]
-    first = dates[is_first][np.cumsum(is_first) - 1]
-    probes = probes.iloc[order].reset_index(drop=True)
+    position, code = _probe_order(progress)
+    probes = (progress if columns is None else progress[columns]).take(position)
+    probes = probes.reset_index(drop=True)
     return probes.assign(
-        week=(dates - first) / np.timedelta64(1, "D") / 7.0, score=probes["score"].astype(float)
+        week=_weeks_since_first(probes["date"].to_numpy(), code),
+        score=probes["score"].astype(float),
     ), code
+
+
+def _probe_order(progress: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The positions in ``progress`` of the probes with a score and a date, sorted by
+    student, measure and date (stable), and each one's student x measure group code in
+    that order: ``groupby([student_id, measure], sort=True).ngroup()``, -1 (first) for a
+    probe without a student or a measure."""
+    kept = np.flatnonzero((progress["score"].notna() & progress["date"].notna()).to_numpy())
+    dates = progress["date"].to_numpy()[kept]
+    # Sort on integer codes, not on the id strings (several times faster).
+    student = pd.factorize(progress["student_id"], sort=True)[0][kept]
+    measure, measures = pd.factorize(progress["measure"], sort=True)
+    measure = measure[kept]
+    if dates.dtype.kind != "M" or (student < 0).any() or (measure < 0).any():
+        code = progress.take(kept).groupby(["student_id", "measure"], sort=True).ngroup()
+        order = np.lexsort((dates, code.to_numpy()))
+        return kept[order], code.to_numpy()[order]
+    # Each probe's (student, measure) pair as one integer in the order of the pairs.
+    pair = student * len(measures) + measure
+    ticks = dates.view(np.int64)
+    ticks = ticks - ticks.min() if len(ticks) else ticks
+    span = int(ticks.max()) + 1 if len(ticks) else 1
+    if len(pair) == 0 or int(pair.max()) < np.iinfo(np.int64).max // span:
+        # One key, pair then date: a stable sort that is quick on nearly sorted probes.
+        order = np.argsort(pair * span + ticks, kind="stable")
+    else:
+        order = np.lexsort((ticks, pair))
+    pair = pair[order]
+    code = np.cumsum(np.r_[True, pair[1:] != pair[:-1]]) - 1 if len(pair) else pair
+    return kept[order], code
+
+
+def _weeks_since_first(dates: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """Each probe's weeks since the first probe of its group (``code`` sorted)."""
+    start = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else code
+    first = np.repeat(dates[start], np.diff(np.r_[start, len(code)]))
+    return (dates - first) / np.timedelta64(1, "D") / 7.0
 
 
 def ols_slopes(
@@ -208,20 +238,25 @@ def progress_decisions(
         return pd.DataFrame(columns=DECISION_COLUMNS)
     keys = ["student_id", "measure"]
     # Sorted by student, measure, date; group codes in the same (sorted) order as ``fit``:
-    # per-probe work is array indexing.
-    probes, code = _probe_weeks(progress, [*keys, "date", "score"])
+    # per-probe work is array indexing, and only the groups' first probes' ids are taken.
+    order, code = _probe_order(progress)
     if len(code) and code[0] >= 0:  # sorted: no missing key, every code 0 .. n - 1 present
+        dates = progress["date"].to_numpy()[order]
+        scores = progress["score"].to_numpy(dtype=float, na_value=np.nan)[order]
+        weeks = _weeks_since_first(dates, code)
         start = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-        groups = pd.MultiIndex.from_frame(probes[keys].take(start))
-        fit = _ols_slopes(probes, code, groups, "week", "score", 0.95)
+        groups = pd.MultiIndex.from_arrays([progress[k].take(order[start]) for k in keys])
+        points = pd.DataFrame({"week": weeks, "score": scores})
+        fit = _ols_slopes(points, code, groups, "week", "score", 0.95)
     else:
+        probes = _probe_weeks(progress, [*keys, "date", "score"])[0]
         fit = ols_slopes(probes, keys, level=0.95)
         code = probes.groupby(keys, sort=True).ngroup().to_numpy()
+        dates = probes["date"].to_numpy()
+        scores, weeks = probes["score"].to_numpy(float), probes["week"].to_numpy(float)
     count = fit["n"].to_numpy()
     start = np.concatenate([[0], np.cumsum(count)[:-1]])
-    position = np.arange(len(probes)) - start[code]
-    scores, weeks = probes["score"].to_numpy(float), probes["week"].to_numpy(float)
-    dates = probes["date"].to_numpy()
+    position = np.arange(len(code)) - start[code]
 
     def median_of_first_three(values: np.ndarray) -> np.ndarray:
         first = values[start]
