@@ -236,6 +236,11 @@ _VALUE_ONLY_OPTIONS: dict[str, dict] = {
     "groups": {"mip_heuristic_run_feasibility_jump": False},
 }
 _HIGHS_ONLY = {"mip_heuristic_run_feasibility_jump"}
+# From this many students needing support in a school, the "groups" stage solves faster
+# without presolve (measured: 100 schools of about 310 such students, 5.3 s with presolve
+# against 12.4 s without; 397 schools of about 1,600, 11.6 s against 8.6 s). Its optimal
+# value is the same either way, and it is all that stage passes on.
+PRESOLVE_GROUPS_BELOW = 1000
 
 
 def _milp(c: np.ndarray, options: dict, **kwargs):
@@ -342,6 +347,8 @@ def _solve_counts(
         options = {"time_limit": time_limit, "mip_rel_gap": 0.0, "presolve": True}
         if value_only:  # any exact optimum will do: tune for speed
             options.update(_VALUE_ONLY_OPTIONS[value_only])
+            if value_only == "groups" and n_students >= PRESOLVE_GROUPS_BELOW:
+                options["presolve"] = False
         result = _milp(
             c,
             constraints=rows.constraint(n_var),

@@ -480,3 +480,19 @@ def test_each_school_is_grouped_as_if_alone(config):
         for table, part in zip(together, alone, strict=True):
             mine = table[table["school_id"] == school].reset_index(drop=True)
             pd.testing.assert_frame_equal(mine, part)
+
+
+def test_the_groups_stage_gives_the_same_groups_with_or_without_presolve(config, monkeypatch):
+    """Large schools solve the "groups" stage without presolve: only its optimal value
+    is passed on, so the groups cannot change."""
+    from pipeline import groups
+
+    tiers, raw_staff = _district(schools=2, students=40, seed=11)
+    staff = validate_staff(raw_staff, "staff.csv", config)
+    monkeypatch.setattr(groups, "PRESOLVE_GROUPS_BELOW", 10**9)
+    presolved = form_groups(tiers, config, staff, workers=1)
+    monkeypatch.setattr(groups, "PRESOLVE_GROUPS_BELOW", 0)
+    without = form_groups(tiers, config, staff, workers=1)
+    assert len(presolved[0]) and len(presolved[1])
+    pd.testing.assert_frame_equal(without[0], presolved[0])
+    pd.testing.assert_frame_equal(without[1], presolved[1])
