@@ -20,6 +20,9 @@ from pipeline.tiers import InputRowError, assign_tiers, validate_overrides
 
 # The columns of the tier tables that effectiveness and transitions read.
 TIER_KEYS = ["student_id", "school_id", "subject", "tier"]
+# The roster columns that tiers, progress decisions and effectiveness read (the rest, such
+# as the subgroups, only the district context and the reports).
+ROSTER = ["student_id", "school_id", "grade"]
 # The tables the stage writes, in the order it reports them.
 TABLES = [
     "tiers",
@@ -84,7 +87,7 @@ def _progress_and_fall_tiers(
     tiers the reports compare with (``fall_tiers``)."""
     year, window = term.school_year, term.window
     written: dict[str, int] = {}
-    students = store.read_table(processed, year, window, "students")
+    students = _read_roster(processed, term)
     interventions = store.read_table(processed, year, window, "interventions")
     decisions = _progress(processed, config, term, students, interventions, config_dir)
     _write(decisions, processed, term, "progress_decisions", written)
@@ -104,7 +107,7 @@ def _effectiveness(processed: Path, config: DistrictConfig, term: Term) -> dict[
 
     year, window = term.school_year, term.window
     folder = store.term_dir(processed, year, window)
-    students = store.read_table(processed, year, window, "students")
+    students = _read_roster(processed, term)
     interventions = store.read_table(processed, year, window, "interventions")
     decisions = store.read_table(processed, year, window, "progress_decisions")
     tiers, fall_tiers = (
@@ -245,6 +248,14 @@ def _read_screenings(processed: Path, term: Term, windows: list[str] | None = No
     columns = [c for c in pq.read_schema(path).names if c != "school_year"]
     windows = windows or sorted({"fall", term.window})
     return pd.read_parquet(path, columns=columns, filters=[("window", "in", windows)])
+
+
+def _read_roster(processed: Path, term: Term):
+    """The students table's :data:`ROSTER` columns."""
+    import pandas as pd
+
+    path = store.term_dir(processed, term.school_year, term.window) / "students.parquet"
+    return pd.read_parquet(path, columns=ROSTER)
 
 
 def _read_hand_made(raw: Path, name: str, validate, *args):
