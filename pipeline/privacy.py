@@ -188,16 +188,24 @@ def recoverable_cells(
     return recovered
 
 
-def _weak_lines(values: np.ndarray, hidden: np.ndarray, min_cell_size: int) -> list[list]:
-    """Lines whose total is published but whose hidden cells sum to a small count."""
-    weak = []
-    for members, total in _lines(*values.shape):
-        if hidden[total]:
-            continue
-        hidden_members = [m for m in members if hidden[m]]
-        if hidden_members and sum(values[m] for m in hidden_members) < min_cell_size:
-            weak.append(members)
-    return weak
+def _first_weak_line(
+    values: np.ndarray, hidden: np.ndarray, min_cell_size: int
+) -> list[tuple[int, int]] | None:
+    """The first line (in the order of :func:`_lines`: rows, then columns) whose total is
+    published but whose hidden cells sum to a small count, or None."""
+    r, c = values.shape[0] - 1, values.shape[1] - 1
+    # Per row (over the inner columns) and per column (over the inner rows): is a hidden
+    # cell there, and the sum of the hidden cells.
+    row_hidden, col_hidden = hidden[:, :c], hidden[:r, :]
+    row_sum = np.where(row_hidden, values[:, :c], 0).sum(axis=1)
+    weak_rows = np.flatnonzero(~hidden[:, c] & row_hidden.any(axis=1) & (row_sum < min_cell_size))
+    if len(weak_rows):
+        return [(int(weak_rows[0]), j) for j in range(c)]
+    col_sum = np.where(col_hidden, values[:r, :], 0).sum(axis=0)
+    weak_cols = np.flatnonzero(~hidden[r, :] & col_hidden.any(axis=0) & (col_sum < min_cell_size))
+    if len(weak_cols):
+        return [(i, int(weak_cols[0])) for i in range(r)]
+    return None
 
 
 def _cheapest(values: np.ndarray, hidden: np.ndarray, cells: list[tuple[int, int]]):
@@ -231,9 +239,9 @@ def _suppress_array(
     everything = [(i, j) for i in range(n_rows) for j in range(n_cols)]
     while True:
         hidden = primary | complementary
-        weak = _weak_lines(values, hidden, min_cell_size)
-        if weak:
-            pick = _cheapest(values, hidden, weak[0]) or _cheapest(values, hidden, everything)
+        weak = _first_weak_line(values, hidden, min_cell_size)
+        if weak is not None:
+            pick = _cheapest(values, hidden, weak) or _cheapest(values, hidden, everything)
         else:
             recovered = recoverable_cells(
                 values, primary, complementary, min_cell_size, first_only=True
