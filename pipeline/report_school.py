@@ -18,6 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 
 from pipeline import privacy, store  # noqa: E402
 from pipeline.config import DistrictConfig, load_config  # noqa: E402
@@ -147,8 +149,8 @@ TIER_NAMES = np.array(TIER_COLUMNS, dtype=object)
 
 def _known(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
     """One subject's rows with a tier, with the tier's column name (``Tier 1`` ...)."""
-    tiers = tiers[[c for c in COUNT_COLUMNS if c in tiers.columns]]
-    rows = tiers[(tiers["subject"] == subject) & tiers["tier"].notna()]
+    columns = [c for c in COUNT_COLUMNS if c in tiers.columns]
+    rows = tiers.loc[(tiers["subject"] == subject) & tiers["tier"].notna(), columns]
     codes = rows["tier"].to_numpy(dtype="int64", na_value=0)
     if len(codes) and codes.min() >= 1 and codes.max() <= len(TIER_NAMES):
         return rows.assign(tier_name=TIER_NAMES[codes - 1])
@@ -157,14 +159,23 @@ def _known(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
 
 def tier_counts(tiers: pd.DataFrame, subject: str, by: str) -> pd.DataFrame:
     """Students per ``by`` value x tier (columns Tier 1..3) for one subject."""
-    rows = _known(tiers, subject)
-    table = _crosstab(rows[by], rows["tier_name"]).reindex(columns=TIER_COLUMNS, fill_value=0)
+    return _tier_counts(_known(tiers, subject), by)
+
+
+def _tier_counts(known: pd.DataFrame, by: str) -> pd.DataFrame:
+    """:func:`tier_counts` of one subject's :func:`_known` rows."""
+    table = _crosstab(known[by], known["tier_name"]).reindex(columns=TIER_COLUMNS, fill_value=0)
     table.columns.name = None
     return table.astype("int64")
 
 
 def grade_counts(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
-    table = tier_counts(tiers, subject, "grade").sort_index()
+    return _grade_counts(_known(tiers, subject))
+
+
+def _grade_counts(known: pd.DataFrame) -> pd.DataFrame:
+    """:func:`grade_counts` of one subject's :func:`_known` rows."""
+    table = _tier_counts(known, "grade").sort_index()
     table.index = [f"Grade {grade_label(g)}" for g in table.index]
     return table
 
@@ -172,7 +183,12 @@ def grade_counts(tiers: pd.DataFrame, subject: str) -> pd.DataFrame:
 def subgroup_tables(tiers: pd.DataFrame, students: pd.DataFrame, subject: str) -> list:
     """One count table per subgroup variable, each over every student with a tier, so
     they share their column totals (the school's tier counts)."""
-    known = _known(tiers, subject)[["student_id", "tier_name"]]
+    return _subgroup_tables(_known(tiers, subject), students)
+
+
+def _subgroup_tables(known: pd.DataFrame, students: pd.DataFrame) -> list:
+    """:func:`subgroup_tables` of one subject's :func:`_known` rows."""
+    known = known[["student_id", "tier_name"]]
     roster = _roster_rows(students, known["student_id"])
     out = []
     for column, yes, no in FLAGS:
@@ -203,7 +219,15 @@ def _roster_rows(students: pd.DataFrame, ids: pd.Series) -> pd.DataFrame:
     key = pd.Index(roster["student_id"])
     if not key.is_unique:
         return ids.to_frame().merge(roster, on="student_id", how="left")
-    at = key.get_indexer(ids)
+    text = isinstance(ids.dtype, pd.StringDtype) and isinstance(key.dtype, pd.StringDtype)
+    if key.equals(pd.Index(ids)):
+        at = np.arange(len(key))
+    elif text:  # a hash lookup in Arrow: pandas' get_indexer of text is slower at 1M ids
+        arrow = lambda values: pa.array(values.array).cast(pa.large_string())  # noqa: E731
+        found = pc.index_in(arrow(ids), value_set=arrow(key))
+        at = found.fill_null(-1).to_numpy().astype(np.int64)
+    else:
+        at = key.get_indexer(ids)
     found = at >= 0
     if found.all():
         return roster.take(at).reset_index(drop=True)
@@ -351,8 +375,13 @@ def _context_from_table(
 
 def school_tier_counts(term: TermData, subject: str) -> pd.DataFrame:
     """Schools (by name) x tier for one subject: the district report's side-by-side table."""
+    return _school_tier_counts(term, _known(term.tiers, subject))
+
+
+def _school_tier_counts(term: TermData, known: pd.DataFrame) -> pd.DataFrame:
+    """:func:`school_tier_counts` of one subject's :func:`_known` rows of ``term.tiers``."""
     names = term.schools().set_index("school_id")["school_name"]
-    counts = tier_counts(term.tiers, subject, "school_id")
+    counts = _tier_counts(known, "school_id")
     counts.index = [names.get(i, i) for i in counts.index]
     return counts
 
@@ -370,18 +399,20 @@ def subject_view(
         return frame if school_id is None else frame[frame["school_id"] == school_id]
 
     mine = only(term.tiers)
-    if _known(mine, subject).empty:
+    known = _known(mine, subject)  # once: the count tables below share these rows
+    if known.empty:
         return None
-    grades = grade_counts(mine, subject)
-    subgroups = subgroup_tables(mine, only(term.students), subject)
+    grades = _grade_counts(known)
+    subgroups = _subgroup_tables(known, only(term.students))
     tables = [grades, *subgroups]
     if school_id is None:
-        tables.append(school_tier_counts(term, subject))
+        tables.append(_school_tier_counts(term, known))
     moves = fall_grades = movement = None
     if with_fall and term.fall_tiers is not None and term.window != "fall":
         fall_mine = only(term.fall_tiers)
-        if not _known(fall_mine, subject).empty:
-            fall_grades = privacy.suppress(grade_counts(fall_mine, subject), k)
+        fall_known = _known(fall_mine, subject)
+        if not fall_known.empty:
+            fall_grades = privacy.suppress(_grade_counts(fall_known), k)
             moves = movement_counts(fall_mine, mine, subject)
     # When everyone was screened in both windows, the movement table's column totals are
     # the tier counts of today: suppress it with the others so the totals agree.
