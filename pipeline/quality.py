@@ -217,25 +217,50 @@ def _nullness_codes(series: pd.Series) -> np.ndarray:
     """A code per row: 0 for the first kind seen of (present, missing), 1 for the other."""
     missing = series.isna().to_numpy()
     if not missing.any() or missing.all():
-        return np.zeros(len(series), dtype="int64")
-    return (missing != missing[0]).astype("int64")
+        return np.zeros(len(series), dtype=np.int8)
+    return (missing != missing[0]).view(np.int8)
 
 
+# Table-length arrays are allocated as few and as small as they can be: at a state's 18
+# million screenings each int64 array is 150 MB of fresh memory, which costs more to
+# fault in than the arithmetic on it.
 def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
-    """A code 0..k-1 per row for the row's values in ``columns`` (missing is a value)."""
-    key = np.zeros(len(frame), dtype="int64")
-    span = 1
+    """A code 0..k-1 per row for the row's values in ``columns`` (missing is a value),
+    as int32."""
+    key, span = None, 1
     for column in columns:
         codes, uniques = distinct_codes(frame[column])
-        codes = np.where(codes < 0, len(uniques), codes)
-        key = key * (len(uniques) + 1) + codes
-        span *= len(uniques) + 1
+        width = len(uniques) + 1
+        # Missing (-1) becomes a code of its own, in the smallest dtype that holds it.
+        part = codes.astype(np.promote_types(codes.dtype, np.min_scalar_type(len(uniques))))
+        part[codes < 0] = len(uniques)
+        if key is None:
+            key = part
+        else:
+            if key.dtype != np.int64:
+                key = key.astype(np.int64)
+            key *= width
+            key += part
+        span *= width
     if span <= 4 * len(frame) + 1024:
-        # Few possible keys: number the ones present in key order (no hashing).
-        present = np.bincount(key, minlength=span) > 0
-        return (np.cumsum(present) - 1)[key]
+        # Few possible keys: number the ones present in key order (no hashing), marked a
+        # million rows at a time (an index array is copied as int64 when used).
+        present = np.zeros(span, dtype=bool)
+        for start in range(0, len(key), 1 << 20):
+            present[key[start : start + (1 << 20)]] = True
+        return (np.cumsum(present) - 1).astype(np.int32)[key]
     codes, _ = pd.factorize(key)
-    return codes.astype("int64")
+    return codes.astype(np.int32)
+
+
+def _any_row_of(codes: np.ndarray, size: int) -> np.ndarray:
+    """For each code 0..size-1, a row holding it (the last), a million rows at a time."""
+    rep = np.empty(size, dtype=np.int64)
+    step = 1 << 20
+    for start in range(0, len(codes), step):
+        part = codes[start : start + step]
+        rep[part] = np.arange(start, start + len(part), dtype=np.int64)
+    return rep
 
 
 @dataclass
@@ -247,6 +272,8 @@ class DistinctValues:
     rows: int
     codes: dict[str, np.ndarray]  # group column -> the tuple code of every table row
     sizes: dict[str, int]  # group column -> number of distinct tuples
+    # id of a group's codes -> table rows per distinct tuple (filled when first needed)
+    counts: dict[int, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -267,8 +294,7 @@ class DistinctValues:
             else:
                 codes = _tuple_codes(frame, present)
             size = int(codes.max()) + 1
-            rep = np.empty(size, dtype="int64")
-            rep[codes] = np.arange(n, dtype="int64")  # any row holding the tuple
+            rep = _any_row_of(codes, size)
             for column in present:
                 codes_of[column], sizes[column] = codes, size
             reps[present] = rep
@@ -310,7 +336,7 @@ class DistinctValues:
             denominator = n
             if "missing_count" in res:
                 missing_tuple = self._missing(columns, config.kwargs, size)
-                weights = np.bincount(codes, minlength=size)
+                weights = self._rows_per_tuple(columns[0])
                 missing = int(weights[missing_tuple].sum())
                 denominator = n - missing
                 expanded["missing_count"] = missing
@@ -330,6 +356,14 @@ class DistinctValues:
                 unexpected_index_query=f"df.filter(items={rows.tolist()}, axis=0)",
             )
             res.update({k: v for k, v in expanded.items() if k in res})
+
+    def _rows_per_tuple(self, column: str) -> np.ndarray:
+        """How many table rows hold each distinct tuple of ``column``'s group (counted
+        once per group, not once per expectation)."""
+        codes = self.codes[column]
+        if id(codes) not in self.counts:
+            self.counts[id(codes)] = np.bincount(codes, minlength=self.sizes[column])
+        return self.counts[id(codes)]
 
     def _missing(self, columns: list[str], kwargs: dict, size: int) -> np.ndarray:
         """Which distinct tuples GX leaves out as missing (rows 0..size-1 hold each once)."""
@@ -534,17 +568,23 @@ def superseded_by(screenings: pd.DataFrame) -> pd.Series:
     out = pd.Series(None, index=screenings.index, dtype="str")
     if n == 0:
         return out
-    key = np.zeros(n, dtype="int64")
+    key = None
     usable = np.ones(n, dtype=bool)
     span = 1
     for column in ("student_id", "measure", "school_year", "window"):
         codes, uniques = distinct_codes(screenings[column])
         usable &= codes >= 0
-        key = key * (len(uniques) + 1) + (codes + 1)
+        # key = key * (len(uniques) + 1) + codes + 1, in place (no table-long temporaries)
+        if key is None:
+            key = codes.astype("int64")
+        else:
+            key *= len(uniques) + 1
+            key += codes
+        key += 1
         span *= len(uniques) + 1
     dates = screenings["date"].to_numpy(dtype="datetime64[s]")
     missing = np.isnat(dates)
-    date = dates.astype("int64")
+    date = dates.view("int64")
     order = screenings["_order"].to_numpy() if "_order" in screenings else np.arange(n)
     if usable.all():  # the usual case: no copies of the key arrays
         sort = _sort_by_key_date_order(key, span, date, missing, order)
@@ -553,7 +593,8 @@ def superseded_by(screenings: pd.DataFrame) -> pd.Series:
         sort = idx[_sort_by_key_date_order(key[idx], span, date[idx], missing[idx], order[idx])]
     sorted_key = key[sort]
     last_of_group = np.r_[sorted_key[1:] != sorted_key[:-1], True]
-    group = np.cumsum(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) - 1
+    group = np.cumsum(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    group -= 1
     kept = sort[last_of_group]  # one per group, in group order
     dup = sort[~last_of_group]
     if dup.size:
@@ -578,7 +619,10 @@ def _sort_by_key_date_order(
     present = date[~missing]
     low = int(present.min()) if present.size else 0
     step = 86400 if present.size and not (present % 86400).any() else 1
-    rel = np.where(missing, 0, (date - low) // step + 1)  # missing dates sort first
+    rel = date - low
+    rel //= step
+    rel += 1
+    rel[missing] = 0  # missing dates sort first
     date_span = int(rel.max()) + 1
     order_rank = np.argsort(order, kind="stable") if not _is_increasing(order) else None
     bits = [max(int(x - 1).bit_length(), 1) for x in (span, date_span, n)]
@@ -588,10 +632,15 @@ def _sort_by_key_date_order(
     if order_rank is not None:
         position = np.empty(n, dtype="int64")
         position[order_rank] = np.arange(n, dtype="int64")  # rank of each row's order
-    packed = (key << (bits[1] + bits[2])) | (rel.astype("int64") << bits[2]) | position
+    # packed = key << (date bits + row bits) | rel << row bits | position, in place
+    packed = key << (bits[1] + bits[2])
+    rel <<= bits[2]
+    packed |= rel
+    packed |= position
+    del rel, position
     packed.sort()
-    rank = packed & ((1 << bits[2]) - 1)
-    return rank if order_rank is None else order_rank[rank]
+    packed &= (1 << bits[2]) - 1  # the rank
+    return packed if order_rank is None else order_rank[packed]
 
 
 def _is_increasing(values: np.ndarray) -> bool:
