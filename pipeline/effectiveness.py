@@ -223,14 +223,25 @@ def outcome_scores(
     ).reset_index(drop=True)
 
 
-def _moments(frame: pd.DataFrame, keys: list[str], column: str, prefix: str) -> pd.DataFrame:
+def _moments(
+    frame: pd.DataFrame, keys: list[str], columns: list[str], prefix: str
+) -> dict[str, pd.DataFrame]:
+    """Per column: n, mean and variance per group of ``keys`` (one grouping for all)."""
     # count, mean and var skip missing values: as after dropna, once the groups with none
     # left are dropped (without copying the frame).
-    g = frame.groupby(keys, observed=True)[column]
-    out = pd.DataFrame(
-        {f"{prefix}n": g.count(), f"{prefix}mean": g.mean(), f"{prefix}var": g.var(ddof=1)}
-    )
-    return out[out[f"{prefix}n"] > 0].reset_index()
+    g = frame.groupby(keys, observed=True)[columns]
+    count, mean, var = g.count(), g.mean(), g.var(ddof=1)
+    out = {}
+    for column in columns:
+        moments = pd.DataFrame(
+            {
+                f"{prefix}n": count[column],
+                f"{prefix}mean": mean[column],
+                f"{prefix}var": var[column],
+            }
+        )
+        out[column] = moments[moments[f"{prefix}n"] > 0].reset_index()
+    return out
 
 
 def stratified_difference(
@@ -249,9 +260,36 @@ def stratified_difference(
     ``program``). Strata with fewer than two students on either side are left out.
     Returns ``group_keys, n_compared, n_comparison, diff, se, ci_low, ci_high``.
     """
+    return _stratified_differences(treated, control, group_keys, strata, [column], level)[column]
+
+
+def _stratified_differences(
+    treated: pd.DataFrame,
+    control: pd.DataFrame,
+    group_keys: list[str],
+    strata: list[str],
+    columns: list[str],
+    level: float = 0.95,
+) -> dict[str, pd.DataFrame]:
+    """:func:`stratified_difference` of each of ``columns``, grouping each side once."""
     shared = [k for k in group_keys if k in control.columns]
-    t = _moments(treated, group_keys + strata, column, "t_")
-    c = _moments(control, shared + strata, column, "c_")
+    t = _moments(treated, group_keys + strata, columns, "t_")
+    c = _moments(control, shared + strata, columns, "c_")
+    return {
+        column: _combined_difference(t[column], c[column], shared, group_keys, strata, level)
+        for column in columns
+    }
+
+
+def _combined_difference(
+    t: pd.DataFrame,
+    c: pd.DataFrame,
+    shared: list[str],
+    group_keys: list[str],
+    strata: list[str],
+    level: float,
+) -> pd.DataFrame:
+    """:func:`stratified_difference` from the two sides' :func:`_moments`."""
     m = t.merge(c, on=shared + strata, how="inner")
     m = m[(m["t_n"] >= 2) & (m["c_n"] >= 2)]
     w = m["t_n"].astype(float)
@@ -455,8 +493,10 @@ def _growth_comparison(
     control = _with_scopes(scores[[c for c in scores.columns if c in wanted]][~is_enrolled])
     treated_c = treated.dropna(subset=strata)
     control = control.dropna(subset=strata)
-    diff = stratified_difference(treated_c, control, keys, strata, "change", level)
-    diff_sd = stratified_difference(treated_c, control, keys, strata, "change_sd", level)
+    differences = _stratified_differences(
+        treated_c, control, keys, strata, ["change", "change_sd"], level
+    )
+    diff, diff_sd = differences["change"], differences["change_sd"]
     comp = (
         diff.drop(columns="df")
         .rename(

@@ -275,6 +275,6 @@ def test_moments_skip_missing_values_and_groups_with_none():
     expected = pd.DataFrame(
         {"g": ["a", "c"], "p_n": [2, 1], "p_mean": [2.5, 2.0], "p_var": [4.5, np.nan]}
     )
-    got = _moments(frame, ["g"], "x", "p_")
+    got = _moments(frame, ["g"], ["x"], "p_")["x"]
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     assert got["p_n"].dtype.kind == "i"
