@@ -12,7 +12,9 @@ papermill-CLI + nbconvert-CLI loop, in the same run. Figures are printed, not as
 3. A second ``make reports`` with nothing changed.
 4. Report sizes.
 5. Ingest -> effectiveness (``tierwise ingest`` + ``tierwise process``) for a state-sized
-   district of ``--scale-students`` students (0 skips it): time and peak memory.
+   district of ``--scale-students`` students (0 skips it): time and peak memory, and
+   what fresh memory costs on the machine before and after (on a virtual machine it
+   varies, and the run with it).
 """
 
 from __future__ import annotations
@@ -138,6 +140,22 @@ def report_sizes(reports: Path) -> dict[str, tuple[int, int, int]]:
     return {k: (len(v), sum(v), max(v)) for k, v in sorted(sizes.items())}
 
 
+def fresh_memory_seconds_per_gb(gb: int = 2) -> float:
+    """Seconds per GB to touch memory this process has not had, after a pause.
+
+    On a virtual machine whose host takes back the guest's free pages (free page
+    reporting), touching memory again costs the host's page faults as well: the same
+    1M run is slower when this figure is high, and it varies over a day."""
+    import numpy as np
+
+    time.sleep(3)  # memory freed just before is still backed: not the cost measured
+    started = time.perf_counter()
+    block = np.ones(gb * 2**27)  # float64: gb GB
+    seconds = time.perf_counter() - started
+    del block
+    return seconds / gb
+
+
 def scale_run(students: int, workdir: Path) -> None:
     per_grade = 420
     schools = max(1, round(students / (6 * per_grade)))
@@ -151,6 +169,7 @@ def scale_run(students: int, workdir: Path) -> None:
     # An analyst's exports are on disk before the run: the kernel's writing out of the
     # 2 GB just generated is not the ingest's time.
     os.sync()
+    print(f"  fresh memory on this machine now: {fresh_memory_seconds_per_gb():.2f} s per GB")
     tw = str(BIN / "tierwise")
     locations = ["--raw", str(raw), "--processed", str(processed), "--config", str(REPO / "config")]
     total = 0.0
@@ -166,6 +185,7 @@ def scale_run(students: int, workdir: Path) -> None:
               f"(its processes' summed PSS; the main process alone {own:,} MB RSS)")  # fmt: skip
     print(f"  ingest -> effectiveness for {truth['students']:,} students: {total:.1f} s "
           f"(target < 120 s), peak memory {peak:,} MB (target < 8,000 MB)")  # fmt: skip
+    print(f"  fresh memory after the run: {fresh_memory_seconds_per_gb():.2f} s per GB")
 
 
 def main() -> int:
