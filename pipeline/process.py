@@ -23,6 +23,8 @@ TIER_KEYS = ["student_id", "school_id", "subject", "tier"]
 # The roster columns that tiers, progress decisions and effectiveness read (the rest, such
 # as the subgroups, only the district context and the reports).
 ROSTER = ["student_id", "school_id", "grade"]
+# The columns of the probes that the progress decisions read.
+PROBE_COLUMNS = ["student_id", "date", "measure", "score"]
 # The tables the stage writes, in the order it reports them.
 TABLES = [
     "tiers",
@@ -212,12 +214,16 @@ def _district_context(processed, config, term, students, tiers) -> dict[str, int
 
 def _progress(processed, config, term, students, interventions, config_dir):
     """Progress decisions per student x measure from the canonical probes (``progress``)."""
+    import pandas as pd
+
     from pipeline.progress import load_benchmark_goals, load_growth_norms, progress_decisions
 
     config_dir = (
         Path(config_dir) if config_dir else Path(__file__).resolve().parent.parent / "config"
     )
-    probes = store.read_table(processed, term.school_year, term.window, "progress")
+    # The columns the decisions read (not the lineage: a state's 9 million probes).
+    path = store.term_dir(processed, term.school_year, term.window) / "progress.parquet"
+    probes = pd.read_parquet(path, columns=PROBE_COLUMNS)
     return progress_decisions(
         probes,
         students,
