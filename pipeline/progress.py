@@ -249,9 +249,8 @@ def progress_decisions(
         points = pd.DataFrame({"week": weeks, "score": scores})
         fit = _ols_slopes(points, code, groups, "week", "score", 0.95)
     else:
-        probes = _probe_weeks(progress, [*keys, "date", "score"])[0]
+        probes, code = _probe_weeks(progress, [*keys, "date", "score"])
         fit = ols_slopes(probes, keys, level=0.95)
-        code = probes.groupby(keys, sort=True).ngroup().to_numpy()
         dates = probes["date"].to_numpy()
         scores, weeks = probes["score"].to_numpy(float), probes["week"].to_numpy(float)
     count = fit["n"].to_numpy()

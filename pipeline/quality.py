@@ -224,6 +224,10 @@ def _nullness_codes(series: pd.Series) -> np.ndarray:
 # Table-length arrays are allocated as few and as small as they can be: at a state's 18
 # million screenings each int64 array is 150 MB of fresh memory, which costs more to
 # fault in than the arithmetic on it.
+# Index arrays are used this many rows at a time (numpy copies an index array as int64).
+ROWS_AT_A_TIME = 1 << 20
+
+
 def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     """A code 0..k-1 per row for the row's values in ``columns`` (missing is a value),
     as int32."""
@@ -243,22 +247,20 @@ def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
             key += part
         span *= width
     if span <= 4 * len(frame) + 1024:
-        # Few possible keys: number the ones present in key order (no hashing), marked a
-        # million rows at a time (an index array is copied as int64 when used).
+        # Few possible keys: number the ones present in key order (no hashing).
         present = np.zeros(span, dtype=bool)
-        for start in range(0, len(key), 1 << 20):
-            present[key[start : start + (1 << 20)]] = True
+        for start in range(0, len(key), ROWS_AT_A_TIME):
+            present[key[start : start + ROWS_AT_A_TIME]] = True
         return (np.cumsum(present) - 1).astype(np.int32)[key]
     codes, _ = pd.factorize(key)
     return codes.astype(np.int32)
 
 
 def _any_row_of(codes: np.ndarray, size: int) -> np.ndarray:
-    """For each code 0..size-1, a row holding it (the last), a million rows at a time."""
+    """For each code 0..size-1, a row holding it (the last)."""
     rep = np.empty(size, dtype=np.int64)
-    step = 1 << 20
-    for start in range(0, len(codes), step):
-        part = codes[start : start + step]
+    for start in range(0, len(codes), ROWS_AT_A_TIME):
+        part = codes[start : start + ROWS_AT_A_TIME]
         rep[part] = np.arange(start, start + len(part), dtype=np.int64)
     return rep
 
