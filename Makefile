@@ -47,12 +47,14 @@ STAMPS := $(PROCESSED)/.stamps
 TERMKEY := $(or $(YEAR),latest)-$(or $(WINDOW),latest)
 RAW_FILES = $(wildcard $(RAW)/*.csv $(RAW)/*.CSV $(RAW)/*.xlsx $(RAW)/*.XLSX)
 CONFIG_FILES := $(shell find config -type f -not -name '*~' 2>/dev/null)
-INGEST_CODE := $(wildcard pipeline/ingest.py pipeline/profiles.py pipeline/quality.py \
-	pipeline/schema.py pipeline/config.py pipeline/store.py)
-PROCESS_CODE := $(filter-out $(INGEST_CODE) pipeline/render.py pipeline/kernel%.py pipeline/theme.py \
-	pipeline/synth.py pipeline/cli.py pipeline/bench.py,$(wildcard pipeline/*.py))
-REPORT_CODE := $(wildcard pipeline/report*.py pipeline/render.py pipeline/kernel*.py pipeline/theme.py) \
-	$(shell find pipeline/templates -type f 2>/dev/null)
+# The code each stage runs (the folder tree is the data flow): a stage re-runs when its
+# own code, or the shared modules and config package, change.
+py = $(shell find $(1) -name '*.py' 2>/dev/null)
+SHARED_CODE := $(wildcard pipeline/*.py) $(call py,pipeline/config) pipeline/stages/store.py
+INGEST_CODE := $(SHARED_CODE) $(call py,pipeline/ingest pipeline/quality) pipeline/stages/ingest.py
+PROCESS_CODE := $(SHARED_CODE) $(call py,pipeline/rules pipeline/groups pipeline/stats) \
+	pipeline/stages/process.py pipeline/reports/school.py pipeline/reports/specialist.py
+REPORT_CODE := $(shell find pipeline/reports pipeline/render -type f -not -name '*.pyc' 2>/dev/null)
 NOTEBOOK_FILES := $(wildcard notebooks/*.ipynb)
 
 $(STAMPS)/ingest-$(TERMKEY): $(RAW_FILES) $(CONFIG_FILES) $(INGEST_CODE) | $(STAMP)

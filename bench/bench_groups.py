@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import load_config
-from pipeline.groups import form_groups, validate_staff
+from pipeline.groups.form import form_groups, validate_staff
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,9 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline import store
-from pipeline.config import WINDOW_ORDER, ConfigError, DistrictConfig, load_config
-from pipeline.ingest import IngestError, Term, latest_term_in, slice_term
+from pipeline.config import WINDOW_ORDER, DistrictConfig, load_config
+from pipeline.errors import InputError, TierwiseError
+from pipeline.ingest.read import Term
+from pipeline.stages import store
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -223,16 +224,6 @@ def cmd_demo_data(args, config: DistrictConfig) -> int:
     return 0
 
 
-def _pick_term(args, screenings) -> Term:
-    latest = latest_term_in(screenings)
-    year = args.year or latest.school_year
-    if args.window:
-        return Term(year, args.window)
-    if year == latest.school_year:
-        return latest
-    return latest_term_in(screenings[screenings["school_year"] == year])
-
-
 def _profiles_dir(args) -> Path:
     return args.config / "profiles"
 
@@ -240,72 +231,38 @@ def _profiles_dir(args) -> Path:
 def cmd_ingest(args, config: DistrictConfig) -> Term:
     """Read every export through its profile, check it, write the term's tables, the
     quarantine, the ledger and the data-quality report."""
-    import threading
+    from pipeline.stages.ingest import run_ingest
 
-    from pipeline import quality
-    from pipeline.ingest import read_inputs
-    from pipeline.theme import stylesheet
-
-    started = time.perf_counter()
-    # Importing GX takes seconds of its own: do it while the exports are read.
-    gx_import = threading.Thread(target=quality.gx, name="import-gx", daemon=True)
-    gx_import.start()
-    mapped = read_inputs(
-        args.raw, config, _profiles_dir(args), _forced(getattr(args, "profiles", None))
+    done = run_ingest(
+        args.raw,
+        args.processed,
+        args.reports,
+        config,
+        _profiles_dir(args),
+        _forced(getattr(args, "profiles", None)),
+        args.year,
+        args.window,
     )
-    read_seconds = time.perf_counter() - started
-    gx_import.join()
-    result = quality.run_quality(mapped, config, release=True)
-    files = len(mapped)
-    del mapped  # the mapped records are checked and copied into the tables: free them
-    tables = result.tables
-    try:
-        term = _pick_term(args, tables["screenings"])
-    except IngestError:
-        term = None
-    # The quarantine and ledger are written even when the run then stops, for review.
-    review = (
-        store.term_dir(args.processed, term.school_year, term.window) if term else args.processed
-    )
-    quality.write_quarantine(result, review)
-    quality.check_ceiling(result.ledger, config)
-    if term is None:
-        raise IngestError(args.raw, "no accepted screening rows: cannot tell which term to report")
-    sliced = slice_term(tables, term, config)
-    if sliced["screenings"].empty:
-        raise IngestError(args.raw, f"no screenings for {term.window} {term.school_year}")
-    for name, frame in sliced.items():
-        store.write_table(frame, args.processed, term.school_year, term.window, name)
-    css = stylesheet()
-    page = quality.write_reports(
-        result,
-        args.reports / term.school_year / term.window / "data-quality",
-        f"{config.district_name}: data quality, {term.window} {term.school_year}",
-        css,
-        data_docs=config.quality.data_docs,
-    )
-    counts = ", ".join(f"{len(f)} {n}" for n, f in sliced.items())
-    q = result.quarantine
+    counts = ", ".join(f"{n} {name}" for name, n in done.rows.items())
     _say(
-        f"ingested {term.window} {term.school_year} from {files} files: {counts}; "
-        f"{len(q)} rows quarantined, {int(result.ledger['skipped'].sum())} skipped "
-        f"(read {read_seconds:.1f} s, checks {sum(result.seconds.values()):.1f} s); "
-        f"see {page}"
+        f"ingested {done.term.window} {done.term.school_year} from {done.files} files: "
+        f"{counts}; {done.quarantined} rows quarantined, {done.skipped} skipped "
+        f"(read {done.read_seconds:.1f} s, checks {done.check_seconds:.1f} s); see {done.page}"
     )
-    return term
+    return done.term
 
 
 def cmd_inspect(args, config: DistrictConfig) -> int:
     """Print the profile that reads a file and its first canonical rows."""
     import pandas as pd
 
-    from pipeline.ingest import map_file
-    from pipeline.profiles import ProfileError, load_profiles, profile_summary
+    from pipeline.ingest.profiles import ProfileError, load_profiles, profile_summary
+    from pipeline.ingest.read import map_file
 
     try:
         profiles = load_profiles(_profiles_dir(args), config)
     except ProfileError as err:
-        raise IngestError(_profiles_dir(args), str(err).split(": ", 1)[-1]) from err
+        raise InputError(_profiles_dir(args), str(err).split(": ", 1)[-1]) from err
     forced = {"*": args.profiles[-1]} if args.profiles else None
     mapped = map_file(args.file, profiles, config, forced)
     print(f"{args.file}: {mapped.data_rows} data rows, read as {profile_summary(mapped.profile)}")
@@ -341,7 +298,7 @@ def _processed_term(args) -> Term:
 
 
 def cmd_process(args, config: DistrictConfig, term: Term | None = None) -> Term:
-    from pipeline.process import run_process
+    from pipeline.stages.process import run_process
 
     term = term or _processed_term(args)
     written = run_process(args.processed, args.raw, config, term, config_dir=args.config)
@@ -351,7 +308,7 @@ def cmd_process(args, config: DistrictConfig, term: Term | None = None) -> Term:
 
 
 def cmd_render(args, config: DistrictConfig, term: Term | None = None) -> int:
-    from pipeline.render import failure_summary, render_term
+    from pipeline.render.engine import failure_summary, render_term
 
     term = term or _processed_term(args)
     started = time.perf_counter()
@@ -408,15 +365,40 @@ def _peak_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
+def _write_log(processed: Path, command: str) -> Path:
+    """The current exception's traceback in ``<processed>/logs/`` (or the temp folder
+    when that cannot be written); returns the log's path."""
+    import tempfile
+    import traceback
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for folder in (Path(processed) / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"tierwise-{command}-{stamp}.log"
+            path.write_text(traceback.format_exc(), encoding="utf-8")
+            return path
+        except OSError:
+            continue
+    return Path("(no log written)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.perf_counter()
     try:
         config = load_config(args.config)
         code = COMMANDS[args.command](args, config)
-    except (ConfigError, IngestError, LookupError, FileNotFoundError) as err:
+    except TierwiseError as err:
         print(f"tierwise: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # noqa: BLE001 - a bug: one line here, the traceback in a log
+        log = _write_log(args.processed, args.command)
+        print(
+            f"tierwise: unexpected error: {type(err).__name__}: {err} (details: {log})",
+            file=sys.stderr,
+        )
+        return 3
     # One machine-readable line per stage; `make bench` reads it.
     _say(
         f"{args.command} took {time.perf_counter() - started:.2f} s, "

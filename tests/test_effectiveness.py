@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from pipeline.effectiveness import (
+from pipeline.rules.tiers import assign_tiers
+from pipeline.stats.effectiveness import (
     DISTRICT,
     TOO_SMALL,
     hedges_g_paired,
@@ -20,7 +21,6 @@ from pipeline.effectiveness import (
     suppress_small,
     transitions,
 )
-from pipeline.tiers import assign_tiers
 
 from .test_planted_truth import typed
 
@@ -230,7 +230,7 @@ def test_no_number_is_shown_below_the_minimum_cell_size(counts, min_n):
 
 
 def test_summary_table_says_n_too_small_instead_of_a_number(effectiveness):
-    from pipeline.effectiveness import summary_table
+    from pipeline.stats.effectiveness import summary_table
 
     table = summary_table(effectiveness)
     small = effectiveness["n_scored"].between(1, 9).to_numpy()
@@ -248,7 +248,7 @@ def test_summary_table_says_n_too_small_instead_of_a_number(effectiveness):
     )
 )
 def test_latest_by_integer_codes_is_latest(rows):
-    from pipeline.effectiveness import _latest, _latest_by_codes
+    from pipeline.stats.effectiveness import _latest, _latest_by_codes
 
     frame = pd.DataFrame(
         {
@@ -264,7 +264,7 @@ def test_latest_by_integer_codes_is_latest(rows):
 
 
 def test_moments_skip_missing_values_and_groups_with_none():
-    from pipeline.effectiveness import _moments
+    from pipeline.stats.effectiveness import _moments
 
     frame = pd.DataFrame(
         {

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Grouping, GroupSize
-from pipeline.groups import (
+from pipeline.groups.form import (
     StaffError,
     form_groups,
     grade_bands,
@@ -352,7 +352,7 @@ def test_default_staff_without_staff_csv(config):
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
-        ("subjects", "science", "row 2: 'science' must list subjects"),
+        ("subjects", "science", "row 2: subjects 'science' must list subjects"),
         ("max_groups", "lots", "'lots' is not a whole number"),
         ("interventionist", "", "is blank"),
     ],
@@ -485,7 +485,7 @@ def test_each_school_is_grouped_as_if_alone(config):
 def test_the_groups_stage_gives_the_same_groups_with_or_without_presolve(config, monkeypatch):
     """Large schools solve the "groups" stage without presolve: only its optimal value
     is passed on, so the groups cannot change."""
-    from pipeline import groups
+    from pipeline.groups import form as groups
 
     tiers, raw_staff = _district(schools=2, students=40, seed=11)
     staff = validate_staff(raw_staff, "staff.csv", config)

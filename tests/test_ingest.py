@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import quality
-from pipeline.ingest import (
-    IngestError,
+from pipeline.ingest.read import (
+    InputError,
     latest_term_in,
     parse_grade,
     read_inputs,
     read_text_table,
 )
+from pipeline.quality import run as quality
 
 from .conftest import PROFILES, VENDOR
 
@@ -369,7 +369,7 @@ def test_padded_cells_and_tokens_read_like_clean_ones_and_tables_are_text(tmp_pa
 def test_missing_required_column_stops_with_file_and_column(tmp_path, config):
     raw = tmp_path / "raw"
     write_canonical(raw, roster_of(["0001"]), screenings_of(["0001"], [40]).drop(columns="date"))
-    with pytest.raises(IngestError) as err:
+    with pytest.raises(InputError) as err:
         read_inputs(raw, config, PROFILES)
     message = str(err.value)
     assert "screenings.csv" in message and "'date'" in message
@@ -380,7 +380,7 @@ def test_profile_column_missing_stops_with_file_and_column(tmp_path, config):
     raw = vendor_raw(tmp_path, "star_reading.csv")
     frame = pd.read_csv(raw / "star_reading.csv", dtype=str).drop(columns="CompletedDateLocal")
     frame.to_csv(raw / "star_reading.csv", index=False)
-    with pytest.raises(IngestError, match=r"star_reading\.csv, column 'CompletedDateLocal'"):
+    with pytest.raises(InputError, match=r"star_reading\.csv, column 'CompletedDateLocal'"):
         read_inputs(raw, config, PROFILES)
 
 
@@ -388,7 +388,7 @@ def test_unknown_layout_names_closest_profiles(tmp_path, config):
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "mystery.csv").write_text("Student Number,Fluency Score\n1,40\n")
-    with pytest.raises(IngestError) as err:
+    with pytest.raises(InputError) as err:
         read_inputs(raw, config, PROFILES)
     message = str(err.value)
     assert "mystery.csv" in message and "unknown layout" in message
@@ -469,7 +469,7 @@ def test_empty_file_stops(tmp_path, config):
     raw = tmp_path / "raw"
     write_canonical(raw, roster_of(["0001"]), screenings_of(["0001"], [40]))
     (raw / "progress.csv").write_bytes(b"")
-    with pytest.raises(IngestError, match=r"progress\.csv.*empty"):
+    with pytest.raises(InputError, match=r"progress\.csv.*empty"):
         read_inputs(raw, config, PROFILES)
 
 
@@ -488,7 +488,7 @@ def test_mass_failure_stops_at_the_ceiling(tmp_path, config):
     ids = [f"{k:04d}" for k in range(40)]
     write_canonical(raw, roster_of(ids), screenings_of(ids, [500] * 40))
     result = ingest(raw, config)
-    with pytest.raises(IngestError, match=r"screenings\.csv: 40 of 40 .*ceiling"):
+    with pytest.raises(InputError, match=r"screenings\.csv: 40 of 40 .*ceiling"):
         quality.check_ceiling(result.ledger, config)
 
 
@@ -543,7 +543,7 @@ def test_text_reader_numbers_rows_like_a_spreadsheet(tmp_path):
 def test_quoted_newlines_read_right_whatever_the_block_boundaries(tmp_path, monkeypatch, block):
     """Arrow splits blocks at newlines first; a boundary inside quotes must never cut a
     row in two silently (it is read again with quote-aware splitting)."""
-    from pipeline import ingest as ingest_module
+    from pipeline.ingest import read as ingest_module
 
     monkeypatch.setattr(ingest_module, "BLOCK_BYTES", block)
     path = tmp_path / "notes.csv"
@@ -569,7 +569,7 @@ def test_mostly_distinct_columns_read_as_text_give_the_same_categoricals(
     """An id column with a row per student and window is read as text and numbered once
     over the file; the categorical (categories in order of first appearance, codes,
     missing values) is the one the per-block dictionaries give."""
-    from pipeline import ingest as ingest_module
+    from pipeline.ingest import read as ingest_module
 
     monkeypatch.setattr(ingest_module, "BLOCK_BYTES", block)
     path = tmp_path / "screenings.csv"
@@ -600,7 +600,7 @@ def test_mostly_distinct_columns_read_as_text_give_the_same_categoricals(
 def test_dictionary_chunks_become_one_categorical_of_text():
     import pyarrow as pa
 
-    from pipeline.ingest import _categorical
+    from pipeline.ingest.read import _categorical
 
     chunks = pa.chunked_array(
         [

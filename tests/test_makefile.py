@@ -65,18 +65,18 @@ def test_changed_raw_data_recomputes_everything(built):
 
 
 def test_changed_statistics_code_skips_ingest(built):
-    commands = dry_run(built, "pipeline/tiers.py")
+    commands = dry_run(built, "pipeline/rules/tiers.py")
     assert "tierwise ingest" not in commands
     assert "tierwise process" in commands
 
 
 def test_changed_report_code_recomputes_the_district_context(built):
-    # process.py precomputes district_context.parquet with pipeline.report_school.
-    commands = dry_run(built, "pipeline/report_school.py")
+    # process.py precomputes district_context.parquet with pipeline.reports.school.
+    commands = dry_run(built, "pipeline/reports/school.py")
     assert "tierwise ingest" not in commands
     assert "tierwise process" in commands and "tierwise render" in commands
 
 
 def test_changed_template_rerenders_without_recomputing(built):
-    commands = dry_run(built, "pipeline/templates/tierwise/static/tierwise.css")
+    commands = dry_run(built, "pipeline/reports/templates/tierwise/static/tierwise.css")
     assert "tierwise process" not in commands and "tierwise render" in commands

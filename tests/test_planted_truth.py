@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.effectiveness import growth_comparison, outcome_scores, program_effectiveness
+from pipeline.rules.tiers import assign_tiers
+from pipeline.stats.effectiveness import growth_comparison, outcome_scores, program_effectiveness
 from pipeline.synth import SynthSpec, generate
-from pipeline.tiers import assign_tiers
 
 SEEDS = range(100, 160)  # 60 runs: with 20, a calibrated 95 % CI misses a 90 % bar too often
 SPEC = {"schools": 3, "students_per_grade": 40}

@@ -1,6 +1,6 @@
 """Suppression: no small count is shown and no hidden count can be worked out.
 
-The recovery check here is written independently of pipeline.privacy: an attacker's
+The recovery check here is written independently of pipeline.stats.privacy: an attacker's
 linear programme over the inner cells only (margins are expressions, not variables),
 and for 2 x 2 tables a brute-force enumeration of every table consistent with what is
 published.
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from pipeline import privacy
+from pipeline.stats import privacy
 
 K = 10
 
@@ -221,7 +221,7 @@ def test_separate_counts_are_shown_or_marked_small():
     st.sampled_from(["str", "object", "category"]),
 )
 def test_count_tables_equal_pandas_crosstab(pairs, dtype):
-    from pipeline.report_school import _crosstab
+    from pipeline.reports.school import _crosstab
 
     index = pd.Series([p[0] for p in pairs], dtype=dtype)
     columns = pd.Series([p[1] for p in pairs], dtype="str")

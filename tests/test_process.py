@@ -7,8 +7,8 @@ import os
 import pandas as pd
 import pytest
 
-from pipeline import process
 from pipeline.cli import main
+from pipeline.stages import process
 
 from .conftest import REPO_ROOT
 

@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.ingest import read_header
-from pipeline.profiles import (
+from pipeline.ingest.profiles import (
     DetectionError,
     ProfileError,
     detect_profile,
@@ -17,6 +16,7 @@ from pipeline.profiles import (
     load_profiles,
     normalise_school_year,
 )
+from pipeline.ingest.read import read_header
 
 from .conftest import PROFILES, REPO_ROOT, VENDOR
 

@@ -10,7 +10,7 @@ import statsmodels.api as sm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.progress import (
+from pipeline.stats.progress import (
     aimline_points,
     load_growth_norms,
     ols_slopes,
@@ -271,7 +271,7 @@ def test_insufficient_exactly_when_too_few_probes_or_weeks(config, norms, n, gap
 
 
 def test_progress_charts_escape_names_and_show_every_student(table_decisions):
-    from pipeline.report import MonitoringData, pm_charts_html
+    from pipeline.reports.specialist import MonitoringData, pm_charts_html
 
     decisions = table_decisions.reset_index().assign(
         first_name="<script>x</script>", last_name="O'Brien & Co"
@@ -289,7 +289,7 @@ def test_progress_charts_escape_names_and_show_every_student(table_decisions):
 
 
 def test_number_text_is_astype_str_per_value():
-    from pipeline.progress import _as_text
+    from pipeline.stats.progress import _as_text
 
     floats = pd.Series([0.0, -0.0, 1.25, np.nan, 1.25, -3.0, 1e20], index=list("abcdefg"))
     ints = pd.Series([3, 12, 3, 0], name="n_probes")

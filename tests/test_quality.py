@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import quality
 from pipeline.cli import main
-from pipeline.ingest import read_inputs
+from pipeline.ingest.read import read_inputs
+from pipeline.quality import run as quality
 from pipeline.synth import SynthSpec, write_district
 
 from .conftest import PROFILES, REPO_ROOT
@@ -261,8 +261,8 @@ def test_suite_files_are_valid_json():
 
 def test_term_index_links_the_data_quality_summary(defective, tmp_path):
     root, _ = defective
-    from pipeline import render
     from pipeline.config import load_config
+    from pipeline.render import engine as render
 
     config = load_config(REPO_ROOT / "config")
     index = render.write_term_index(root / "reports", "2025-2026", "spring", [], [], config, "test")

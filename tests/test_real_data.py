@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from pipeline import studies
-from pipeline.effectiveness import growth_comparison, outcome_scores, program_vs_comparison
-from pipeline.progress import fall_to_spring_roi, load_orf_norms, norm_band
+from pipeline.stats import studies
+from pipeline.stats.effectiveness import growth_comparison, outcome_scores, program_vs_comparison
+from pipeline.stats.progress import fall_to_spring_roi, load_orf_norms, norm_band
 
 from .conftest import REPO_ROOT, shared_data
 

@@ -6,8 +6,8 @@ import re
 import pandas as pd
 import pytest
 
-from pipeline import render
 from pipeline.cli import main
+from pipeline.render import engine as render
 
 from .conftest import REPO_ROOT
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import render
 from pipeline.cli import main
+from pipeline.render import engine as render
 
 from .conftest import HOSTILE_NAME, HOSTILE_PROGRAM, REPO_ROOT
 
@@ -321,7 +321,7 @@ def test_a_600_student_school_specialist_report_stays_under_5_mb(tmp_path):
 def test_precomputed_district_context_equals_computing_it_in_each_report(rendered_district):
     """The process stage's district_context.parquet gives every principal report the same
     district shares and hidden totals it would compute itself."""
-    from pipeline import report_school as rs
+    from pipeline.reports import school as rs
 
     term = rs.load_term(rendered_district / "processed", "", "", REPO_ROOT / "config")
     assert term.table("district_context") is not None

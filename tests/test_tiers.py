@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import load_benchmarks
-from pipeline.tiers import (
+from pipeline.rules.tiers import (
     DIAGNOSTIC,
     TIER_COLUMNS,
     OverrideError,
@@ -364,7 +364,7 @@ def test_override_wins_and_is_marked(config):
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
-        ("tier", "4", "row 2: '4' is not a tier"),
+        ("tier", "4", "row 2: tier '4' is not a tier"),
         ("subject", "science", "'science' is not a subject"),
         ("date", "20/09/2025", "is not an ISO date"),
         ("student_id", "nobody", "is not on the roster"),
@@ -629,7 +629,7 @@ def test_many_students_decide_like_one_student_at_a_time(config):
 
 @pytest.mark.parametrize("longest", [1, 3, 40])
 def test_measure_lists_join_each_run_in_order(longest):
-    from pipeline.tiers import _measure_lists
+    from pipeline.rules.tiers import _measure_lists
 
     measures = pd.Index(["a", "b", "c"])
     lengths = [1, 2, longest, 2]
@@ -641,7 +641,7 @@ def test_measure_lists_join_each_run_in_order(longest):
 
 
 def test_isin_ids_is_pandas_isin():
-    from pipeline.tiers import isin_ids
+    from pipeline.rules.tiers import isin_ids
 
     values = pd.Series(["s1", "s2", None, "s3", "s1"], dtype="str")
     for ids in (pd.Index(["s1", "s3"]), ["s3"], pd.Index([], dtype=object)):
@@ -651,7 +651,7 @@ def test_isin_ids_is_pandas_isin():
 
 
 def test_as_string_in_a_given_order_is_take_then_astype():
-    from pipeline.tiers import _as_string
+    from pipeline.rules.tiers import _as_string
 
     order = np.array([2, 0, 3, 1])
     for values in (

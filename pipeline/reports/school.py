@@ -1,9 +1,9 @@
 """What the principal and district reports show, computed: school-level counts with
-small cells suppressed (:mod:`pipeline.privacy`), the key-finding sentences, and the
+small cells suppressed (:mod:`pipeline.stats.privacy`), the key-finding sentences, and the
 figures drawn only from published numbers.
 
 Nothing here names a student: every table is a count, and every count goes through
-:func:`pipeline.privacy.suppress` before it reaches a page, a figure or a sentence.
+:func:`pipeline.stats.privacy.suppress` before it reaches a page, a figure or a sentence.
 """
 
 from __future__ import annotations
@@ -21,9 +21,16 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
-from pipeline import privacy, store  # noqa: E402
 from pipeline.config import DistrictConfig, load_config  # noqa: E402
-from pipeline.report import SUBJECT_TITLES, TIER_COLORS, from_root, grade_label, resolve_term  # noqa: E402
+from pipeline.reports.specialist import (  # noqa: E402
+    SUBJECT_TITLES,
+    TIER_COLORS,
+    from_root,
+    grade_label,
+    resolve_term,
+)
+from pipeline.stages import store  # noqa: E402
+from pipeline.stats import privacy
 
 TIER_COLUMNS = ["Tier 1", "Tier 2", "Tier 3"]
 NEED = ["Tier 2", "Tier 3"]
@@ -832,7 +839,7 @@ def _capacity(term: TermData, school_id: str, n_groups: int) -> str:
     if grouping is None or groups is None:
         return "not available"
     try:
-        from pipeline.groups import staff_for_schools
+        from pipeline.groups.form import staff_for_schools
 
         people = staff_for_schools(None, [school_id], term.config)
         slots = sum(p.group_capacity for p in people if p.school_id == school_id)

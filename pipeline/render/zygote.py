@@ -9,14 +9,14 @@ child's pid.
 
 The template never runs report code, so every kernel starts from the same state: the
 imports and nothing else. Each kernel still serves exactly one report (see
-:mod:`pipeline.kernels`), so nothing passes between schools.
+:mod:`pipeline.render.kernels`), so nothing passes between schools.
 
 Protocol (one JSON object per line): the template writes ``{"ready": true}`` (or
 ``{"error": ...}`` and exits) once imported; a request ``{"connection_file": ...,
 "cwd": ...}`` is answered ``{"pid": N}``. End of input ends the template; running
 kernels are not affected (they are in their own sessions).
 
-Run as ``python -m pipeline.kernel_zygote``.
+Run as ``python -m pipeline.render.zygote``.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ PRELOAD = (
     "pandas",
     "pyarrow.parquet",
     "scipy.optimize",
-    "pipeline.report",
-    "pipeline.report_school",
-    "pipeline.report_district",
-    "pipeline.progress",
+    "pipeline.reports.specialist",
+    "pipeline.reports.school",
+    "pipeline.reports.district",
+    "pipeline.stats.progress",
 )
 
 

@@ -2,7 +2,7 @@
 
 Every ``.csv`` / ``.xlsx`` file in the raw folder is read as text, matched to a profile
 in ``config/profiles/`` by its header (or the profile named with ``--profile``), mapped
-to canonical records, then checked by :mod:`pipeline.quality` (Great Expectations):
+to canonical records, then checked by :mod:`pipeline.quality.run` (Great Expectations):
 rows that break a rule go to the quarantine with the rule and the value, the rest
 become the canonical tables.
 
@@ -12,7 +12,7 @@ fields with commas and newlines; trailing empty columns; "", "N/A", "N/A*", "--"
 missing; every cell is read as text, so ids keep their leading zeros.
 
 **Severity.** A file that cannot be read, an unknown or ambiguous layout, or a missing
-column the profile needs stops the run with an :class:`IngestError` naming the file and
+column the profile needs stops the run with an :class:`InputError` naming the file and
 the column. A bad value in a row quarantines that row; the run goes on.
 
 **Roster rule.** The students table is the roster files (layouts of the ``students``
@@ -42,7 +42,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from pipeline.config import WINDOW_ORDER, DistrictConfig
-from pipeline.profiles import (
+from pipeline.errors import InputError
+from pipeline.ingest.profiles import (
     DetectionError,
     LayoutError,
     MappedFile,
@@ -55,7 +56,7 @@ from pipeline.profiles import (
 )
 
 __all__ = [
-    "IngestError",
+    "InputError",
     "Term",
     "latest_term_in",
     "slice_term",
@@ -71,28 +72,6 @@ MISSING_VALUES = ["", "N/A", "N/A*", "NA", "--", "n/a", "null", "NULL", "#N/A"]
 DATA_SUFFIXES = (".csv", ".txt", ".xlsx")
 HEAD_BYTES = 1 << 16
 BLOCK_BYTES = 1 << 24  # Arrow reads a CSV in blocks of this size, parsed in parallel
-
-
-class IngestError(Exception):
-    """An input file cannot be read as its layout promises (stops the run)."""
-
-    def __init__(
-        self,
-        file: Path | str,
-        message: str,
-        column: str | None = None,
-        row: int | None = None,
-        value: object = None,
-    ):
-        self.file, self.column, self.row, self.value = str(file), column, row, value
-        where = [self.file]
-        if column is not None:
-            where.append(f"column '{column}'")
-        if row is not None:
-            where.append(f"row {row}")
-        detail = f"{column} {value!r} {message}" if value is not None and column else message
-        self.message = message
-        super().__init__(f"{', '.join(where)}: {detail}")
 
 
 @dataclass
@@ -129,7 +108,7 @@ def read_header(path: Path | str) -> list[str]:
         try:
             frame = pd.read_excel(path, dtype=str, nrows=0, engine="openpyxl")
         except Exception as err:  # noqa: BLE001 - any unreadable workbook is a stop
-            raise IngestError(path, f"not a readable .xlsx workbook ({err})") from err
+            raise InputError(path, f"not a readable .xlsx workbook ({err})") from err
         return [str(c).strip() for c in frame.columns]
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
@@ -285,15 +264,15 @@ def read_text_table(path: Path | str) -> pd.DataFrame:
                 path, dtype=str, engine="openpyxl", keep_default_na=False, na_values=MISSING_VALUES
             )
         except Exception as err:  # noqa: BLE001
-            raise IngestError(path, f"not a readable .xlsx workbook ({err})") from err
+            raise InputError(path, f"not a readable .xlsx workbook ({err})") from err
         if frame.columns.empty:
-            raise IngestError(path, "the file is empty (no header row)")
+            raise InputError(path, "the file is empty (no header row)")
         frame = frame.apply(lambda s: s.str.replace(r"^(-?\d+)\.0$", r"\1", regex=True))
         return _tidy(frame)
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
     if not head.lstrip(b"\xef\xbb\xbf").strip():
-        raise IngestError(path, "the file is empty (no header row)")
+        raise InputError(path, "the file is empty (no header row)")
     encoding = _encoding(head)
     header = [h.strip() for h in _header_from_text(head.decode(encoding, errors="replace"))]
     clean_header = all(h and not h.startswith("Unnamed") for h in header) and len(
@@ -318,9 +297,9 @@ def read_text_table(path: Path | str) -> pd.DataFrame:
         except UnicodeDecodeError:
             frame = _read_csv_robust(path, "cp1252")
         except pd.errors.EmptyDataError as err:
-            raise IngestError(path, "the file is empty (no header row)") from err
+            raise InputError(path, "the file is empty (no header row)") from err
         except pd.errors.ParserError as err:
-            raise IngestError(path, f"not a readable CSV file: {err}") from err
+            raise InputError(path, f"not a readable CSV file: {err}") from err
     return _tidy(frame)
 
 
@@ -331,7 +310,7 @@ def input_files(raw: Path | str, ignore: list[str] | tuple[str, ...] = ()) -> li
     """The data files in ``raw`` (by name), leaving out names matching ``ignore`` globs."""
     raw = Path(raw)
     if not raw.is_dir():
-        raise IngestError(raw, "not a folder of input files")
+        raise InputError(raw, "not a folder of input files")
     patterns = ["_*", ".*", "~$*", *ignore]
     return sorted(
         p
@@ -362,7 +341,7 @@ def map_file(
     named = _forced_profile(path.name, forced)
     if named is not None:
         if named not in profiles:
-            raise IngestError(
+            raise InputError(
                 path, f"no profile named {named!r} (known: {', '.join(sorted(profiles))})"
             )
         profile = profiles[named]
@@ -370,7 +349,7 @@ def map_file(
             h for h in profile.detect.headers if h.casefold() not in {c.casefold() for c in header}
         ]
         if missing:
-            raise IngestError(
+            raise InputError(
                 path,
                 f"profile {named!r} needs column(s) {', '.join(repr(m) for m in missing)}, "
                 "which the file lacks",
@@ -380,11 +359,11 @@ def map_file(
         try:
             profile = detect_profile(path.name, header, profiles)
         except DetectionError as err:
-            raise IngestError(path, str(err).split(": ", 1)[1]) from err
+            raise InputError(path, str(err).split(": ", 1)[1]) from err
     try:
         return apply_profile(text, profile, config, path.name)
     except LayoutError as err:
-        raise IngestError(path, "not found (the profile reads it)", column=err.column) from err
+        raise InputError(path, "not found (the profile reads it)", column=err.column) from err
 
 
 def read_inputs(
@@ -397,15 +376,15 @@ def read_inputs(
     try:
         profiles = load_profiles(profiles_dir, config)
     except ProfileError as err:
-        raise IngestError(profiles_dir, str(err).split(": ", 1)[-1]) from err
+        raise InputError(profiles_dir, str(err).split(": ", 1)[-1]) from err
     files = input_files(raw, config.quality.ignore_files)
     if not files:
-        raise IngestError(raw, "no input files (.csv or .xlsx) found")
+        raise InputError(raw, "no input files (.csv or .xlsx) found")
     mapped = [map_file(path, profiles, config, forced) for path in files]
     names = [m.file for m in mapped]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise IngestError(raw, f"two inputs share a name: {', '.join(duplicates)}")
+        raise InputError(raw, f"two inputs share a name: {', '.join(duplicates)}")
     return mapped
 
 
@@ -418,7 +397,7 @@ def latest_term_in(screenings: pd.DataFrame) -> Term:
         screenings.dropna(subset=["school_year", "window"]) if not screenings.empty else screenings
     )
     if known.empty:
-        raise IngestError("screenings", "no screening rows: cannot tell which term to report")
+        raise InputError("screenings", "no screening rows: cannot tell which term to report")
     year = max(known["school_year"].unique())
     windows = set(known.loc[known["school_year"] == year, "window"].unique())
     window = max((w for w in windows if w in WINDOW_ORDER), key=WINDOW_ORDER.index)

@@ -45,7 +45,7 @@ import pandas as pd
 from scipy import stats
 
 from pipeline.config import WINDOW_ORDER, DistrictConfig
-from pipeline.tiers import _join_roster, isin_ids, tier_from_percentile
+from pipeline.rules.tiers import _join_roster, isin_ids, tier_from_percentile
 
 DISTRICT = "district"
 TOO_SMALL = "n too small"
@@ -342,8 +342,8 @@ def program_effectiveness(
 ) -> pd.DataFrame:
     """One row per program x scope (each school, and ``"district"``): see the module
     docstring for every statistic. ``fall_tiers`` / ``current_tiers`` come from
-    :func:`pipeline.tiers.assign_tiers`; ``decisions`` from
-    :func:`pipeline.progress.progress_decisions`."""
+    :func:`pipeline.rules.tiers.assign_tiers`; ``decisions`` from
+    :func:`pipeline.stats.progress.progress_decisions`."""
     if interventions is None or interventions.empty:
         return pd.DataFrame(columns=EFFECTIVENESS_COLUMNS)
     level = config.effectiveness.confidence

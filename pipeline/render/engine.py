@@ -2,7 +2,7 @@
 
 One job is one report (a notebook and its parameters). Jobs run in a pool of worker
 processes; each worker keeps one in-process HTML exporter, and every report gets a
-fresh kernel, started and warmed one report ahead (see `pipeline.kernels`).
+fresh kernel, started and warmed one report ahead (see `pipeline.render.kernels`).
 A report whose notebook fails is recorded with papermill's cell, error name and
 message; the other reports still render.
 """
@@ -24,13 +24,12 @@ from nbconvert import HTMLExporter
 from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 from tqdm import tqdm
 
-from pipeline import store
-from pipeline.config import WINDOW_ORDER, DistrictConfig
-from pipeline.kernels import ENGINE_NAME, KernelStartError, WarmKernels, shutdown
-from pipeline.theme import TEMPLATES_DIR, stylesheet
+from pipeline.config import REPO_ROOT, WINDOW_ORDER, DistrictConfig
+from pipeline.errors import RenderError
+from pipeline.render.kernels import ENGINE_NAME, KernelStartError, WarmKernels, shutdown
+from pipeline.reports.theme import TEMPLATES_DIR, stylesheet
+from pipeline.stages import store
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_DIR.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "tierwise"
 SCHOOL_NOTEBOOKS: tuple[str, ...] = ("specialist", "principal")
@@ -240,7 +239,7 @@ def _page(template: str, **context) -> str:
 
 def _program_sections(programs) -> list[dict]:
     """The district-wide program effectiveness table for the term index page."""
-    from pipeline.effectiveness import DISTRICT, summary_table
+    from pipeline.stats.effectiveness import DISTRICT, summary_table
 
     if programs is None or programs.empty:
         return []
@@ -383,7 +382,7 @@ def render_term(
     if school_ids:
         unknown = sorted(set(school_ids) - set(schools["school_id"]))
         if unknown:
-            raise LookupError(f"unknown school id(s): {', '.join(unknown)}")
+            raise RenderError(f"unknown school id(s): {', '.join(unknown)}")
         schools = schools[schools["school_id"].isin(school_ids)]
     generated_at = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     jobs = school_jobs(

@@ -29,7 +29,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from pipeline.config import WINDOW_ORDER, DistrictConfig, read_yaml_mapping
-from pipeline.schema import CANONICAL, STUDENTS
+from pipeline.contract import CANONICAL, STUDENTS
+from pipeline.errors import ConfigError, TierwiseError
 
 DEFAULT_PROFILES_DIR = Path("config") / "profiles"
 TABLES = tuple(CANONICAL)
@@ -76,7 +77,7 @@ DEFAULT_WINDOW_VALUES = {
 SUBJECT_WORDS = {"behaviour": "behavior", "ela": "reading", "mathematics": "math"}
 
 
-class ProfileError(Exception):
+class ProfileError(ConfigError):
     """A profile file is unreadable or invalid (names the file and the key)."""
 
 
@@ -288,7 +289,7 @@ class Candidate:
         return (total - len(self.missing)) / total
 
 
-class DetectionError(Exception):
+class DetectionError(TierwiseError):
     """No profile, or more than one, fits a file's header."""
 
     def __init__(self, file: str, message: str, candidates: list[Candidate]):
@@ -519,7 +520,7 @@ class MappedFile:
     source_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype="int64"))
 
 
-class LayoutError(Exception):
+class LayoutError(TierwiseError):
     """A file does not have a column its profile needs (structural: stops the run)."""
 
     def __init__(self, file: str, column: str, message: str):

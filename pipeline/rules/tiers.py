@@ -30,7 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.config import SKILLS, DistrictConfig
-from pipeline.schema import OVERRIDES
+from pipeline.contract import OVERRIDES
+from pipeline.errors import InputError
 
 TIER_LABELS = {1: "Tier 1 (core)", 2: "Tier 2 (strategic)", 3: "Tier 3 (intensive)"}
 LEVEL_LABELS = {
@@ -107,25 +108,7 @@ DECISION_INPUTS = ["measure", "grade", "score", "percentile", "vendor_level"]
 WINDOW_WORDS = {"fall": "fall", "winter": "winter", "spring": "spring"}
 
 
-class InputRowError(ValueError):
-    """A hand-made input (overrides.csv, staff.csv) has a value that cannot be used.
-
-    Carries ``file``, ``column``, ``row`` (as a spreadsheet shows it: header = row 1),
-    ``value`` and ``why``, so the process stage can report it like an ingest error.
-    """
-
-    def __init__(self, file: str, why: str, column=None, row=None, value=None):
-        self.file, self.why, self.column, self.row, self.value = file, why, column, row, value
-        where = (
-            [file]
-            + ([f"column '{column}'"] if column else [])
-            + ([f"row {row}"] if row is not None else [])
-        )
-        shown = f"{value!r} " if value is not None else ""
-        super().__init__(f"{', '.join(where)}: {shown}{why}")
-
-
-class OverrideError(InputRowError):
+class OverrideError(InputError):
     """``overrides.csv`` holds a row that cannot be applied; the message names row and value."""
 
 

@@ -23,9 +23,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from IPython.display import HTML  # noqa: E402
 
-from pipeline import store  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.tiers import FOCUS_LABELS, TIER_LABELS  # noqa: E402
+from pipeline.config import REPO_ROOT, load_config  # noqa: E402
+from pipeline.rules.tiers import FOCUS_LABELS, TIER_LABELS  # noqa: E402
+from pipeline.stages import store  # noqa: E402
 
 # Colour-blind-safe (after Okabe & Ito), used for tiers in every figure.
 TIER_COLORS = {1: "#56B4E9", 2: "#E69F00", 3: "#B2182B"}
@@ -44,9 +44,6 @@ class SchoolData:
     district_name: str
     students: pd.DataFrame
     tiers: pd.DataFrame
-
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def from_root(path: str | Path) -> Path:
@@ -259,7 +256,7 @@ def footer_html(generated_at: str) -> HTML:
 
 
 # --------------------------------------------------------------------------- groups
-# (computed by pipeline.groups in the process stage; here only loaded and formatted)
+# (computed by pipeline.groups.form in the process stage; here only loaded and formatted)
 
 
 @dataclass
@@ -439,8 +436,8 @@ def aggregate_footer_html(generated_at: str, min_cell_size: int) -> HTML:
 
 
 # --------------------------------------------------------------------------- progress
-# monitoring and intervention effectiveness (processed by pipeline.progress and
-# pipeline.effectiveness; here only loaded, formatted and plotted)
+# monitoring and intervention effectiveness (processed by pipeline.stats.progress and
+# pipeline.stats.effectiveness; here only loaded, formatted and plotted)
 
 DECISION_COLORS = {
     "change_intervention": "#B2182B",
@@ -475,7 +472,7 @@ def _read_optional(processed_dir: Path, year: str, window: str, name: str) -> pd
 def load_monitoring(processed_dir: str | Path, school: SchoolData) -> MonitoringData:
     """Read the term's progress decisions (``progress_decisions.parquet``), probes,
     effectiveness and transitions, and keep this school's rows (and the district's)."""
-    from pipeline.progress import aimline_points
+    from pipeline.stats.progress import aimline_points
 
     processed_dir = from_root(processed_dir)
     year, window = school.school_year, school.window
@@ -528,7 +525,7 @@ def decision_counts(monitoring: MonitoringData) -> pd.DataFrame:
     d = monitoring.decisions
     if d.empty:
         return pd.DataFrame()
-    from pipeline.progress import DECISION_LABELS
+    from pipeline.stats.progress import DECISION_LABELS
 
     table = (
         d.pivot_table(
@@ -633,7 +630,7 @@ def pm_charts_html(monitoring: MonitoringData) -> HTML:
 
 def program_effectiveness_table(monitoring: MonitoringData, school: SchoolData) -> pd.DataFrame:
     """The school's programs and the same programs district-wide."""
-    from pipeline.effectiveness import summary_table
+    from pipeline.stats.effectiveness import summary_table
 
     return summary_table(monitoring.effectiveness, {school.school_id: "This school"})
 

@@ -3,7 +3,7 @@
 Starting a kernel and importing ipykernel, pandas, matplotlib and scipy into it costs
 about 2.5 s of CPU, more than running a report's cells. Two things keep that off the
 bill. Where the system can fork, each render worker keeps one template process
-(:mod:`pipeline.kernel_zygote`) that has imported everything once, and every kernel is a
+(:mod:`pipeline.render.zygote`) that has imported everything once, and every kernel is a
 fork of it: a new process, with the imports and nothing else. Elsewhere a kernel is
 started the usual way and the imports run in it as a warm-up. Either way
 :class:`WarmKernels` starts the next kernel while the current report executes, so a
@@ -34,6 +34,8 @@ from jupyter_core.utils import run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 
+from pipeline.errors import RenderError
+
 ENGINE_NAME = "tierwise"
 START_ATTEMPTS = 3
 WARMUP_TIMEOUT = 120
@@ -42,11 +44,11 @@ WARMUP_CODE = (
     "import matplotlib\n"
     "matplotlib.use('Agg')\n"
     "import matplotlib.pyplot, pandas, pyarrow.parquet\n"
-    "import pipeline.report, pipeline.report_school, pipeline.progress\n"
+    "import pipeline.reports.specialist, pipeline.reports.school, pipeline.stats.progress\n"
 )
 
 
-class KernelStartError(RuntimeError):
+class KernelStartError(RenderError):
     """A kernel did not start, or failed its warm-up imports, after every attempt."""
 
 
@@ -90,11 +92,11 @@ class ForkedProcess:
 
 
 class Zygote:
-    """The template process of :mod:`pipeline.kernel_zygote`: forks kernels on request."""
+    """The template process of :mod:`pipeline.render.zygote`: forks kernels on request."""
 
     def __init__(self, cwd: Path | None = None):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.kernel_zygote"],
+            [sys.executable, "-m", "pipeline.render.zygote"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

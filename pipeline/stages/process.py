@@ -12,11 +12,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pipeline import store
-from pipeline.config import DistrictConfig
-from pipeline.groups import GROUP_INPUTS, worker_context
-from pipeline.ingest import IngestError, Term
-from pipeline.tiers import InputRowError, assign_tiers, validate_overrides
+from pipeline.config import PACKAGE_CONFIG_DIR, DistrictConfig
+from pipeline.errors import InputError
+from pipeline.groups.form import GROUP_INPUTS, worker_context
+from pipeline.ingest.read import Term
+from pipeline.rules.tiers import assign_tiers, validate_overrides
+from pipeline.stages import store
 
 # The columns of the tier tables that effectiveness and transitions read.
 TIER_KEYS = ["student_id", "school_id", "subject", "tier"]
@@ -53,7 +54,7 @@ def run_process(
     computes the term's tiers, and then effectiveness and transitions while this one
     forms groups (their solves in a process pool) and the district context.
     """
-    from pipeline.report_school import COUNT_COLUMNS
+    from pipeline.reports.school import COUNT_COLUMNS
 
     year, window = term.school_year, term.window
     written: dict[str, int] = {}
@@ -105,7 +106,7 @@ def _effectiveness(processed: Path, config: DistrictConfig, term: Term) -> dict[
     written tiers, fall tiers and progress decisions."""
     import pandas as pd
 
-    from pipeline.effectiveness import OUTCOME_COLUMNS, program_effectiveness, transitions
+    from pipeline.stats.effectiveness import OUTCOME_COLUMNS, program_effectiveness, transitions
 
     year, window = term.school_year, term.window
     folder = store.term_dir(processed, year, window)
@@ -146,7 +147,7 @@ class _Side:
         self._pool = None
         if multiprocessing.current_process().daemon or os.environ.get("TIERWISE_SIDE") == "0":
             return  # a daemonic process may not start processes of its own
-        context = worker_context([__name__, "pipeline.groups"])  # the groups pool's too
+        context = worker_context([__name__, "pipeline.groups.form"])  # the groups pool's too
         self._pool = ProcessPoolExecutor(1, mp_context=context)
 
     def __enter__(self) -> _Side:
@@ -203,7 +204,7 @@ class _Side:
 def _district_context(processed, config, term, students, tiers) -> dict[str, int]:
     """The district figures every principal report shares (``district_context``), once
     per term rather than once per report, from the term's tiers (``COUNT_COLUMNS``)."""
-    from pipeline import report_school
+    from pipeline.reports import school as report_school
 
     year, window = term.school_year, term.window
     data = report_school.TermData(year, window, config, students, tiers, None, students.iloc[:0])
@@ -216,11 +217,9 @@ def _progress(processed, config, term, students, interventions, config_dir):
     """Progress decisions per student x measure from the canonical probes (``progress``)."""
     import pandas as pd
 
-    from pipeline.progress import load_benchmark_goals, load_growth_norms, progress_decisions
+    from pipeline.stats.progress import load_benchmark_goals, load_growth_norms, progress_decisions
 
-    config_dir = (
-        Path(config_dir) if config_dir else Path(__file__).resolve().parent.parent / "config"
-    )
+    config_dir = Path(config_dir) if config_dir else PACKAGE_CONFIG_DIR
     # The columns the decisions read (not the lineage: a state's 9 million probes).
     path = store.term_dir(processed, term.school_year, term.window) / "progress.parquet"
     probes = pd.read_parquet(path, columns=PROBE_COLUMNS)
@@ -267,7 +266,7 @@ def _read_roster(processed: Path, term: Term):
 def _read_hand_made(raw: Path, name: str, validate, *args):
     """A hand-made CSV in ``raw`` (overrides.csv, staff.csv) validated, or None if absent.
 
-    A bad value stops the run with an :class:`IngestError` naming file, column and row.
+    A bad value stops the run with an :class:`InputError` naming file, column and row.
     """
     import pandas as pd
 
@@ -277,16 +276,14 @@ def _read_hand_made(raw: Path, name: str, validate, *args):
     try:
         text = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         return validate(text, str(path), *args)
-    except InputRowError as err:
-        raise IngestError(path, err.why, column=err.column, row=err.row, value=err.value) from err
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise IngestError(path, f"not a readable CSV: {err}") from err
+        raise InputError(path, f"not a readable CSV: {err}") from err
 
 
 def _groups(processed, raw, config, term, tiers) -> dict[str, int]:
     """Intervention groups and the unserved list (``groups``, ``unserved``) from the tiers,
     with the interventionists of ``staff.csv`` (or ``grouping.default_staff``)."""
-    from pipeline.groups import form_groups, validate_staff
+    from pipeline.groups.form import form_groups, validate_staff
 
     staff = _read_hand_made(raw, "staff.csv", validate_staff, config)
     groups, unserved = form_groups(tiers, config, staff)

@@ -53,12 +53,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.config import DistrictConfig
-from pipeline.ingest import IngestError
-from pipeline.profiles import MappedFile, distinct_codes, fill_text
-from pipeline.schema import CANONICAL, LINEAGE
+from pipeline.config import PACKAGE_CONFIG_DIR, DistrictConfig
+from pipeline.contract import CANONICAL, LINEAGE
+from pipeline.errors import InputError
+from pipeline.ingest.profiles import MappedFile, distinct_codes, fill_text
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "config" / "expectations"
+EXPECTATIONS_DIR = PACKAGE_CONFIG_DIR / "expectations"
 TABLE_ORDER = ("students", "screenings", "interventions", "progress")
 QUARANTINE_COLUMNS = [
     "source_file",
@@ -135,9 +135,9 @@ def load_suite_specs(directory: Path | str = EXPECTATIONS_DIR) -> dict[str, dict
         try:
             specs[table] = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as err:
-            raise IngestError(path, "expectation suite not found") from err
+            raise InputError(path, "expectation suite not found") from err
         except json.JSONDecodeError as err:
-            raise IngestError(path, f"not valid JSON: {err}") from err
+            raise InputError(path, f"not valid JSON: {err}") from err
     return specs
 
 
@@ -732,7 +732,7 @@ def _failures(result, table: str) -> tuple[pd.DataFrame, list[str]]:
         config = item.expectation_config
         meta = config.meta or {}
         if item.exception_info and item.exception_info.get("raised_exception"):
-            raise IngestError(
+            raise InputError(
                 table,
                 f"a data-quality check could not run ({config.type}): "
                 f"{item.exception_info.get('exception_message')}",
@@ -880,7 +880,7 @@ def _split(
     """(which rows are accepted - None for all -, quarantine lines) of one validated table."""
     failures, structural = _failures(result, table)
     if structural:
-        raise IngestError(table, "the table fails a structural check: " + "; ".join(structural))
+        raise InputError(table, "the table fails a structural check: " + "; ".join(structural))
     metas = {
         (item.expectation_config.meta or {})["rule"]: item.expectation_config.meta
         for item in result.results
@@ -1041,7 +1041,7 @@ def run_quality(
 
     roster, derived_skips = _roster_candidates(mapped, config)
     if roster.empty:
-        raise IngestError(
+        raise InputError(
             "roster",
             "no students: add a roster file (students.csv) or a vendor export with grade "
             "and school columns",
@@ -1153,7 +1153,7 @@ def reconcile(
     bad = ledger[total != ledger["records"]]
     if not bad.empty:
         first = bad.iloc[0]
-        raise IngestError(
+        raise InputError(
             first["source_file"],
             f"ledger does not reconcile for {first['table']}: {first['records']} records read, "
             f"{first['accepted']} accepted + {first['quarantined']} quarantined + "
@@ -1177,7 +1177,7 @@ def reconcile(
         found[seen[seen >= 0]] = True
         lost = rows[~found[rows]] if rows.size else rows
         if lost.size:
-            raise IngestError(m.file, f"rows not accounted for in the ledger: {lost[:10].tolist()}")
+            raise InputError(m.file, f"rows not accounted for in the ledger: {lost[:10].tolist()}")
 
 
 def check_ceiling(ledger: pd.DataFrame, config: DistrictConfig) -> None:
@@ -1190,7 +1190,7 @@ def check_ceiling(ledger: pd.DataFrame, config: DistrictConfig) -> None:
         share = line.quarantined / checked
         every = line.accepted == 0
         if (share > q.quarantine_ceiling and checked >= q.ceiling_min_records) or every:
-            raise IngestError(
+            raise InputError(
                 line.source_file,
                 f"{line.quarantined} of {checked} {line.table} records "
                 f"({share:.0%}) break data-quality rules, above the "

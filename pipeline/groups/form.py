@@ -45,8 +45,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
 from pipeline.config import DistrictConfig, Grouping
-from pipeline.schema import STAFF
-from pipeline.tiers import DIAGNOSTIC, FOCUS_LABELS, InputRowError
+from pipeline.contract import STAFF
+from pipeline.errors import InputError
+from pipeline.rules.tiers import DIAGNOSTIC, FOCUS_LABELS
 
 STAFF_COLUMNS = STAFF.required
 STAFF_OPTIONAL = STAFF.optional
@@ -73,7 +74,7 @@ GROUP_COLUMNS = [
 UNSERVED_COLUMNS = ["student_id", "school_id", "subject", "grade", "tier", "focus", "reason"]
 
 
-class StaffError(InputRowError):
+class StaffError(InputError):
     """``staff.csv`` holds a row that cannot be used; the message names row and value."""
 
 
@@ -803,7 +804,7 @@ def form_groups(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Groups (``groups.parquet``) and the unserved list (``unserved.parquet``) for a term.
 
-    ``tiers`` is :func:`pipeline.tiers.assign_tiers`'s output; ``staff`` the validated
+    ``tiers`` is :func:`pipeline.rules.tiers.assign_tiers`'s output; ``staff`` the validated
     ``staff.csv`` (:func:`validate_staff`) or ``None`` for ``grouping.default_staff``.
     ``workers``: processes solving schools at once (``None``: one per core when there
     are enough schools to repay starting them; 1: none). The result does not depend on it.

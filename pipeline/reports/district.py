@@ -1,6 +1,6 @@
 """What the district report shows, computed: data quality first, the schools side by
 side (suppressed), and links to every school's reports. Programs and the tier picture
-come from :mod:`pipeline.report_school` at district scope.
+come from :mod:`pipeline.reports.school` at district scope.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline import privacy  # noqa: E402
-from pipeline.report import SUBJECT_TITLES, TIER_COLORS  # noqa: E402
-from pipeline.report_school import (  # noqa: E402
+from pipeline.reports.school import (  # noqa: E402
     DISTRICT_COLOR,
     NEED,
     TOTAL,
     SubjectView,
     TermData,
 )
+from pipeline.reports.specialist import SUBJECT_TITLES, TIER_COLORS  # noqa: E402
+from pipeline.stats import privacy  # noqa: E402
 
 DATA_DOCS = "data-quality/index.html"
 

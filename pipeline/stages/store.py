@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.config import WINDOW_ORDER
+from pipeline.errors import InputError
 
 
 def term_dir(processed: Path | str, school_year: str, window: str) -> Path:
@@ -40,7 +41,5 @@ def processed_terms(processed: Path | str) -> list[tuple[str, str]]:
 def latest_term(processed: Path | str) -> tuple[str, str]:
     terms = processed_terms(processed)
     if not terms:
-        raise FileNotFoundError(
-            f"{processed}: no processed term found; run `tierwise ingest` first"
-        )
+        raise InputError(processed, "no processed term found; run `tierwise ingest` first")
     return terms[-1]

@@ -41,9 +41,10 @@ import pandas as pd
 import yaml
 
 from pipeline.config import DistrictConfig, Measure
+from pipeline.errors import ConfigError
 
 
-class StudyError(Exception):
+class StudyError(ConfigError):
     """A study spec or its data file cannot be read as the spec says."""
 
 

@@ -86,8 +86,8 @@ PROGRESS = Table(
 CANONICAL: dict[str, Table] = {t.name: t for t in (STUDENTS, SCREENINGS, INTERVENTIONS, PROGRESS)}
 
 # Hand-made inputs in data/raw/, read and validated by the process stage (not ingest):
-# the interventionists and their capacity (pipeline.groups.validate_staff), and the
-# team's documented tier overrides (pipeline.tiers.validate_overrides).
+# the interventionists and their capacity (pipeline.groups.form.validate_staff), and the
+# team's documented tier overrides (pipeline.rules.tiers.validate_overrides).
 STAFF = Table(
     "staff",
     required=("school_id", "interventionist", "subjects"),
