@@ -10,6 +10,7 @@ import statsmodels.api as sm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline import fast
 from pipeline.stats.progress import (
     aimline_points,
     load_growth_norms,
@@ -289,9 +290,8 @@ def test_progress_charts_escape_names_and_show_every_student(table_decisions):
 
 
 def test_number_text_is_astype_str_per_value():
-    from pipeline.stats.progress import _as_text
 
     floats = pd.Series([0.0, -0.0, 1.25, np.nan, 1.25, -3.0, 1e20], index=list("abcdefg"))
     ints = pd.Series([3, 12, 3, 0], name="n_probes")
     for values in (floats, floats.round(1), ints):
-        pd.testing.assert_series_equal(_as_text(values), values.astype(str))
+        pd.testing.assert_series_equal(fast.number_text(values), values.astype(str))

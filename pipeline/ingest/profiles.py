@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from pipeline import fast
 from pipeline.config import WINDOW_ORDER, DistrictConfig, read_yaml_mapping
 from pipeline.contract import CANONICAL, STUDENTS
 from pipeline.errors import ConfigError, TierwiseError
@@ -377,55 +378,6 @@ def _lookup(mapping: dict[str, Any]):
     return find
 
 
-def distinct_codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """A code per row into the distinct values (-1 when missing), and those values.
-
-    Text read from a file is categorical (dictionary-encoded by the reader): its codes
-    and categories are used as they are; any other series is factorized."""
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy(), series.cat.categories
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    return codes, pd.Index(uniques)
-
-
-def categorical_text(codes: np.ndarray, values, index: pd.Index) -> pd.Series:
-    """Text per row from a code per row (-1: missing) into ``values`` (None: missing),
-    as a categorical of its distinct values (a few bytes a row, whatever the text)."""
-    value_codes, uniques = pd.factorize(pd.Series(values, dtype="str"), use_na_sentinel=True)
-    if not np.array_equal(value_codes, np.arange(len(value_codes))):
-        # Some values repeat or are missing: recode (otherwise the codes stand as they are).
-        codes = np.r_[value_codes, -1][codes] if len(codes) else np.array([], dtype="int64")
-    dtype = pd.CategoricalDtype(pd.Index(uniques, dtype="str"))
-    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=index)
-
-
-def constant_text(value: object, index: pd.Index) -> pd.Series:
-    """The same text (or missing, for None) on every row, as a categorical."""
-    codes = np.full(len(index), -1 if value is None else 0, dtype="int8")
-    dtype = pd.CategoricalDtype(pd.Index([] if value is None else [str(value)], dtype="str"))
-    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=index)
-
-
-def fill_text(series: pd.Series, other: pd.Series) -> pd.Series:
-    """``series.fillna(other)`` for text, categorical or not."""
-    if not series.isna().any():
-        return series
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        series = series.astype("str")
-    if isinstance(other.dtype, pd.CategoricalDtype):
-        other = other.astype("str")
-    return series.fillna(other)
-
-
-def on_uniques(series: pd.Series, func) -> pd.Series:
-    """Apply a scalar function once per distinct value (exports repeat values a lot)."""
-    codes, uniques = distinct_codes(series)
-    if len(uniques) == 0:
-        return pd.Series([None] * len(series), index=series.index, dtype=object)
-    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
-    return pd.Series(mapped[codes], index=series.index, dtype=object)
-
-
 def normalise_school_year(value: object) -> str | None:
     """'2025-2026', '2025-26', '2025/2026', 'Fall 2025-2026' -> '2025-2026'."""
     if value is None or value is pd.NA:
@@ -559,11 +511,11 @@ def _extract(
 ) -> tuple[pd.Series, str]:
     """The raw text of a field (strings, None for missing) and its source column."""
     if spec.value is not None:
-        return constant_text(spec.value, columns.frame.index), "(fixed)"
+        return fast.constant_text(spec.value, columns.frame.index), "(fixed)"
     column = spec.column.replace("{window}", window_label or "")  # type: ignore[union-attr]
     series = columns.get(column, required, f"the profile reads {name} from it")
     if series is None:
-        return constant_text(None, columns.frame.index), column
+        return fast.constant_text(None, columns.frame.index), column
     text = series
     if spec.pattern is not None:
         series = text = series.astype("str")
@@ -599,7 +551,7 @@ def _translate(
                 return out
         return fallback(value)
 
-    codes, uniques = distinct_codes(raw)
+    codes, uniques = fast.distinct_codes(raw)
     index = raw.index
     raw = pd.Series(uniques, dtype="str")  # the distinct texts (none missing)
     if kind == "date":
@@ -607,11 +559,11 @@ def _translate(
         # ISO 8601 last: what a spreadsheet's date cells become when read as text.
         values = _parse_dates(raw, [*(own or profile.date_formats), "ISO8601"])
     elif kind == "grade":
-        values = on_uniques(raw, lambda v: mapped(v, parse_grade))
+        values = fast.on_uniques(raw, lambda v: mapped(v, parse_grade))
         values = pd.array(pd.to_numeric(values, errors="coerce"), dtype="Int64")
         values = pd.Series(values, index=raw.index)
     elif kind in ("number", "integer"):
-        text = raw if find is None else on_uniques(raw, lambda v: mapped(v, lambda x: x))
+        text = raw if find is None else fast.on_uniques(raw, lambda v: mapped(v, lambda x: x))
         values = pd.to_numeric(text, errors="coerce")
         if spec.clip is not None:
             values = values.clip(*spec.clip)
@@ -627,44 +579,44 @@ def _translate(
             return True if low in TRUE_WORDS else False if low in FALSE_WORDS else None
 
         values = pd.Series(
-            pd.array(on_uniques(raw, lambda v: mapped(v, boolean)), dtype="boolean"),
+            pd.array(fast.on_uniques(raw, lambda v: mapped(v, boolean)), dtype="boolean"),
             index=raw.index,
         )
     elif kind == "window":
-        values = on_uniques(raw, lambda v: mapped(v, lambda _: None))
+        values = fast.on_uniques(raw, lambda v: mapped(v, lambda _: None))
         values = values.where(values.isin(WINDOW_ORDER), None).astype("str")
     elif kind == "year":
-        values = on_uniques(raw, lambda v: normalise_school_year(mapped(v, lambda x: x)))
+        values = fast.on_uniques(raw, lambda v: normalise_school_year(mapped(v, lambda x: x)))
         values = values.astype("str")
     else:
         values = raw
         if spec.split_name is not None:
-            values = on_uniques(values, lambda v: split_name(v, spec.split_name))
+            values = fast.on_uniques(values, lambda v: split_name(v, spec.split_name))
         if find is not None:
-            values = on_uniques(values, lambda v: mapped(v, lambda x: x))
+            values = fast.on_uniques(values, lambda v: mapped(v, lambda x: x))
         if spec.slug:
-            values = on_uniques(values, slugify)
+            values = fast.on_uniques(values, slugify)
         if name == "subject":
-            values = on_uniques(
+            values = fast.on_uniques(
                 values, lambda v: SUBJECT_WORDS.get(str(v).casefold(), str(v).casefold())
             )
         values = values.astype("str")
     values = pd.Series(values, index=raw.index)
     if kind in ("text", "window", "year"):
-        out = categorical_text(codes, values, index)
+        out = fast.categorical_text(codes, values, index)
     else:
         out = pd.Series(values.array.take(codes, allow_fill=True), index=index)
     if kind == "text":
         # Text is never "unreadable"; a name split or a map may leave it empty.
-        return out, constant_text(None, index)
+        return out, fast.constant_text(None, index)
     unreadable = raw.notna() & values.isna()
-    return out, categorical_text(codes, raw.where(unreadable, None), index)
+    return out, fast.categorical_text(codes, raw.where(unreadable, None), index)
 
 
 def _parse_dates(raw: pd.Series, formats: list[str] | None) -> pd.Series | None:
     if not formats:
         return None
-    codes, uniques = distinct_codes(raw)
+    codes, uniques = fast.distinct_codes(raw)
     text = pd.Series(uniques, dtype="str")
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
     for fmt in formats:
@@ -687,7 +639,7 @@ def _row_matches(columns: _Columns, when: dict[str, str | list[str]]) -> pd.Seri
         values = columns.get(column, True, "a measure rule's `when` tests it")
         allowed = [patterns] if isinstance(patterns, str) else patterns
         find = _lookup(dict.fromkeys(allowed, True))
-        hit = on_uniques(values, lambda v, find=find: find(str(v))[0])
+        hit = fast.on_uniques(values, lambda v, find=find: find(str(v))[0])
         keep &= hit.fillna(False).astype(bool)
     return keep
 
@@ -699,7 +651,7 @@ def _skip_token(raw_values: list[pd.Series], tokens: dict[str, str]) -> pd.Serie
     find = _lookup(tokens)
     reason = pd.Series(None, index=raw_values[0].index, dtype="str")
     for raw in raw_values:
-        found = on_uniques(raw, lambda v: find(str(v))[1])
+        found = fast.on_uniques(raw, lambda v: find(str(v))[1])
         reason = reason.fillna(found.astype("str"))
     return reason
 
@@ -719,7 +671,7 @@ def apply_profile(
     columns = _Columns(frame.drop(columns=["source_row"]), file)
     rows = frame["source_row"].to_numpy()
     table = CANONICAL[profile.table]
-    none = constant_text(None, frame.index)
+    none = fast.constant_text(None, frame.index)
     shared: dict[str, tuple[pd.Series, pd.Series, str]] = {}
     for name, spec in profile.fields.items():
         required = name in table.required and name not in ("school_year", "window")
@@ -782,14 +734,14 @@ def apply_profile(
             if not keep.any():
                 continue
             if isinstance(rule.measure, str):
-                own["measure"] = (constant_text(rule.measure, frame.index), none, "")
+                own["measure"] = (fast.constant_text(rule.measure, frame.index), none, "")
             else:
                 mraw, mcol = _extract(rule.measure, columns, "measure", label, True)  # type: ignore[arg-type]
                 own["measure"] = (*_translate(mraw, "measure", rule.measure, profile, config), mcol)  # type: ignore[arg-type]
             if rule.subject is not None:
-                own["subject"] = (constant_text(rule.subject, frame.index), none, "")
+                own["subject"] = (fast.constant_text(rule.subject, frame.index), none, "")
             if window is not None:
-                block = constant_text(window, frame.index)
+                block = fast.constant_text(window, frame.index)
                 own["window"] = (block, none, f"{label} block")
             merged = {**shared, **own}
             origins.append({name: col for name, (_, _, col) in merged.items()})
@@ -817,7 +769,7 @@ def apply_profile(
             # A row no rule fits is a record of an unknown measure, quarantined later.
             origins.append(shared_origin)
             stray = _assemble(shared, rows, file, no_rule, len(origins) - 1)
-            stray["measure"] = constant_text(None, stray.index)
+            stray["measure"] = fast.constant_text(None, stray.index)
             stray["_raw_measure"] = _describe_unmatched(columns, profile, no_rule)
             pieces.append(stray)
     empty = matched & ~skipped_rows & ~has_record
@@ -834,7 +786,7 @@ def apply_profile(
         by_measure = {m: spec.subject for m, spec in config.measures.items()}
         subject = records["measure"].map(by_measure).astype("str")
         records["subject"] = (
-            fill_text(records["subject"], subject) if "subject" in records else subject
+            fast.fill_text(records["subject"], subject) if "subject" in records else subject
         )
     skipped = pd.concat(skips, ignore_index=True) if skips else _no_skips()
     skipped = skipped.sort_values("source_row", kind="stable").reset_index(drop=True)
@@ -861,7 +813,7 @@ def _blank_tokens(raw: pd.Series, tokens: list[str]) -> pd.Series:
     if not tokens:
         return raw
     folded = {str(t).strip().casefold() for t in tokens}
-    hit = on_uniques(raw, lambda v: str(v).strip().casefold() in folded).fillna(False)
+    hit = fast.on_uniques(raw, lambda v: str(v).strip().casefold() in folded).fillna(False)
     return raw.where(~hit.astype(bool), None)
 
 
@@ -880,7 +832,7 @@ def _assemble(
             data[f"_raw_{name}"] = (bad if keep is None else bad[keep]).reset_index(drop=True)
     out = pd.DataFrame(data)
     chosen_rows = rows if keep is None else rows[keep]
-    out["source_file"] = constant_text(file, out.index)
+    out["source_file"] = fast.constant_text(file, out.index)
     out["source_row"] = chosen_rows
     out["_origin"] = np.int32(origin)
     return out
@@ -893,14 +845,16 @@ def _fill_terms(records: pd.DataFrame, profile: Profile, config: DistrictConfig)
     if "school_year" not in records:
         records["school_year"] = school_year_of(records["date"])
     elif records["school_year"].isna().any():
-        records["school_year"] = fill_text(records["school_year"], school_year_of(records["date"]))
+        records["school_year"] = fast.fill_text(
+            records["school_year"], school_year_of(records["date"])
+        )
     if "window" not in records:
         records["window"] = window_of(records["date"], records["school_year"], config)
         outside = records["window"].isna() & records["date"].notna()
         if outside.any():
             raw = records.get("_raw_window", pd.Series(None, index=records.index, dtype="str"))
             note = "date " + records["date"].dt.strftime("%Y-%m-%d") + " is in no window"
-            records["_raw_window"] = fill_text(raw, note.where(outside)).astype("str")
+            records["_raw_window"] = fast.fill_text(raw, note.where(outside)).astype("str")
     return records
 
 
@@ -917,7 +871,7 @@ def _derived_students(records: pd.DataFrame, profile: Profile) -> pd.DataFrame |
     out = order[[*cols, *raws, *lineage]].drop_duplicates("student_id", keep="last")
     out = out[out["student_id"].notna()].sort_values("source_row").reset_index(drop=True)
     if "school_id" not in out and "school_name" in out:
-        out["school_id"] = on_uniques(out["school_name"], slugify).astype("str")
+        out["school_id"] = fast.on_uniques(out["school_name"], slugify).astype("str")
     if "school_name" not in out and "school_id" in out:
         out["school_name"] = out["school_id"]
     return out

@@ -53,10 +53,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import fast
 from pipeline.config import PACKAGE_CONFIG_DIR, DistrictConfig
 from pipeline.contract import CANONICAL, LINEAGE
 from pipeline.errors import InputError
-from pipeline.ingest.profiles import MappedFile, distinct_codes, fill_text
+from pipeline.ingest.profiles import MappedFile
 
 EXPECTATIONS_DIR = PACKAGE_CONFIG_DIR / "expectations"
 TABLE_ORDER = ("students", "screenings", "interventions", "progress")
@@ -233,7 +234,7 @@ def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     as int32."""
     key, span = None, 1
     for column in columns:
-        codes, uniques = distinct_codes(frame[column])
+        codes, uniques = fast.distinct_codes(frame[column])
         width = len(uniques) + 1
         # Missing (-1) becomes a code of its own, in the smallest dtype that holds it.
         part = codes.astype(np.promote_types(codes.dtype, np.min_scalar_type(len(uniques))))
@@ -507,56 +508,15 @@ def _window_bounds(frame: pd.DataFrame, config: DistrictConfig) -> tuple[pd.Seri
 
 def _pair_codes(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, list[tuple]]:
     """An integer code per row for the pair (a, b) (-1 when either is missing)."""
-    ca, ua = distinct_codes(a)
-    cb, ub = distinct_codes(b)
+    ca, ua = fast.distinct_codes(a)
+    cb, ub = fast.distinct_codes(b)
     code = np.where((ca < 0) | (cb < 0), -1, ca * max(len(ub), 1) + cb)
     pairs = [(x, y) for x in ua for y in ub]
     return code, pairs
 
 
-def isin(values: pd.Series | pd.Index, allowed) -> np.ndarray:
-    """``values.isin(allowed)`` for text, hashed by Arrow (pandas' str isin converts every
-    allowed value to a Python scalar: slow for a roster of a million ids)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    def arrow(text) -> pa.Array:
-        array = getattr(text, "array", None)
-        if isinstance(getattr(array, "dtype", None), pd.StringDtype):
-            return pa.array(array).cast(pa.large_string())  # Arrow-backed already
-        return pa.array(
-            np.asarray(list(text), dtype=object), type=pa.large_string(), from_pandas=True
-        )
-
-    hit = pc.fill_null(pc.is_in(arrow(values), value_set=arrow(allowed)), False)
-    return hit.to_numpy(zero_copy_only=False)
-
-
-def take_map(series: pd.Series, mapping: dict, dtype: str = "float64") -> pd.Series:
-    """``series.map(mapping)`` through its distinct values (few measures, many rows)."""
-    codes, uniques = distinct_codes(series)
-    values = pd.Series([mapping.get(u) for u in uniques] + [None], dtype=dtype).to_numpy()
-    return pd.Series(values[codes], index=series.index, dtype=dtype)
-
-
 def _label(frame: pd.DataFrame) -> pd.Series:
     return frame["source_file"].astype("str") + " row " + frame["source_row"].astype("str")
-
-
-def as_text(series: pd.Series, rows: np.ndarray | None = None) -> pd.Series:
-    """A text column (its ``rows`` only, when given) as the ``str`` dtype; a categorical
-    through Arrow (one take of its categories, not a Python string per row)."""
-    if not isinstance(series.dtype, pd.CategoricalDtype):
-        values = series.array if rows is None else series.array.take(rows)
-        return pd.Series(values, index=series.index if rows is None else None).astype("str")
-    import pyarrow as pa
-
-    codes = series.cat.codes.to_numpy()
-    if rows is not None:
-        codes = codes[rows]
-    categories = pa.array(np.asarray(series.cat.categories, dtype=object), type=pa.large_string())
-    text = categories.take(pa.array(codes, mask=codes < 0))
-    return pd.Series(pd.array(text, dtype="str"), index=series.index if rows is None else None)
 
 
 def superseded_by(screenings: pd.DataFrame) -> pd.Series:
@@ -574,7 +534,7 @@ def superseded_by(screenings: pd.DataFrame) -> pd.Series:
     usable = np.ones(n, dtype=bool)
     span = 1
     for column in ("student_id", "measure", "school_year", "window"):
-        codes, uniques = distinct_codes(screenings[column])
+        codes, uniques = fast.distinct_codes(screenings[column])
         usable &= codes >= 0
         # key = key * (len(uniques) + 1) + codes + 1, in place (no table-long temporaries)
         if key is None:
@@ -683,14 +643,14 @@ def check_frame(
             frame[column] = pd.Series(None, index=frame.index, dtype=_dtype(table, column))
     if roster_ids is not None:
         # Hash each distinct id once (ids repeat once per measure and window).
-        codes, uniques = distinct_codes(frame["student_id"])
-        known = np.r_[isin(pd.Index(uniques, dtype="str"), roster_ids), False]
+        codes, uniques = fast.distinct_codes(frame["student_id"])
+        known = np.r_[fast.isin_text(pd.Index(uniques, dtype="str"), roster_ids), False]
         frame["in_roster"] = pd.Series(known[codes], index=frame.index).where(codes >= 0, None)
     if "score" in spec.columns and "measure" in spec.columns:
         lo = {m: s.min for m, s in config.measures.items()}
         hi = {m: s.max for m, s in config.measures.items()}
-        frame["score_min"] = take_map(frame["measure"], lo)
-        frame["score_max"] = take_map(frame["measure"], hi)
+        frame["score_min"] = fast.map_distinct(frame["measure"], lo)
+        frame["score_max"] = fast.map_distinct(frame["measure"], hi)
     if table == "screenings":
         frame["window_start"], frame["window_end"] = _window_bounds(frame, config)
         frame["superseded_by"] = superseded_by(frame)
@@ -698,7 +658,7 @@ def check_frame(
             "_raw_percentile", pd.Series(None, index=frame.index, dtype="str")
         )
     if table == "students":
-        frame["school_name"] = fill_text(frame["school_name"], frame["school_id"])
+        frame["school_name"] = fast.fill_text(frame["school_name"], frame["school_id"])
         frame["duplicate_of"] = duplicate_of(frame)
     if table == "interventions":
         frame["unreadable"] = _unreadable_note(
@@ -919,7 +879,7 @@ def _canonical(table: str, frame: pd.DataFrame, accepted: np.ndarray | None) -> 
     def typed(column: str) -> pd.Series:
         dtype = "int64" if column == "source_row" else _dtype(table, column)
         if dtype == "str":
-            return as_text(frame[column], rows)
+            return fast.categorical_as_str(frame[column], rows)
         values = frame[column].array
         return pd.Series(values if rows is None else values.take(rows)).astype(dtype)
 
@@ -987,7 +947,7 @@ def _roster_candidates(
             if m.students is None or m.students.empty:
                 continue
             ids = m.students["student_id"]
-            seen = pd.Series(isin(ids, known), index=ids.index)
+            seen = pd.Series(fast.isin_text(ids, known), index=ids.index)
             if seen.any():
                 where = ids[seen].map(known)
                 skipped.append(

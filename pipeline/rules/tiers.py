@@ -27,8 +27,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from pipeline import fast
 from pipeline.config import SKILLS, DistrictConfig
 from pipeline.contract import OVERRIDES
 from pipeline.errors import InputError
@@ -191,80 +191,16 @@ def _measure_tiers(
     keep = (screenings["window"] == window) & screenings["measure"].isin(list(used))
     if columns is not None:
         screenings = screenings[[c for c in screenings.columns if c in columns]]
-    frame, student = _join_roster(screenings[keep], students)
+    frame, student = fast.join_roster(screenings[keep], students)
     for column in ("percentile", "vendor_level", "source_file", "source_row"):
         if column not in frame.columns:
             frame[column] = pd.NA
     frame = frame.reset_index(drop=True)
     # A decision depends on these columns only: decide each distinct combination once
     # (a few thousand at state scale, against millions of rows) and copy it to its rows.
-    code, first = distinct_rows(frame, DECISION_INPUTS)
+    code, first = fast.distinct_rows(frame, DECISION_INPUTS)
     decided = _decide(frame.take(first).reset_index(drop=True), config, used, window)
     return frame.assign(**decided.take(code).set_axis(frame.index)), student, code
-
-
-def _join_roster(rows: pd.DataFrame, students: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """``rows.merge(roster, on="student_id", how="inner")`` (roster: student_id, school_id,
-    grade; the order of ``rows`` kept) with each row's position in ``students``.
-
-    A hash lookup of the ids (pyarrow ``index_in``) rather than a merge, when ids are unique.
-    """
-    roster = students[["student_id", "school_id", "grade"]]
-    if {"school_id", "grade"} & set(rows.columns) or not roster["student_id"].is_unique:
-        frame = rows.merge(
-            roster.assign(_position=np.arange(len(roster))), on="student_id", how="inner"
-        )
-        return frame.drop(columns="_position"), frame["_position"].to_numpy()
-
-    def ids(values: pd.Series) -> pa.Array:
-        return pa.array(values.array).cast(pa.large_string())
-
-    found = pc.index_in(ids(rows["student_id"]), value_set=ids(roster["student_id"]))
-    position = found.fill_null(-1).to_numpy().astype(np.int64)
-    on_roster = np.flatnonzero(position >= 0)
-    if len(on_roster) < len(rows):
-        rows, position = rows.iloc[on_roster], position[on_roster]
-    rows = rows.reset_index(drop=True)
-    return rows.assign(
-        school_id=roster["school_id"].take(position).reset_index(drop=True),
-        grade=roster["grade"].take(position).reset_index(drop=True),
-    ), position
-
-
-def _text(values) -> pa.Array:
-    return pa.array(
-        np.asarray(values, dtype=object) if isinstance(values, pd.Index) else values.array
-    ).cast(pa.large_string())
-
-
-def isin_ids(values: pd.Series, ids) -> np.ndarray:
-    """``values.isin(ids).to_numpy()`` for text ids, by an Arrow hash set (pandas' isin of
-    text against an Index of text costs seconds at a million rows)."""
-    return pc.is_in(_text(values), value_set=_text(pd.Index(ids))).to_numpy(zero_copy_only=False)
-
-
-def distinct_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """A code per row for its combination of ``columns`` (0, 1, ... in order of first
-    appearance) and the position of each combination's first row.
-
-    Exact: floats are compared by their bits (``-0.0`` is not ``0.0``, ``NaN`` is not
-    ``<NA>``), so every row of a combination gives the same result as its first row.
-    """
-    code = np.zeros(len(frame), dtype=np.int64)
-    for column in columns:
-        values = frame[column]
-        if pd.api.types.is_float_dtype(values.dtype):
-            missing = values.isna().to_numpy()
-            bits = values.to_numpy(dtype=np.float64, na_value=np.nan).view(np.int64).copy()
-            bits[missing] = 0
-            part, uniques = pd.factorize(bits)
-            part, size = part * 2 + missing, 2 * len(uniques)
-        else:
-            part, uniques = pd.factorize(values)  # missing values: -1
-            part, size = part + 1, len(uniques) + 1
-        code, _ = pd.factorize(code * size + part)
-    first = np.flatnonzero(~pd.Series(code).duplicated().to_numpy())
-    return code, first
 
 
 def _decide(frame: pd.DataFrame, config: DistrictConfig, used: dict, window: str) -> pd.DataFrame:
@@ -555,21 +491,6 @@ def _objects(values: np.ndarray) -> pd.Series:
     return pd.Series(values, dtype=object)
 
 
-def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For sorted ``keys``: the run number of each element and the start of each run."""
-    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys[:0]
-    return np.repeat(np.arange(len(start)), np.diff(np.r_[start, len(keys)])), start
-
-
-def _join_runs(keys: np.ndarray, values: np.ndarray, sep: str) -> np.ndarray:
-    """``sep.join`` of ``values`` over each run of equal sorted ``keys`` (one per run)."""
-    _, start = _runs(keys)
-    if not isinstance(values, pa.Array):
-        values = pa.array(values, pa.string())
-    lists = pa.ListArray.from_arrays(pa.array(np.r_[start, len(keys)], pa.int32()), values)
-    return np.asarray(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), dtype=object)
-
-
 def combine_tiers(per_measure: pd.DataFrame, config: DistrictConfig) -> pd.DataFrame:
     """One row per student x subject: the deciding measure's row, by the subject's rule."""
     return _combine(per_measure, _keys(per_measure), config).drop(columns="_pair")
@@ -589,7 +510,7 @@ def _combine(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig) -> 
     # Per student x subject the most intensive first, ties in config order, then in row
     # order (lexsort is stable).
     ranked = rows[np.lexsort((order[rows], -tiers[rows], pair[rows]))]
-    run, start = _runs(pair[ranked])
+    run, start = fast.runs(pair[ranked])
     n_known = np.diff(np.r_[start, len(ranked)])[run]
     rank = np.arange(len(ranked)) - start[run]
     # Subject rules and "is the subject's composite" looked up per distinct value.
@@ -662,7 +583,7 @@ def _combine(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig) -> 
     by_order = rows[np.lexsort((order[rows], pair[rows]))]
     used_pair = pair[by_order]
     used = _measure_lists(used_pair, measure[by_order], measures)
-    where = np.searchsorted(used_pair[_runs(used_pair)[1]], pair[chosen_rows])
+    where = np.searchsorted(used_pair[fast.runs(used_pair)[1]], pair[chosen_rows])
     measures_used = np.r_[used[where], np.full(len(rest_rows), "", dtype=object)]
     # A decided row is on watch only at Tier 1 (its tier is known).
     on_watch = out["on_watch"].to_numpy(dtype=bool).copy()
@@ -680,14 +601,14 @@ def _measure_lists(keys: np.ndarray, measure: np.ndarray, measures: pd.Index) ->
     """``", ".join`` of the measure names (``measures[measure]``) over each run of equal
     sorted ``keys``; each distinct list is joined once (a list is coded as the digits of
     a number in base ``len(measures) + 1``)."""
-    run, start = _runs(keys)
+    run, start = fast.runs(keys)
     base = len(measures) + 1
     longest = int(np.diff(np.r_[start, len(keys)]).max(initial=0))
     if not len(keys) or (measure < 0).any() or base**longest >= 2**53:  # not exact as floats
         names = pa.DictionaryArray.from_arrays(
             pa.array(measure), pa.array(np.asarray(measures, dtype=object), pa.string())
         ).dictionary_decode()
-        return _join_runs(keys, names, ", ")
+        return fast.join_runs(keys, names, ", ")
     digit = (np.arange(len(keys)) - start[run]).astype(float)
     number = np.bincount(run, weights=(measure + 1) * float(base) ** digit, minlength=len(start))
     code, uniques = pd.factorize(number)
@@ -732,7 +653,7 @@ def _skill_focus(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig)
     risky = rows[np.nan_to_num(tiers[rows], nan=1) >= 2]
     # Per student x subject: lowest rung, then most intensive, then config order.
     risky = risky[np.lexsort((order[risky], -tiers[risky], rung[risky], pair[risky]))]
-    _, start = _runs(pair[risky])
+    _, start = fast.runs(pair[risky])
     first = risky[start]
     is_ladder = keys.lookup("subject", dict.fromkeys(LADDERS, True), bool, False)
     ladder = is_ladder[first]
@@ -752,8 +673,8 @@ def _skill_focus(per_measure: pd.DataFrame, keys: _Keys, config: DistrictConfig)
     once = domain[
         ~pd.Series(pair[domain] * len(SKILLS) + skill_code[domain]).duplicated().to_numpy()
     ]
-    focus[~ladder] = _join_runs(pair[once], skills[once], " + ")
-    focus_reason[~ladder] = "At risk: " + _join_runs(pair[domain], reasons[domain], "; ")
+    focus[~ladder] = fast.join_runs(pair[once], skills[once], " + ")
+    focus_reason[~ladder] = "At risk: " + fast.join_runs(pair[domain], reasons[domain], "; ")
     below_name = {
         2: "no decoding measure (NWF, WRF or ORF accuracy)",
         3: "no oral reading fluency score",
@@ -848,7 +769,7 @@ def _override_hits(
     Only the few overridden students' rows are indexed, not every row.
     """
     ids = overridden.get_level_values("student_id").unique()
-    rows = np.flatnonzero(isin_ids(frame["student_id"], ids))
+    rows = np.flatnonzero(fast.isin_text(frame["student_id"], ids))
     candidates = pd.MultiIndex.from_frame(frame[["student_id", "subject"]].take(rows))
     found = candidates.isin(overridden)
     hit = np.zeros(len(frame), dtype=bool)
@@ -940,37 +861,8 @@ def assign_tiers(
     out["grade"] = out["grade"].astype(int)
     out = out.reindex(columns=TIER_COLUMNS)
     # Sorted by school, subject, student (as sort_values: stable, missing last), then text.
-    keys = [_sort_rank(out[column]) for column in ("student_id", "subject", "school_id")]
+    keys = [fast.sort_rank(out[column]) for column in ("student_id", "subject", "school_id")]
     order = np.lexsort(keys)
     # Text columns are converted straight into the sorted order (no sorted object copy).
-    text = {column: _as_string(out.pop(column), order) for column in TEXT_COLUMNS}
+    text = {column: fast.as_string(out.pop(column), order) for column in TEXT_COLUMNS}
     return out.take(order).reset_index(drop=True).assign(**text).reindex(columns=TIER_COLUMNS)
-
-
-def _sort_rank(values: pd.Series) -> np.ndarray:
-    """Each value's rank among the sorted distinct values; missing values rank last."""
-    code, uniques = pd.factorize(values, sort=True)
-    return np.where(code < 0, len(uniques), code)
-
-
-def _as_string(values: pd.Series, order: np.ndarray | None = None) -> pd.Series:
-    """``values.astype("string")``, converting each distinct value once (an object column
-    of a few thousand distinct texts over millions of rows); with ``order``:
-    ``values.take(order).reset_index(drop=True).astype("string")``."""
-    if order is not None and values.dtype != object:
-        values = values.take(order).reset_index(drop=True)
-    if values.dtype != object:
-        return values.astype("string")
-    code, uniques = pd.factorize(values)
-    try:
-        dictionary = pa.array(np.asarray(uniques, dtype=object), pa.large_string())
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: let pandas convert
-        if order is not None:
-            values = values.take(order).reset_index(drop=True)
-        return values.astype("string")
-    index = values.index
-    if order is not None:
-        code, index = code[order], pd.RangeIndex(len(order))
-    indices = pa.array(code, mask=code < 0)
-    text = pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
-    return pd.Series(pd.array(text, dtype="string"), index=index, name=values.name)

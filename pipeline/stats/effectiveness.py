@@ -44,8 +44,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline import fast
 from pipeline.config import WINDOW_ORDER, DistrictConfig
-from pipeline.rules.tiers import _join_roster, isin_ids, tier_from_percentile
+from pipeline.rules.tiers import tier_from_percentile
 
 DISTRICT = "district"
 TOO_SMALL = "n too small"
@@ -170,7 +171,7 @@ def outcome_scores(
     measures = sorted({m for ms in prefs.values() for m in ms})
     columns = OUTCOME_COLUMNS
     outcome = screenings["measure"].isin(measures) & screenings["window"].isin(["fall", window])
-    scr, student = _join_roster(
+    scr, student = fast.join_roster(
         screenings[[c for c in screenings.columns if c in columns]][outcome], students
     )
     scr = _latest_by_codes(scr, student).reset_index(drop=True)
@@ -485,7 +486,7 @@ def _growth_comparison(
     enrolled = pd.MultiIndex.from_frame(enrolled_subjects)
     # Students with no intervention in the subject; only the columns compared are kept.
     ids = enrolled.get_level_values("student_id").unique()
-    maybe = np.flatnonzero(isin_ids(scores["student_id"], ids))
+    maybe = np.flatnonzero(fast.isin_text(scores["student_id"], ids))
     candidates = pd.MultiIndex.from_frame(scores[["student_id", "subject"]].take(maybe))
     is_enrolled = np.zeros(len(scores), dtype=bool)
     is_enrolled[maybe[candidates.isin(enrolled)]] = True

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pipeline import fast
 from pipeline.config import DistrictConfig
 
 DECISION_LABELS = {
@@ -345,13 +346,13 @@ def progress_decisions(
         default="trend_on_aimline",
     )
     # Vectorized number-to-text (a per-row f-string costs seconds at a million students).
-    fmt = lambda s: _as_text(s.round(2)).where(s.notna(), "")  # noqa: E731
+    fmt = lambda s: fast.number_text(s.round(2)).where(s.notna(), "")  # noqa: E731
     reason = np.select(
         conditions,
         [
-            _as_text(n_probes)
+            fast.number_text(n_probes)
             + " probes over "
-            + _as_text(rows["weeks_span"].round(1))
+            + fast.number_text(rows["weeks_span"].round(1))
             + f" weeks; a decision needs {rules.min_probes} probes over {rules.min_weeks:g} weeks",
             pd.Series("no goal: no growth norm for this measure and grade", index=rows.index),
             pd.Series(f"the last {k} probes are all below the aimline", index=rows.index),
@@ -388,19 +389,6 @@ def progress_decisions(
         .sort_values(["school_id", "student_id", "measure"])
         .reset_index(drop=True)
     )
-
-
-def _as_text(values: pd.Series) -> pd.Series:
-    """``values.astype(str)``, each distinct value (by its bits: -0.0 is not 0.0)
-    converted once."""
-    array = values.to_numpy()
-    if array.dtype.kind not in "fiu":
-        return values.astype(str)
-    code, uniques = pd.factorize(array.view(np.int64) if array.dtype.kind == "f" else array)
-    if array.dtype.kind == "f":
-        uniques = uniques.view(np.float64)
-    text = pd.Series(uniques, dtype=array.dtype).astype(str)
-    return text.take(code).set_axis(values.index).rename(values.name)
 
 
 def aimline_points(probes: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:

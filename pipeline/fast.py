@@ -1,0 +1,221 @@
+"""The few measured fast paths, named for what they do; rules and statistics call them.
+
+A state's tables hold millions of rows but few distinct values in most columns (nine
+measures, a few thousand scores), so the work is done once per distinct value and
+broadcast back; text ids are looked up in Arrow hash tables. Each helper states the plain
+pandas expression it equals, and keeps its result identical to that expression.
+
+* once per distinct value: :func:`distinct_codes`, :func:`on_uniques`,
+  :func:`map_distinct`, :func:`distinct_rows`, :func:`number_text`, :func:`as_string`;
+* text as dictionary-encoded (categorical) columns: :func:`categorical_text`,
+  :func:`constant_text`, :func:`fill_text`, :func:`categorical_as_str`;
+* Arrow hash look-ups of text ids: :func:`isin_text`, :func:`join_roster`;
+* sorted runs (one student x subject after another): :func:`runs`, :func:`join_runs`,
+  :func:`sort_rank`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def distinct_codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """A code per row into the distinct values (-1 when missing), and those values.
+
+    Text read from a file is categorical (dictionary-encoded by the reader): its codes
+    and categories are used as they are; any other series is factorized."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy(), series.cat.categories
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return codes, pd.Index(uniques)
+
+
+def on_uniques(series: pd.Series, func) -> pd.Series:
+    """Apply a scalar function once per distinct value (exports repeat values a lot)."""
+    codes, uniques = distinct_codes(series)
+    if len(uniques) == 0:
+        return pd.Series([None] * len(series), index=series.index, dtype=object)
+    mapped = np.array([func(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(mapped[codes], index=series.index, dtype=object)
+
+
+def map_distinct(series: pd.Series, mapping: dict, dtype: str = "float64") -> pd.Series:
+    """``series.map(mapping)`` through its distinct values (few measures, many rows)."""
+    codes, uniques = distinct_codes(series)
+    values = pd.Series([mapping.get(u) for u in uniques] + [None], dtype=dtype).to_numpy()
+    return pd.Series(values[codes], index=series.index, dtype=dtype)
+
+
+def categorical_text(codes: np.ndarray, values, index: pd.Index) -> pd.Series:
+    """Text per row from a code per row (-1: missing) into ``values`` (None: missing),
+    as a categorical of its distinct values (a few bytes a row, whatever the text)."""
+    value_codes, uniques = pd.factorize(pd.Series(values, dtype="str"), use_na_sentinel=True)
+    if not np.array_equal(value_codes, np.arange(len(value_codes))):
+        # Some values repeat or are missing: recode (otherwise the codes stand as they are).
+        codes = np.r_[value_codes, -1][codes] if len(codes) else np.array([], dtype="int64")
+    dtype = pd.CategoricalDtype(pd.Index(uniques, dtype="str"))
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=index)
+
+
+def constant_text(value: object, index: pd.Index) -> pd.Series:
+    """The same text (or missing, for None) on every row, as a categorical."""
+    codes = np.full(len(index), -1 if value is None else 0, dtype="int8")
+    dtype = pd.CategoricalDtype(pd.Index([] if value is None else [str(value)], dtype="str"))
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False), index=index)
+
+
+def fill_text(series: pd.Series, other: pd.Series) -> pd.Series:
+    """``series.fillna(other)`` for text, categorical or not."""
+    if not series.isna().any():
+        return series
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        series = series.astype("str")
+    if isinstance(other.dtype, pd.CategoricalDtype):
+        other = other.astype("str")
+    return series.fillna(other)
+
+
+def categorical_as_str(series: pd.Series, rows: np.ndarray | None = None) -> pd.Series:
+    """A text column (its ``rows`` only, when given) as the ``str`` dtype; a categorical
+    through Arrow (one take of its categories, not a Python string per row)."""
+    if not isinstance(series.dtype, pd.CategoricalDtype):
+        values = series.array if rows is None else series.array.take(rows)
+        return pd.Series(values, index=series.index if rows is None else None).astype("str")
+    import pyarrow as pa
+
+    codes = series.cat.codes.to_numpy()
+    if rows is not None:
+        codes = codes[rows]
+    categories = pa.array(np.asarray(series.cat.categories, dtype=object), type=pa.large_string())
+    text = categories.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(text, dtype="str"), index=series.index if rows is None else None)
+
+
+def _arrow_text(text) -> pa.Array:
+    """Text (a Series, Index or list) as an Arrow large string array."""
+    array = getattr(text, "array", None)
+    if isinstance(getattr(array, "dtype", None), pd.StringDtype):
+        return pa.array(array).cast(pa.large_string())  # Arrow-backed already
+    return pa.array(np.asarray(list(text), dtype=object), type=pa.large_string(), from_pandas=True)
+
+
+def isin_text(values: pd.Series | pd.Index, allowed) -> np.ndarray:
+    """``values.isin(allowed).to_numpy()`` for text, hashed by Arrow (pandas' str isin
+    converts every allowed value to a Python scalar: slow for a roster of a million ids)."""
+    hit = pc.fill_null(pc.is_in(_arrow_text(values), value_set=_arrow_text(allowed)), False)
+    return hit.to_numpy(zero_copy_only=False)
+
+
+def positions_in(values: pd.Series, lookup: pd.Series | pd.Index) -> np.ndarray:
+    """``pd.Index(lookup).get_indexer(values)`` for text with unique ``lookup`` values (-1
+    where absent), hashed by Arrow (pandas' get_indexer of text is slower at 1M ids)."""
+    found = pc.index_in(_arrow_text(values), value_set=_arrow_text(lookup))
+    return found.fill_null(-1).to_numpy().astype(np.int64)
+
+
+def join_roster(rows: pd.DataFrame, students: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """``rows.merge(roster, on="student_id", how="inner")`` (roster: student_id, school_id,
+    grade; the order of ``rows`` kept) with each row's position in ``students``.
+
+    A hash lookup of the ids (pyarrow ``index_in``) rather than a merge, when ids are unique.
+    """
+    roster = students[["student_id", "school_id", "grade"]]
+    if {"school_id", "grade"} & set(rows.columns) or not roster["student_id"].is_unique:
+        frame = rows.merge(
+            roster.assign(_position=np.arange(len(roster))), on="student_id", how="inner"
+        )
+        return frame.drop(columns="_position"), frame["_position"].to_numpy()
+
+    position = positions_in(rows["student_id"], roster["student_id"])
+    on_roster = np.flatnonzero(position >= 0)
+    if len(on_roster) < len(rows):
+        rows, position = rows.iloc[on_roster], position[on_roster]
+    rows = rows.reset_index(drop=True)
+    return rows.assign(
+        school_id=roster["school_id"].take(position).reset_index(drop=True),
+        grade=roster["grade"].take(position).reset_index(drop=True),
+    ), position
+
+
+def distinct_rows(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A code per row for its combination of ``columns`` (0, 1, ... in order of first
+    appearance) and the position of each combination's first row.
+
+    Exact: floats are compared by their bits (``-0.0`` is not ``0.0``, ``NaN`` is not
+    ``<NA>``), so every row of a combination gives the same result as its first row.
+    """
+    code = np.zeros(len(frame), dtype=np.int64)
+    for column in columns:
+        values = frame[column]
+        if pd.api.types.is_float_dtype(values.dtype):
+            missing = values.isna().to_numpy()
+            bits = values.to_numpy(dtype=np.float64, na_value=np.nan).view(np.int64).copy()
+            bits[missing] = 0
+            part, uniques = pd.factorize(bits)
+            part, size = part * 2 + missing, 2 * len(uniques)
+        else:
+            part, uniques = pd.factorize(values)  # missing values: -1
+            part, size = part + 1, len(uniques) + 1
+        code, _ = pd.factorize(code * size + part)
+    first = np.flatnonzero(~pd.Series(code).duplicated().to_numpy())
+    return code, first
+
+
+def runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ``keys``: the run number of each element and the start of each run."""
+    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys[:0]
+    return np.repeat(np.arange(len(start)), np.diff(np.r_[start, len(keys)])), start
+
+
+def join_runs(keys: np.ndarray, values: np.ndarray, sep: str) -> np.ndarray:
+    """``sep.join`` of ``values`` over each run of equal sorted ``keys`` (one per run)."""
+    _, start = runs(keys)
+    if not isinstance(values, pa.Array):
+        values = pa.array(values, pa.string())
+    lists = pa.ListArray.from_arrays(pa.array(np.r_[start, len(keys)], pa.int32()), values)
+    return np.asarray(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def sort_rank(values: pd.Series) -> np.ndarray:
+    """Each value's rank among the sorted distinct values; missing values rank last."""
+    code, uniques = pd.factorize(values, sort=True)
+    return np.where(code < 0, len(uniques), code)
+
+
+def as_string(values: pd.Series, order: np.ndarray | None = None) -> pd.Series:
+    """``values.astype("string")``, converting each distinct value once (an object column
+    of a few thousand distinct texts over millions of rows); with ``order``:
+    ``values.take(order).reset_index(drop=True).astype("string")``."""
+    if order is not None and values.dtype != object:
+        values = values.take(order).reset_index(drop=True)
+    if values.dtype != object:
+        return values.astype("string")
+    code, uniques = pd.factorize(values)
+    try:
+        dictionary = pa.array(np.asarray(uniques, dtype=object), pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all text: let pandas convert
+        if order is not None:
+            values = values.take(order).reset_index(drop=True)
+        return values.astype("string")
+    index = values.index
+    if order is not None:
+        code, index = code[order], pd.RangeIndex(len(order))
+    indices = pa.array(code, mask=code < 0)
+    text = pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
+    return pd.Series(pd.array(text, dtype="string"), index=index, name=values.name)
+
+
+def number_text(values: pd.Series) -> pd.Series:
+    """``values.astype(str)``, each distinct value (by its bits: -0.0 is not 0.0)
+    converted once."""
+    array = values.to_numpy()
+    if array.dtype.kind not in "fiu":
+        return values.astype(str)
+    code, uniques = pd.factorize(array.view(np.int64) if array.dtype.kind == "f" else array)
+    if array.dtype.kind == "f":
+        uniques = uniques.view(np.float64)
+    text = pd.Series(uniques, dtype=array.dtype).astype(str)
+    return text.take(code).set_axis(values.index).rename(values.name)
