@@ -333,5 +333,11 @@ class DistrictConfig(_Strict):
             return pd.DataFrame(columns=["benchmark", *BENCHMARK_COLUMNS, "source"])
         return self._benchmarks  # type: ignore[return-value]
 
+    def measure_name(self, measure: str) -> str:
+        """The name a sentence, table or chart uses for ``measure`` ("ORF"): its
+        ``short_label``, else its ``label``; the measure's id when it is not configured."""
+        known = self.measures.get(measure)
+        return known.name_in_text if known is not None else measure
+
     def window_dates(self, school_year: str, window: str) -> tuple[dt.date, dt.date]:
         return self.windows[window].dates(school_year)  # type: ignore[index]

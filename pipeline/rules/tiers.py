@@ -32,14 +32,8 @@ from pipeline import fast
 from pipeline.config import SKILLS, DistrictConfig
 from pipeline.contract import OVERRIDES
 from pipeline.errors import InputError
+from pipeline.rules.labels import DIAGNOSTIC, FOCUS_LABELS, LEVEL_LABELS, TIER_LABELS, grade_label  # noqa: F401
 
-TIER_LABELS = {1: "Tier 1 (core)", 2: "Tier 2 (strategic)", 3: "Tier 3 (intensive)"}
-LEVEL_LABELS = {
-    "above": "Above Benchmark",
-    "benchmark": "At Benchmark",
-    "below": "Below Benchmark",
-    "well_below": "Well Below Benchmark",
-}
 LEVEL_TIER = {"above": 1, "benchmark": 1, "below": 2, "well_below": 3}
 # Reading is a ladder (the lowest rung at risk is the focus); math and behaviour are
 # domains (every domain at risk is named).
@@ -49,18 +43,6 @@ LADDERS: dict[str, tuple[str, ...]] = {
 DOMAINS: dict[str, tuple[str, ...]] = {
     "math": ("computation", "concepts"),
     "behavior": ("externalizing", "internalizing"),
-}
-DIAGNOSTIC = "needs_diagnostic"
-FOCUS_LABELS = {
-    "phonemic_awareness": "Phonemic awareness",
-    "phonics": "Phonics / decoding",
-    "fluency": "Fluency",
-    "comprehension": "Comprehension",
-    "computation": "Computation",
-    "concepts": "Concepts and application",
-    "externalizing": "Externalizing behavior",
-    "internalizing": "Internalizing behavior",
-    DIAGNOSTIC: "Needs a diagnostic",
 }
 # Columns other modules read; kept in this order, extended only at the end.
 TIER_COLUMNS = [
@@ -163,7 +145,7 @@ def _score_text(score: pd.Series, unit: pd.Series) -> pd.Series:
 
 
 def _grade_word(grade: pd.Series) -> pd.Series:
-    return grade.map(lambda g: {-1: "PK", 0: "K"}.get(int(g), str(int(g))))
+    return grade.map(grade_label)
 
 
 def measure_tiers(

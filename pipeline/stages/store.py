@@ -21,8 +21,17 @@ def write_table(frame: pd.DataFrame, processed: Path | str, year: str, window: s
     return path
 
 
-def read_table(processed: Path | str, year: str, window: str, name: str) -> pd.DataFrame:
-    return pd.read_parquet(term_dir(processed, year, window) / f"{name}.parquet")
+def read_table(
+    processed: Path | str, year: str, window: str, name: str, columns: list[str] | None = None
+) -> pd.DataFrame:
+    return pd.read_parquet(term_dir(processed, year, window) / f"{name}.parquet", columns=columns)
+
+
+def read_optional(processed: Path | str, year: str, window: str, name: str) -> pd.DataFrame | None:
+    """A processed table that a term may not have (the ledger of an older run): None
+    when it is absent."""
+    path = term_dir(processed, year, window) / f"{name}.parquet"
+    return pd.read_parquet(path) if path.exists() else None
 
 
 def processed_terms(processed: Path | str) -> list[tuple[str, str]]:
