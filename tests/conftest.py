@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from pipeline.config import load_config
 from pipeline.synth import SynthSpec, write_district
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# ../shared/data/ beside the checkout; $TIERWISE_SHARED_DATA for a checkout elsewhere.
+SHARED_DATA = Path(os.environ.get("TIERWISE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 # Vendor-export fixtures (attribution in their README) and the shipped layout profiles.
 VENDOR = Path(__file__).resolve().parent / "fixtures" / "vendor"
 PROFILES = REPO_ROOT / "config" / "profiles"

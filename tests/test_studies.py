@@ -10,7 +10,6 @@ files in ../shared/data/real/ (README there); these tests skip when they are abs
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,14 +25,8 @@ SPECS = REPO_ROOT / "config" / "real" / "analyses"
 
 
 def real_data() -> Path:
-    """../shared/data/real/ beside the repository, or $TIERWISE_REAL_DATA (a checkout
-    elsewhere, e.g. a git worktree); skip when absent."""
-    override = os.environ.get("TIERWISE_REAL_DATA")
-    if not override:
-        return shared_data("real")
-    if not Path(override).is_dir():
-        pytest.skip(f"TIERWISE_REAL_DATA={override} is not a folder")
-    return Path(override)
+    """../shared/data/real/ (see tests/conftest.py), or skip."""
+    return shared_data("real")
 
 
 def _run(spec: str, tmp_path_factory) -> dict[str, pd.DataFrame]:
