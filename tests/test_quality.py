@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.contract import RULE_HELP
+from pipeline.contract import RULE_HELP, QuarantineRule
 from pipeline.ingest.read import read_inputs
 from pipeline.quality import checks, distinct, pages, quarantine, suites
 from pipeline.quality import run as quality
@@ -254,6 +254,18 @@ def test_gx_is_imported_with_usage_statistics_off():
     import os
 
     assert os.environ["GX_ANALYTICS_ENABLED"] == "False"
+
+
+def test_every_quarantine_rule_is_one_enum_member_with_help():
+    """The suites' meta.rule ids are QuarantineRule members, each member has a help text,
+    and each member is a rule some suite can quarantine a row under."""
+    used = set()
+    for path in (REPO_ROOT / "config" / "expectations").glob("*.json"):
+        for e in json.loads(path.read_text())["expectations"]:
+            if "rule" in e.get("meta", {}):
+                used.add(QuarantineRule(e["meta"]["rule"]))  # raises for an unknown id
+    assert set(RULE_HELP) == set(QuarantineRule) == used
+    assert all(isinstance(text, str) and len(text) > 10 for text in RULE_HELP.values())
 
 
 def test_suite_files_are_valid_json():

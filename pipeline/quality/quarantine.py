@@ -85,6 +85,10 @@ def _python_values(series: pd.Series) -> list:
     return values
 
 
+# Rules whose reason, for a row without a value, is just "<field> is empty".
+SAYS_EMPTY = frozenset(
+    r for r in QuarantineRule if r.value.endswith(("_missing", "_unreadable", "_unknown"))
+)
 # Columns a reason text may quote, besides the rule's own field and its raw text.
 REASON_COLUMNS = {
     "source_file",
@@ -144,7 +148,7 @@ def _shown_value(rule: str, field: str, row: dict):
 def _reason(table: str, rule: str, meta: dict, value, row: dict, config: DistrictConfig) -> str:
     """The sentence an analyst reads: the suite's ``meta.reason`` filled in."""
     name = meta["field"]
-    if value is None and rule.endswith(("_missing", "_unreadable", "_unknown")):
+    if value is None and rule in SAYS_EMPTY:
         return f"{name} is empty"
     measure = row.get("measure")
     limits = config.measures.get(measure) if isinstance(measure, str) else None
