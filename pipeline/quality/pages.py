@@ -52,6 +52,16 @@ code, pre { white-space: pre-wrap; word-break: break-word; }
 def make_offline(site: Path, stylesheet: str) -> int:
     """Rewrite a Data Docs site so no page loads anything from the network.
 
+    GX 1.x has no setting for this: its page templates (``page.j2``, ``index_page.j2``,
+    ``js_script_imports.j2``, ``favicon.j2``, ``top_navbar.j2``) write CDN links to
+    Bootstrap, jQuery, Vega and Font Awesome and S3 image URLs into every page, and a
+    site's ``plugins/custom_data_docs/views`` are searched *after* GX's own templates
+    (``render/view/view.py``), so they cannot replace them; only a custom stylesheet can
+    be added. A custom view class in the site config could search its own templates
+    first, but only with copies of GX's page templates to maintain against every GX
+    release. Hence this one post-processing step, checked by a test that no file under
+    ``data-docs/`` refers to an ``http(s)://`` or ``//`` URL.
+
     CDN ``<link>``/``<script>`` tags and their inline scripts (which need jQuery and
     Bootstrap from the network) are removed, external ``src``/``href``/``url()`` become
     local or inert, and each page gets the Tierwise stylesheet inline. Returns the
