@@ -100,6 +100,9 @@ def columns_of(expectation) -> tuple[str, ...]:
     return tuple(expectation.column_list)
 
 
+_READS_OTHER_ROWS: dict[str, str | None] = {}
+
+
 def _condition_reads_other_rows(expectation, engine, needs: dict) -> str | None:
     """Why a map condition's answer for a row depends on other rows (None: it does not),
     from GX's registry: a window function, or an aggregate metric among its
@@ -158,7 +161,10 @@ def kind_of(expectation, engine) -> tuple[str, str | None]:
     if getattr(expectation, "row_condition", None):
         return "rows", "its row_condition reads other columns"
     try:
-        why = _condition_reads_other_rows(expectation, engine, needs)
+        metric = expectation.map_metric
+        if metric not in _READS_OTHER_ROWS:  # the same for every column: asked once
+            _READS_OTHER_ROWS[metric] = _condition_reads_other_rows(expectation, engine, needs)
+        why = _READS_OTHER_ROWS[metric]
     except Exception as err:  # GX has no pandas implementation of the condition
         why = f"GX cannot evaluate {expectation.map_metric} on pandas ({err})"
     why = why or _derivable(expectation.map_metric, needs)
@@ -338,7 +344,7 @@ class DistinctValues:
             columns = columns_of(expectation)
             if columns[0] not in self.codes:
                 continue
-            metrics = self.table_metrics(expectation, item.result, engine, result_format)
+            metrics = self.table_metrics(expectation, item.result, result_format)
             full = expectation.metrics_validate(
                 metrics,
                 runtime_configuration={"result_format": _copy(result_format)},
@@ -352,7 +358,7 @@ class DistinctValues:
         result.statistics["unsuccessful_expectations"] = statistics.unsuccessful_expectations
         result.statistics["success_percent"] = statistics.success_percent
 
-    def table_metrics(self, expectation, distinct_result: dict, engine, result_format) -> dict:
+    def table_metrics(self, expectation, distinct_result: dict, result_format) -> dict:
         """GX's metrics of ``expectation`` on the whole table (keyed as GX keys them), from
         its failing distinct values: the tuple of every row tells whether the row fails."""
         from great_expectations.constants import MAX_RESULT_RECORDS
@@ -385,11 +391,7 @@ class DistinctValues:
             "unexpected_index_list": lambda: self.index.take(listed).tolist(),
             "unexpected_index_query": lambda: _index_query(self.index.take(rows).tolist(), form),
         }
-        metrics = {}
-        for name, metric in _dependencies(expectation, engine, result_format).items():
-            value = values.get(name, values.get(name.removeprefix(f"{expectation.map_metric}.")))
-            metrics[metric.id] = value() if callable(value) else value
-        return metrics
+        return _MetricsByName(values, expectation.map_metric)
 
     def _values(self, expectation, tuples: np.ndarray) -> list:
         """The failing values as GX's pandas metrics list them: a column's values, a pair's
@@ -424,6 +426,31 @@ class DistinctValues:
         if ignore in ("either_value_is_missing", "any_value_is_missing"):
             return nulls.any(axis=0)
         return np.zeros(size, dtype=bool)  # "neither" / "never"
+
+
+class _MetricsByName(dict):
+    """GX's metrics of one expectation, answered by metric name: GX keys a metric by its
+    configuration's id, ``(name, domain kwargs id, value kwargs id)``, and the adapter
+    derives one value per name (so GX's dependencies are not computed twice)."""
+
+    def __init__(self, values: dict, map_metric: str):
+        super().__init__()
+        self.values, self.prefix = values, f"{map_metric}."
+
+    def _value(self, name: str):
+        value = self.values.get(name, self.values.get(name.removeprefix(self.prefix)))
+        return value() if callable(value) else value
+
+    def __contains__(self, key) -> bool:
+        name = key[0]
+        return name in self.values or name.removeprefix(self.prefix) in self.values
+
+    def __getitem__(self, key):
+        if key not in self:
+            raise KeyError(key)
+        if key not in self.keys():
+            dict.__setitem__(self, key, self._value(key[0]))  # once: values can be lists
+        return dict.__getitem__(self, key)
 
 
 def _index_query(index: list, form: dict) -> str | None:
