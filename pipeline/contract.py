@@ -8,6 +8,7 @@ report can be traced to the input line it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,66 @@ OVERRIDES = Table(
 HAND_MADE: dict[str, Table] = {t.name: t for t in (STAFF, OVERRIDES)}
 LINEAGE = ("source_file", "source_row")
 PII_COLUMNS = ("first_name", "last_name")
+
+
+class QuarantineRule(StrEnum):
+    """Why a row is in ``quarantine.csv`` (its ``rule`` column): one id per data-quality
+    rule. The expectation suites name them in ``meta.rule``; ingest hands unreadable
+    values over as ``_raw_<field>`` text and rows no measure rule fits as a missing
+    measure, so those too end here under the rules below."""
+
+    STUDENT_ID_MISSING = "student_id_missing"
+    STUDENT_NOT_IN_ROSTER = "student_not_in_roster"
+    DUPLICATE_SCREENING = "duplicate_screening"
+    DUPLICATE_STUDENT = "duplicate_student"
+    SCORE_OUT_OF_RANGE = "score_out_of_range"
+    SCORE_MISSING = "score_missing"
+    PERCENTILE_OUT_OF_RANGE = "percentile_out_of_range"
+    PERCENTILE_UNREADABLE = "percentile_unreadable"
+    DATE_OUTSIDE_WINDOW = "date_outside_window"
+    DATE_UNREADABLE = "date_unreadable"
+    WINDOW_UNKNOWN = "window_unknown"
+    SCHOOL_YEAR_UNREADABLE = "school_year_unreadable"
+    MEASURE_UNKNOWN = "measure_unknown"
+    MEASURE_MISSING = "measure_missing"
+    GRADE_UNREADABLE = "grade_unreadable"
+    GRADE_OUT_OF_RANGE = "grade_out_of_range"
+    SCHOOL_MISSING = "school_missing"
+    PROGRAM_MISSING = "program_missing"
+    START_DATE_UNREADABLE = "start_date_unreadable"
+    END_BEFORE_START = "end_before_start"
+    ATTENDED_ABOVE_PLANNED = "attended_above_planned"
+    VALUE_UNREADABLE = "value_unreadable"
+
+
+# What each rule means, for the data-quality summary's "Top reasons".
+RULE_HELP: dict[QuarantineRule, str] = {
+    QuarantineRule.STUDENT_ID_MISSING: "The row has no student id.",
+    QuarantineRule.STUDENT_NOT_IN_ROSTER: "The student id is not on the roster (students.csv "
+    "or a vendor file with grade and school). Often a typo or a student who left.",
+    QuarantineRule.DUPLICATE_SCREENING: "The same student has the same measure twice in one "
+    "window; the latest by date is kept.",
+    QuarantineRule.DUPLICATE_STUDENT: "The roster lists the student id twice; the first line "
+    "is kept.",
+    QuarantineRule.SCORE_OUT_OF_RANGE: "The score is outside the measure's valid range in "
+    "district.yml.",
+    QuarantineRule.SCORE_MISSING: "The score is empty or not a number.",
+    QuarantineRule.PERCENTILE_OUT_OF_RANGE: "National percentiles run from 1 to 99.",
+    QuarantineRule.PERCENTILE_UNREADABLE: "The percentile is not a number.",
+    QuarantineRule.DATE_OUTSIDE_WINDOW: "The test date is outside the window's dates in "
+    "district.yml.",
+    QuarantineRule.DATE_UNREADABLE: "The date could not be read.",
+    QuarantineRule.WINDOW_UNKNOWN: "The window is not fall, winter or spring (or the date is "
+    "in no window).",
+    QuarantineRule.SCHOOL_YEAR_UNREADABLE: "The school year is not like 2025-2026.",
+    QuarantineRule.MEASURE_UNKNOWN: "The measure is not configured in district.yml.",
+    QuarantineRule.MEASURE_MISSING: "No measure rule of the profile fits the row.",
+    QuarantineRule.GRADE_UNREADABLE: "The grade could not be read (K, PK, 0-12, 'Two' ...).",
+    QuarantineRule.GRADE_OUT_OF_RANGE: "The grade is outside the configured grades.",
+    QuarantineRule.SCHOOL_MISSING: "The student has no school id.",
+    QuarantineRule.PROGRAM_MISSING: "The enrolment names no program.",
+    QuarantineRule.START_DATE_UNREADABLE: "The start date could not be read.",
+    QuarantineRule.END_BEFORE_START: "The intervention ends before it starts.",
+    QuarantineRule.ATTENDED_ABOVE_PLANNED: "More sessions attended than planned.",
+    QuarantineRule.VALUE_UNREADABLE: "An optional value could not be read.",
+}

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
+from pipeline.contract import RULE_HELP, QuarantineRule
 from pipeline.ingest.read import read_inputs
+from pipeline.quality import checks, distinct, pages, quarantine, suites
 from pipeline.quality import run as quality
 from pipeline.synth import SynthSpec, write_district
 
@@ -119,7 +121,7 @@ def test_make_offline_strips_network_references(tmp_path):
         "@import url('https://fonts.example/f.css');\n.a { background: url('https://x/y.png'); }"
         "\n.b { background: url(../fonts/f.otf); }"
     )
-    quality.make_offline(tmp_path, "body { color: black; }")
+    pages.make_offline(tmp_path, "body { color: black; }")
     for path in tmp_path.iterdir():
         assert not NETWORK_REF.search(path.read_text())
     page = (tmp_path / "p.html").read_text()
@@ -128,7 +130,7 @@ def test_make_offline_strips_network_references(tmp_path):
 
 
 def test_suites_in_the_repo_are_complete():
-    specs = quality.load_suite_specs()
+    specs = suites.load_suite_specs()
     rules = set()
     for table, spec in specs.items():
         assert spec["name"] == table
@@ -138,7 +140,7 @@ def test_suites_in_the_repo_are_complete():
             assert e.get("description"), e
             rules.add(meta.get("rule"))
     rules.discard(None)
-    assert rules <= set(quality.RULE_HELP)
+    assert rules <= set(RULE_HELP)
     for needed in (
         "student_not_in_roster",
         "duplicate_screening",
@@ -167,7 +169,7 @@ def test_superseded_by_keeps_the_latest_then_the_last_read():
             "_order": range(5),
         }
     )
-    out = quality.superseded_by(frame)
+    out = checks.superseded_by(frame)
     # Student 1: rows 2 and 4 share the latest date; the row read last (4) is kept.
     assert out.iloc[0] == "s.csv row 4" and out.iloc[1] == "s.csv row 4" and pd.isna(out.iloc[2])
     # Student 2: a row without a date sorts first, so the dated row 5 is kept.
@@ -242,7 +244,7 @@ def test_summary_escapes_data(tmp_path, config):
     ).to_csv(raw / "students.csv", index=False)
     write_fall_orf(raw, ["1"])
     result = quality.run_quality(read_inputs(raw, config, PROFILES), config)
-    page = quality.summary_html(result, "DQ", "", "now", None)
+    page = pages.summary_html(result, "DQ", "", "now", None)
     assert "<script>alert" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
 
 
@@ -252,6 +254,18 @@ def test_gx_is_imported_with_usage_statistics_off():
     import os
 
     assert os.environ["GX_ANALYTICS_ENABLED"] == "False"
+
+
+def test_every_quarantine_rule_is_one_enum_member_with_help():
+    """The suites' meta.rule ids are QuarantineRule members, each member has a help text,
+    and each member is a rule some suite can quarantine a row under."""
+    used = set()
+    for path in (REPO_ROOT / "config" / "expectations").glob("*.json"):
+        for e in json.loads(path.read_text())["expectations"]:
+            if "rule" in e.get("meta", {}):
+                used.add(QuarantineRule(e["meta"]["rule"]))  # raises for an unknown id
+    assert set(RULE_HELP) == set(QuarantineRule) == used
+    assert all(isinstance(text, str) and len(text) > 10 for text in RULE_HELP.values())
 
 
 def test_suite_files_are_valid_json():
@@ -280,80 +294,211 @@ def _comparable(result) -> list:
     ]
 
 
-def test_distinct_values_validation_equals_the_row_by_row_run(tmp_path, config):
-    """GX on each table's distinct values, mapped back to rows, finds exactly the failing
-    rows, counts and percentages GX finds on every row (planted bad values included)."""
-    raw = tmp_path / "raw"
-    write_district(SynthSpec(schools=2, students_per_grade=20, seed=5, defect_rate=0.05), raw)
+def _check_frames(raw: Path, config) -> dict[str, pd.DataFrame]:
+    """Every table's check frame of a synthetic district, with more bad values than the
+    synthetic defects: missing ids, scores and dates; and more distinct failing values
+    than GX lists (``MAX_RESULT_RECORDS``), each on repeated rows."""
     mapped = read_inputs(raw, config, PROFILES)
-    validator = quality._Validator(quality.load_suite_specs())
-    parameters = quality.suite_parameters(config)
     roster, _ = quality._roster_candidates(mapped, config)
-    frames = {"students": quality.check_frame("students", roster, config, None)}
+    frames = {"students": checks.check_frame("students", roster, config, None)}
     ids = pd.Index(frames["students"]["student_id"].dropna().unique())
     for table in ("screenings", "interventions", "progress"):
         records = quality._records_of(mapped, table)
-        frames[table] = quality.check_frame(table, records, config, ids)
-    # More bad values than the synthetic defects: missing ids, scores and dates.
+        frames[table] = checks.check_frame(table, records, config, ids)
     screenings = frames["screenings"]
     screenings.loc[3, "student_id"] = None
     screenings.loc[4, "score"] = None
     screenings.loc[5, ["date", "window_end"]] = None
     screenings.loc[6, "percentile"] = 0.0
+    many = np.arange(10, 10 + 2 * 260)
+    screenings.loc[many, "score"] = 10_000.0 + many // 2  # 260 values, each on two rows
+    screenings.loc[many, "percentile"] = 100.0 + many // 2
+    return frames
+
+
+@pytest.fixture(scope="module")
+def check_frames(tmp_path_factory, config):
+    raw = tmp_path_factory.mktemp("frames") / "raw"
+    write_district(SynthSpec(schools=2, students_per_grade=20, seed=5, defect_rate=0.05), raw)
+    return _check_frames(raw, config)
+
+
+SUITE_EXPECTATIONS = [
+    (table, k)
+    for table, spec in suites.load_suite_specs().items()
+    for k in range(len(spec["expectations"]))
+]
+
+
+@pytest.fixture(scope="module")
+def one_expectation_suites():
+    """A validator with one suite per expectation of config/expectations/."""
+    specs = suites.load_suite_specs()
+    return suites.Validator(
+        {
+            f"{table}-{k}": {
+                "name": f"{table}-{k}",
+                "expectations": [specs[table]["expectations"][k]],
+            }
+            for table, k in SUITE_EXPECTATIONS
+        }
+    )
+
+
+@pytest.mark.parametrize(("table", "k"), SUITE_EXPECTATIONS)
+def test_every_suite_expectation_by_value_equals_gx_on_every_row(
+    table, k, check_frames, one_expectation_suites, config
+):
+    """The adapter's result of each expectation (success, counts, percentages, missing
+    counts, index list, unexpected and partial lists) is GX's on every row."""
+    validator, frame = one_expectation_suites, check_frames[table]
+    parameters = suites.suite_parameters(config)
+    name = f"{table}-{k}"
+    rowwise = validator.validate(name, frame, parameters, distinct=False)
+    by_value = validator.validate(name, frame, parameters, distinct=True)
+    assert _comparable(by_value) == _comparable(rowwise)
+    assert by_value.statistics == rowwise.statistics and by_value.success == rowwise.success
+
+
+def test_distinct_values_validation_equals_the_row_by_row_run(check_frames, config):
+    """GX on each table's distinct values, mapped back to rows, finds exactly the failing
+    rows, counts and percentages GX finds on every row (planted bad values included)."""
+    validator = suites.Validator(suites.load_suite_specs())
+    parameters = suites.suite_parameters(config)
     failed = 0
-    for table, frame in frames.items():
-        assert quality.value_groups(validator.specs[table]) is not None
+    for table, frame in check_frames.items():
+        suite = distinct.plan(validator.suites[table].expectations, distinct.shape_engine(frame))
+        assert suite.rows_because is None and suite.row_wise
         rowwise = validator.validate(table, frame, parameters, distinct=False)
-        distinct = validator.validate(table, frame, parameters, distinct=True)
-        assert _comparable(distinct) == _comparable(rowwise), table
-        assert distinct.statistics == rowwise.statistics
+        by_value = validator.validate(table, frame, parameters, distinct=True)
+        assert _comparable(by_value) == _comparable(rowwise), table
+        assert by_value.statistics == rowwise.statistics
         failed += sum(not item.success for item in rowwise.results)
     assert failed >= 5
+    listed = rowwise = validator.validate("screenings", check_frames["screenings"], parameters)
+    percentile = next(
+        r
+        for r in listed.results
+        if r.expectation_config.meta.get("rule") == "percentile_out_of_range"
+    )
+    assert (
+        percentile.result["unexpected_count"] > 500
+        and len(percentile.result["unexpected_list"]) == 200
+    )
+
+
+def _expectations(*pairs) -> list:
+    return suites.expectations_of(
+        {"expectations": [{"type": kind, "kwargs": kwargs} for kind, kwargs in pairs]}
+    )
+
+
+def test_mostly_and_aggregates_are_gx_s_results(check_frames, config):
+    """``mostly`` is decided by GX on the table's counts; an aggregate expectation makes
+    the suite run on every row (and says so)."""
+    frame = check_frames["screenings"]
+    share = frame["percentile"].between(1, 99).sum() / frame["percentile"].notna().sum()
+    specs = {
+        "mostly": {
+            "expectations": [
+                {
+                    "type": "expect_column_values_to_be_between",
+                    "kwargs": {
+                        "column": "percentile",
+                        "min_value": 1,
+                        "max_value": 99,
+                        "mostly": mostly,
+                    },
+                }
+                for mostly in (share - 0.01, share + 0.01)
+            ]
+        },
+        "aggregate": {
+            "expectations": [
+                {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "score"}},
+                {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
+            ]
+        },
+    }
+    validator = suites.Validator(specs)
+    for name in specs:
+        rowwise = validator.validate(name, frame, {}, distinct=False)
+        by_value = validator.validate(name, frame, {}, distinct=True)
+        assert _comparable(by_value) == _comparable(rowwise)
+        assert by_value.statistics == rowwise.statistics
+    assert [r.success for r in validator.validate("mostly", frame, {}).results] == [True, False]
+    aggregate = distinct.plan(
+        validator.suites["aggregate"].expectations, distinct.shape_engine(frame)
+    )
+    assert "expect_table_row_count_to_be_between" in aggregate.rows_because
+
+
+@pytest.mark.parametrize(
+    ("kind", "kwargs", "expected"),
+    [
+        ("expect_column_values_to_not_be_null", {"column": "a"}, "row-wise"),
+        ("expect_column_values_to_match_regex", {"column": "a", "regex": "x"}, "row-wise"),
+        ("expect_column_pair_values_to_be_equal", {"column_A": "a", "column_B": "b"}, "row-wise"),
+        (
+            "expect_multicolumn_sum_to_equal",
+            {"column_list": ["a", "b"], "sum_total": 3},
+            "row-wise",
+        ),
+        ("expect_table_columns_to_match_set", {"column_set": ["a"]}, "shape"),
+        (
+            "expect_column_values_to_be_in_type_list",
+            {"column": "a", "type_list": ["int64"]},
+            "shape",
+        ),
+        ("expect_column_values_to_be_unique", {"column": "a"}, "rows"),
+        ("expect_column_values_to_be_increasing", {"column": "a"}, "rows"),
+        (
+            "expect_column_value_z_scores_to_be_less_than",
+            {"column": "a", "threshold": 2, "double_sided": False},
+            "rows",
+        ),
+        ("expect_compound_columns_to_be_unique", {"column_list": ["a", "b"]}, "rows"),
+        ("expect_column_mean_to_be_between", {"column": "a", "min_value": 0}, "rows"),
+        ("expect_table_row_count_to_be_between", {"min_value": 0}, "rows"),
+    ],
+)
+def test_kind_of_an_expectation_comes_from_gx(kind, kwargs, expected):
+    frame = pd.DataFrame({"a": [1, 2, 2], "b": [2, 1, 1]})
+    (expectation,) = _expectations((kind, kwargs))
+    assert distinct.kind_of(expectation, distinct.shape_engine(frame))[0] == expected
 
 
 def test_value_groups_links_pair_columns_and_refuses_other_expectations():
-    spec = {
-        "expectations": [
-            {"type": "expect_table_columns_to_match_set", "kwargs": {"column_set": ["a"]}},
-            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
-            {
-                "type": "expect_column_pair_values_a_to_be_greater_than_b",
-                "kwargs": {"column_A": "b", "column_B": "c"},
-            },
-            {"type": "expect_column_values_to_be_between", "kwargs": {"column": "c"}},
-        ]
-    }
-    assert sorted(map(sorted, quality.value_groups(spec))) == [["a"], ["b", "c"]]
-    mostly = {
-        "type": "expect_column_values_to_not_be_null",
-        "kwargs": {"column": "a", "mostly": 0.9},
-    }
-    assert quality.value_groups({"expectations": [*spec["expectations"], mostly]}) is None
-    unique = {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "a"}}
-    assert quality.value_groups({"expectations": [unique]}) is None
+    pairs = [
+        ("expect_table_columns_to_match_set", {"column_set": ["a"]}),
+        ("expect_column_values_to_not_be_null", {"column": "a"}),
+        ("expect_column_pair_values_a_to_be_greater_than_b", {"column_A": "b", "column_B": "c"}),
+        ("expect_column_values_to_be_between", {"column": "c", "min_value": 0}),
+    ]
+    assert sorted(map(sorted, distinct.value_groups(_expectations(*pairs)))) == [["a"], ["b", "c"]]
+    # mostly: GX decides success from the table's counts, so it stays row-wise.
+    mostly = ("expect_column_values_to_not_be_null", {"column": "a", "mostly": 0.9})
+    assert distinct.value_groups(_expectations(*pairs, mostly)) is not None
+    unique = ("expect_column_values_to_be_unique", {"column": "a"})
+    assert distinct.value_groups(_expectations(unique)) is None
 
 
 def test_nullness_columns_are_those_only_required_present():
-    spec = {
-        "expectations": [
-            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}},
-            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "b"}},
-            {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "b"}},
-            {"type": "expect_column_values_to_be_null", "kwargs": {"column": "c"}},
-            {
-                "type": "expect_column_pair_values_a_to_be_greater_than_b",
-                "kwargs": {"column_A": "d", "column_B": "e"},
-            },
-            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "d"}},
-        ]
-    }
-    assert quality.nullness_columns(spec) == {"a"}
+    expectations = _expectations(
+        ("expect_column_values_to_not_be_null", {"column": "a"}),
+        ("expect_column_values_to_not_be_null", {"column": "b"}),
+        ("expect_column_values_to_be_in_set", {"column": "b", "value_set": [1]}),
+        ("expect_column_values_to_be_null", {"column": "c"}),
+        ("expect_column_pair_values_a_to_be_greater_than_b", {"column_A": "d", "column_B": "e"}),
+        ("expect_column_values_to_not_be_null", {"column": "d"}),
+    )
+    assert distinct.nullness_columns(expectations) == {"a"}
 
 
 def test_distinct_values_of_a_nullness_column_are_present_and_missing():
     ids = pd.Series([f"{k:05d}" for k in range(1000)] + [None], dtype="str")
     frame = pd.DataFrame({"student_id": ids, "grade": np.arange(1001) % 3})
-    values = quality.DistinctValues.of(frame, [("student_id",), ("grade",)], {"student_id"})
+    values = distinct.DistinctValues.of(frame, [("student_id",), ("grade",)], {"student_id"})
     assert len(values.frame) == 3  # the three grades; the ids need two rows
     assert values.sizes["student_id"] == 2
     assert values.frame["student_id"].iloc[:2].isna().tolist() == [False, True]
@@ -369,7 +514,7 @@ def test_packed_sort_orders_as_the_three_key_lexsort(seed):
     missing = rng.random(n) < 0.2
     order = rng.permutation(n) if seed % 3 else np.arange(n)
     expected = np.lexsort((order, np.where(missing, np.iinfo("int64").min, date), key))
-    got = quality._sort_by_key_date_order(key, 7, date, missing, order)
+    got = checks._sort_by_key_date_order(key, 7, date, missing, order)
     assert got.tolist() == expected.tolist()
 
 
@@ -399,7 +544,7 @@ def test_python_values_are_the_values_to_dict_gives():
         index=[7, 3, 5],
     )
     names = list(frame.columns)
-    columns = [quality._python_values(frame[c]) for c in names]
+    columns = [quarantine._python_values(frame[c]) for c in names]
     rows = [dict(zip(names, v, strict=True)) for v in zip(*columns, strict=True)]
     expected = frame.to_dict("records")
     assert [{k: repr(v) for k, v in r.items()} for r in rows] == [
