@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from pipeline.config import WINDOW_ORDER, DistrictConfig, load_config
-from pipeline.errors import InputError, TierwiseError
-from pipeline.ingest.read import Term
+from pipeline.errors import TierwiseError
+from pipeline.ingest.terms import Term
 from pipeline.stages import store
 
 
@@ -256,13 +256,10 @@ def cmd_inspect(args, config: DistrictConfig) -> int:
     """Print the profile that reads a file and its first canonical rows."""
     import pandas as pd
 
-    from pipeline.ingest.profiles import ProfileError, load_profiles, profile_summary
-    from pipeline.ingest.read import map_file
+    from pipeline.ingest.inputs import input_profiles, map_file
+    from pipeline.ingest.profiles import profile_summary
 
-    try:
-        profiles = load_profiles(_profiles_dir(args), config)
-    except ProfileError as err:
-        raise InputError(_profiles_dir(args), str(err).split(": ", 1)[-1]) from err
+    profiles = input_profiles(_profiles_dir(args), config)
     forced = {"*": args.profiles[-1]} if args.profiles else None
     mapped = map_file(args.file, profiles, config, forced)
     print(f"{args.file}: {mapped.data_rows} data rows, read as {profile_summary(mapped.profile)}")

@@ -9,13 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.ingest.read import (
-    InputError,
-    latest_term_in,
-    parse_grade,
-    read_inputs,
-    read_text_table,
-)
+from pipeline.errors import InputError
+from pipeline.ingest.inputs import read_inputs
+from pipeline.ingest.read import read_text_table
+from pipeline.ingest.terms import latest_term_in
+from pipeline.ingest.values import parse_grade
 from pipeline.quality import run as quality
 
 from .conftest import PROFILES, VENDOR

@@ -14,9 +14,9 @@ from pipeline.ingest.profiles import (
     detect_profile,
     load_profile,
     load_profiles,
-    normalise_school_year,
 )
 from pipeline.ingest.read import read_header
+from pipeline.ingest.values import normalise_school_year
 
 from .conftest import PROFILES, REPO_ROOT, VENDOR
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.ingest.read import read_inputs
+from pipeline.ingest.inputs import read_inputs
 from pipeline.quality import run as quality
 from pipeline.synth import SynthSpec, write_district
 

@@ -57,7 +57,7 @@ from pipeline import fast
 from pipeline.config import PACKAGE_CONFIG_DIR, DistrictConfig
 from pipeline.contract import CANONICAL, LINEAGE
 from pipeline.errors import InputError
-from pipeline.ingest.profiles import MappedFile
+from pipeline.ingest.mapping import MappedFile
 
 EXPECTATIONS_DIR = PACKAGE_CONFIG_DIR / "expectations"
 TABLE_ORDER = ("students", "screenings", "interventions", "progress")
