@@ -97,14 +97,19 @@ def _forced(values: list[str] | None) -> dict[str, str]:
     return forced
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tierwise",
-        description="Tierwise: MTSS / RTI screening reports from vendor exports.",
-        epilog="Run `tierwise COMMAND --help` for a command's options.",
+def _workers_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="reports rendered at once (default: one per CPU core)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+
+Subcommands = argparse._SubParsersAction  # what add_subparsers returns
+
+
+def _demo_data_command(sub: Subcommands) -> None:
     demo = sub.add_parser(
         "demo-data",
         help="write the synthetic demo district into --raw",
@@ -120,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="do nothing when --raw already holds input files (what `make reports` uses)",
     )
 
+
+def _ingest_command(sub: Subcommands) -> None:
     ingest = sub.add_parser(
         "ingest",
         help="read --raw into the canonical tables",
@@ -130,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     _term(ingest)
     _profile_arg(ingest)
 
+
+def _inspect_command(sub: Subcommands) -> None:
     inspect = sub.add_parser(
         "inspect",
         help="show the profile that reads FILE and its first canonical rows",
@@ -144,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("--rows", type=int, default=10, help="rows to show (default: 10)")
 
+
+def _process_command(sub: Subcommands) -> None:
     process = sub.add_parser(
         "process",
         help="compute tiers from the canonical tables",
@@ -153,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(process)
     _term(process)
 
+
+def _render_command(sub: Subcommands) -> None:
     render = sub.add_parser(
         "render",
         help="render the per-school HTML reports",
@@ -161,12 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(render)
     _term(render)
-    render.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="reports rendered at once (default: one per CPU core)",
-    )
+    _workers_arg(render)
     render.add_argument(
         "--notebook",
         action="append",
@@ -182,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="render only this school (repeatable)",
     )
 
+
+def _reports_command(sub: Subcommands) -> None:
     reports = sub.add_parser(
         "reports",
         help="run every stage: ingest, process, render",
@@ -191,12 +201,26 @@ def build_parser() -> argparse.ArgumentParser:
     _common(reports)
     _term(reports)
     _demo_args(reports)
-    reports.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="reports rendered at once (default: one per CPU core)",
+    _workers_arg(reports)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tierwise`` command line: one subcommand per stage (see the module's doc)."""
+    parser = argparse.ArgumentParser(
+        prog="tierwise",
+        description="Tierwise: MTSS / RTI screening reports from vendor exports.",
+        epilog="Run `tierwise COMMAND --help` for a command's options.",
     )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (
+        _demo_data_command,
+        _ingest_command,
+        _inspect_command,
+        _process_command,
+        _render_command,
+        _reports_command,
+    ):
+        add_command(sub)
     return parser
 
 
