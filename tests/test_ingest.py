@@ -378,8 +378,9 @@ def test_profile_column_missing_stops_with_file_and_column(tmp_path, config):
     raw = vendor_raw(tmp_path, "star_reading.csv")
     frame = pd.read_csv(raw / "star_reading.csv", dtype=str).drop(columns="CompletedDateLocal")
     frame.to_csv(raw / "star_reading.csv", index=False)
-    with pytest.raises(InputError, match=r"star_reading\.csv, column 'CompletedDateLocal'"):
+    with pytest.raises(InputError, match=r"star_reading\.csv, column 'CompletedDateLocal'") as err:
         read_inputs(raw, config, PROFILES)
+    assert err.value.column == "CompletedDateLocal"
 
 
 def test_unknown_layout_names_closest_profiles(tmp_path, config):
