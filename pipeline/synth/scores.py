@@ -11,7 +11,7 @@ error. An enrolled student's true score also gains the program's planted effect
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -43,9 +43,9 @@ class SubjectScores:
     z: np.ndarray  # latent standing
     fall_true: np.ndarray
     growth: np.ndarray  # true typical growth, fall to spring
-    observed: dict[str, np.ndarray] = field(default_factory=dict)  # window -> score
-    fall_percentile: np.ndarray | None = None
-    fall_sd: np.ndarray | None = None  # SD of observed fall scores of grade and measure
+    fall_percentile: np.ndarray  # of the observed fall score: decides risk
+    fall_sd: np.ndarray  # SD of the observed fall scores of the grade and measure
+    observed: dict[str, np.ndarray]  # window -> observed score (fall first, then the others)
 
 
 def screening_dates(
@@ -88,9 +88,9 @@ def draw_subject(
     n = len(students)
     z = base + SHARED_WEIGHT * shared + OWN_WEIGHT * rng.normal(0, 1, n)
     z = z / np.sqrt(SHARED_WEIGHT**2 + OWN_WEIGHT**2 + 0.1)
-    scores = _true_scores(students, model, z, norms, rng)
-    _observe_fall(scores, students, model, norms, rng)
-    return scores
+    measure, fall_true, growth = _true_scores(students, model, z, norms, rng)
+    fall, percentile, sd = _observe_fall(students, measure, fall_true, model, norms, rng)
+    return SubjectScores(measure, z, fall_true, growth, percentile, sd, {"fall": fall})
 
 
 def _true_scores(
@@ -99,8 +99,8 @@ def _true_scores(
     z: np.ndarray,
     norms: NormTables,
     rng: np.random.Generator,
-) -> SubjectScores:
-    """True fall score and true typical growth (fall -> spring) for each student."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each student's measure, true fall score and true typical growth (fall -> spring)."""
     n = len(students)
     fall_true = np.empty(n)
     spring_true = np.empty(n)
@@ -112,27 +112,28 @@ def _true_scores(
             table, np.full(idx.size, float(WINDOW_WEEK["spring"])), z[idx]
         )
     growth = spring_true - fall_true + rng.normal(0, model.growth_sd, n)
-    return SubjectScores(measure=measure, z=z, fall_true=fall_true, growth=growth)
+    return measure, fall_true, growth
 
 
 def _observe_fall(
-    scores: SubjectScores,
     students: pd.DataFrame,
+    measure: np.ndarray,
+    fall_true: np.ndarray,
     model: SubjectModel,
     norms: NormTables,
     rng: np.random.Generator,
-) -> None:
-    """The observed fall score decides risk and defines the SD the effect is planted in."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The observed fall score, its percentile and the SD of the grade's observed fall
+    scores: the score decides risk, the SD is the scale the effect is planted in."""
     n = len(students)
-    fall = scores.fall_true + rng.normal(0, model.error_sd, n)
+    fall = fall_true + rng.normal(0, model.error_sd, n)
     percentile, sd = np.empty(n), np.empty(n)
-    for (name, grade), idx in measure_grade_groups(students, scores.measure).items():
+    for (name, grade), idx in measure_grade_groups(students, measure).items():
         mine = np.round(np.clip(fall[idx], *SCORE_RANGE))
         fall[idx] = mine
         percentile[idx] = percentile_of(norms[(name, int(grade))], np.zeros(idx.size), mine)
         sd[idx] = np.std(np.round(mine), ddof=1)
-    scores.observed["fall"] = fall
-    scores.fall_percentile, scores.fall_sd = percentile, sd
+    return fall, percentile, sd
 
 
 def observe_later_windows(
