@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from pipeline.config import WINDOW_ORDER, DistrictConfig, load_config
-from pipeline.errors import InputError, TierwiseError
-from pipeline.ingest.read import Term
+from pipeline.errors import TierwiseError
+from pipeline.ingest.terms import Term
 from pipeline.stages import store
 
 
@@ -97,14 +97,19 @@ def _forced(values: list[str] | None) -> dict[str, str]:
     return forced
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tierwise",
-        description="Tierwise: MTSS / RTI screening reports from vendor exports.",
-        epilog="Run `tierwise COMMAND --help` for a command's options.",
+def _workers_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="reports rendered at once (default: one per CPU core)",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+
+Subcommands = argparse._SubParsersAction  # what add_subparsers returns
+
+
+def _demo_data_command(sub: Subcommands) -> None:
     demo = sub.add_parser(
         "demo-data",
         help="write the synthetic demo district into --raw",
@@ -120,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="do nothing when --raw already holds input files (what `make reports` uses)",
     )
 
+
+def _ingest_command(sub: Subcommands) -> None:
     ingest = sub.add_parser(
         "ingest",
         help="read --raw into the canonical tables",
@@ -130,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     _term(ingest)
     _profile_arg(ingest)
 
+
+def _inspect_command(sub: Subcommands) -> None:
     inspect = sub.add_parser(
         "inspect",
         help="show the profile that reads FILE and its first canonical rows",
@@ -144,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("--rows", type=int, default=10, help="rows to show (default: 10)")
 
+
+def _process_command(sub: Subcommands) -> None:
     process = sub.add_parser(
         "process",
         help="compute tiers from the canonical tables",
@@ -153,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(process)
     _term(process)
 
+
+def _render_command(sub: Subcommands) -> None:
     render = sub.add_parser(
         "render",
         help="render the per-school HTML reports",
@@ -161,12 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(render)
     _term(render)
-    render.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="reports rendered at once (default: one per CPU core)",
-    )
+    _workers_arg(render)
     render.add_argument(
         "--notebook",
         action="append",
@@ -182,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="render only this school (repeatable)",
     )
 
+
+def _reports_command(sub: Subcommands) -> None:
     reports = sub.add_parser(
         "reports",
         help="run every stage: ingest, process, render",
@@ -191,12 +201,26 @@ def build_parser() -> argparse.ArgumentParser:
     _common(reports)
     _term(reports)
     _demo_args(reports)
-    reports.add_argument(
-        "--workers",
-        type=int,
-        default=0,
-        help="reports rendered at once (default: one per CPU core)",
+    _workers_arg(reports)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tierwise`` command line: one subcommand per stage (see the module's doc)."""
+    parser = argparse.ArgumentParser(
+        prog="tierwise",
+        description="Tierwise: MTSS / RTI screening reports from vendor exports.",
+        epilog="Run `tierwise COMMAND --help` for a command's options.",
     )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (
+        _demo_data_command,
+        _ingest_command,
+        _inspect_command,
+        _process_command,
+        _render_command,
+        _reports_command,
+    ):
+        add_command(sub)
     return parser
 
 
@@ -256,13 +280,10 @@ def cmd_inspect(args, config: DistrictConfig) -> int:
     """Print the profile that reads a file and its first canonical rows."""
     import pandas as pd
 
-    from pipeline.ingest.profiles import ProfileError, load_profiles, profile_summary
-    from pipeline.ingest.read import map_file
+    from pipeline.ingest.inputs import input_profiles, map_file
+    from pipeline.ingest.profiles import profile_summary
 
-    try:
-        profiles = load_profiles(_profiles_dir(args), config)
-    except ProfileError as err:
-        raise InputError(_profiles_dir(args), str(err).split(": ", 1)[-1]) from err
+    profiles = input_profiles(_profiles_dir(args), config)
     forced = {"*": args.profiles[-1]} if args.profiles else None
     mapped = map_file(args.file, profiles, config, forced)
     print(f"{args.file}: {mapped.data_rows} data rows, read as {profile_summary(mapped.profile)}")

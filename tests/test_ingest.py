@@ -9,13 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.ingest.read import (
-    InputError,
-    latest_term_in,
-    parse_grade,
-    read_inputs,
-    read_text_table,
-)
+from pipeline.errors import InputError
+from pipeline.ingest.inputs import read_inputs
+from pipeline.ingest.read import read_text_table
+from pipeline.ingest.terms import latest_term_in
+from pipeline.ingest.values import parse_grade
 from pipeline.quality import run as quality
 
 from .conftest import PROFILES, VENDOR
@@ -380,8 +378,9 @@ def test_profile_column_missing_stops_with_file_and_column(tmp_path, config):
     raw = vendor_raw(tmp_path, "star_reading.csv")
     frame = pd.read_csv(raw / "star_reading.csv", dtype=str).drop(columns="CompletedDateLocal")
     frame.to_csv(raw / "star_reading.csv", index=False)
-    with pytest.raises(InputError, match=r"star_reading\.csv, column 'CompletedDateLocal'"):
+    with pytest.raises(InputError, match=r"star_reading\.csv, column 'CompletedDateLocal'") as err:
         read_inputs(raw, config, PROFILES)
+    assert err.value.column == "CompletedDateLocal"
 
 
 def test_unknown_layout_names_closest_profiles(tmp_path, config):

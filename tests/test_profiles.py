@@ -8,15 +8,16 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
+from pipeline.errors import InputError
 from pipeline.ingest.profiles import (
     DetectionError,
     ProfileError,
     detect_profile,
     load_profile,
     load_profiles,
-    normalise_school_year,
 )
 from pipeline.ingest.read import read_header
+from pipeline.ingest.values import normalise_school_year
 
 from .conftest import PROFILES, REPO_ROOT, VENDOR
 
@@ -66,6 +67,9 @@ def test_ambiguous_layout_names_both_profiles(tmp_path, config):
     with pytest.raises(DetectionError) as err:
         detect_profile("probes.csv", ["id", "when", "what", "value"], profiles)
     assert "ambiguous" in str(err.value) and "- a (" in str(err.value) and "- b (" in str(err.value)
+    # An input error of that file, carrying the profiles that fit.
+    assert isinstance(err.value, InputError) and err.value.file == "probes.csv"
+    assert [c.profile.name for c in err.value.candidates] == ["a", "b"]
 
 
 def test_an_invalid_profile_names_file_and_key(tmp_path, config):
@@ -74,8 +78,9 @@ def test_an_invalid_profile_names_file_and_key(tmp_path, config):
         "label: Bad\ntable: screenings\ndetect: {headers: [x]}\n"
         "fields: {student_id: x, shoe_size: y}\nmeasures: [{measure: map_math_rit, score: s}]\n"
     )
-    with pytest.raises(ProfileError, match=r"(?s)bad\.yml.*shoe_size"):
+    with pytest.raises(ProfileError, match=r"(?s)bad\.yml.*shoe_size") as err:
         load_profile(path, config)
+    assert err.value.file == str(path) and err.value.why.startswith("invalid profile")
     path.write_text(
         "label: Bad\ntable: screenings\ndetect: {headers: [x]}\n"
         "fields: {student_id: x}\nmeasures: [{measure: no_such_test, score: s}]\n"

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.contract import RULE_HELP, QuarantineRule
-from pipeline.ingest.read import read_inputs
+from pipeline.ingest.inputs import read_inputs
 from pipeline.quality import checks, distinct, pages, quarantine, suites
 from pipeline.quality import run as quality
 from pipeline.synth import SynthSpec, write_district

@@ -12,7 +12,7 @@ import pandas as pd
 
 from pipeline.config import DistrictConfig
 from pipeline.errors import InputError
-from pipeline.ingest.profiles import MappedFile
+from pipeline.ingest.mapping import MappedFile
 
 LEDGER_COLUMNS = [
     "source_file",

@@ -30,7 +30,7 @@ from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.contract import CANONICAL
 from pipeline.errors import InputError
-from pipeline.ingest.profiles import MappedFile
+from pipeline.ingest.mapping import MappedFile
 from pipeline.quality.checks import check_frame, column_dtype
 from pipeline.quality.ledger import build_ledger, check_ceiling
 from pipeline.quality.pages import write_reports

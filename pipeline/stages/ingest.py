@@ -14,7 +14,8 @@ from pathlib import Path
 
 from pipeline.config import DistrictConfig
 from pipeline.errors import InputError
-from pipeline.ingest.read import Term, latest_term_in, read_inputs, slice_term
+from pipeline.ingest.inputs import read_inputs
+from pipeline.ingest.terms import Term, latest_term_in, slice_term
 from pipeline.quality import run as quality
 from pipeline.reports.theme import stylesheet
 from pipeline.stages import store

@@ -15,7 +15,7 @@ from pathlib import Path
 from pipeline.config import PACKAGE_CONFIG_DIR, DistrictConfig
 from pipeline.errors import InputError
 from pipeline.groups.form import GROUP_INPUTS, worker_context
-from pipeline.ingest.read import Term
+from pipeline.ingest.terms import Term
 from pipeline.rules.tiers import assign_tiers, validate_overrides
 from pipeline.stages import store
 
