@@ -7,6 +7,7 @@ tierwise inspect      show which profile reads a file, and its first canonical r
 tierwise process      tiers from the canonical tables
 tierwise render       execute the report notebooks and write HTML (reports/)
 tierwise reports      all of the above (demo data only when data/raw/ is empty)
+tierwise study        reproduce a published analysis from a spec in config/real/analyses/
 """
 
 from __future__ import annotations
@@ -204,6 +205,26 @@ def _reports_command(sub: Subcommands) -> None:
     _workers_arg(reports)
 
 
+def _study_command(sub: Subcommands) -> None:
+    study = sub.add_parser(
+        "study",
+        help="reproduce a published analysis: SPEC from config/real/analyses/",
+        description="Run every analysis of a study spec on the public research files and "
+        "write DIR/<name>.csv per analysis, one row per estimated quantity (stratum, term, "
+        "estimate, se, ci_low, ci_high, n, n_groups, df, p, kind).",
+    )
+    study.add_argument("spec", type=Path, metavar="SPEC", help="a study spec (.yml)")
+    study.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the CSVs")
+    study.add_argument(
+        "--data",
+        type=Path,
+        default=Path("../shared/data/real"),
+        metavar="DIR",
+        help="folder of the research files (default: ../shared/data/real)",
+    )
+    _common(study)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tierwise`` command line: one subcommand per stage (see the module's doc)."""
     parser = argparse.ArgumentParser(
@@ -219,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         _process_command,
         _render_command,
         _reports_command,
+        _study_command,
     ):
         add_command(sub)
     return parser
@@ -370,6 +392,15 @@ def cmd_reports(args, config: DistrictConfig) -> int:
     return cmd_render(args, config, term)
 
 
+def cmd_study(args, config: DistrictConfig) -> int:
+    """Write one CSV per analysis of a published study spec."""
+    from pipeline.stages.study import run_study
+
+    for path in run_study(args.spec, args.out, args.data):
+        _say(f"wrote {path}")
+    return 0
+
+
 COMMANDS = {
     "demo-data": cmd_demo_data,
     "ingest": lambda a, c: (cmd_ingest(a, c), 0)[1],
@@ -377,6 +408,7 @@ COMMANDS = {
     "process": lambda a, c: (cmd_process(a, c), 0)[1],
     "render": cmd_render,
     "reports": cmd_reports,
+    "study": cmd_study,
 }
 
 
