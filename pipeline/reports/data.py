@@ -24,6 +24,8 @@ OPTIONAL_TABLES = (
     "ledger",
     "district_context",
 )
+# The data-quality report, relative to a term's reports folder (written by ingest).
+DATA_DOCS = "data-quality/index.html"
 
 
 def from_root(path: str | Path) -> Path:
@@ -236,3 +238,9 @@ def load_term(
     interventions = store.read_table(processed, year, term_window, "interventions")
     optional = {n: store.read_optional(processed, year, term_window, n) for n in OPTIONAL_TABLES}
     return TermData(year, term_window, config, students, tiers, fall, interventions, optional)
+
+
+def data_docs_href(reports_dir: str | Path, school_year: str, window: str) -> str | None:
+    """The link to the term's data-quality report when ingest wrote one."""
+    path = Path(reports_dir) / school_year / window / DATA_DOCS
+    return DATA_DOCS if path.exists() else None

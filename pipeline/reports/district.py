@@ -6,8 +6,6 @@ scope.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from pipeline.config import DistrictConfig
@@ -17,8 +15,6 @@ from pipeline.reports.words import SUBJECT_TITLES, confidence_level
 from pipeline.rules.labels import TIER_LABELS
 from pipeline.stats import privacy
 from pipeline.stats.district import NEED, TOTAL
-
-DATA_DOCS = "data-quality/index.html"
 
 
 def ledger_display(ledger: pd.DataFrame | None) -> pd.DataFrame:
@@ -74,11 +70,6 @@ def quarantine_reasons(quarantine: pd.DataFrame | None) -> pd.DataFrame:
             "What was wrong": words,
         }
     )
-
-
-def data_docs_href(reports_dir: str | Path, school_year: str, window: str) -> str | None:
-    path = Path(reports_dir) / school_year / window / DATA_DOCS
-    return DATA_DOCS if path.exists() else None
 
 
 def schools_side_by_side(
