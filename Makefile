@@ -53,7 +53,7 @@ py = $(shell find $(1) -name '*.py' 2>/dev/null)
 SHARED_CODE := $(wildcard pipeline/*.py) $(call py,pipeline/config) pipeline/stages/store.py
 INGEST_CODE := $(SHARED_CODE) $(call py,pipeline/ingest pipeline/quality) pipeline/stages/ingest.py
 PROCESS_CODE := $(SHARED_CODE) $(call py,pipeline/rules pipeline/groups pipeline/stats) \
-	pipeline/stages/process.py pipeline/reports/school.py pipeline/reports/specialist.py
+	pipeline/stages/process.py
 REPORT_CODE := $(shell find pipeline/reports pipeline/render -type f -not -name '*.pyc' 2>/dev/null)
 NOTEBOOK_FILES := $(wildcard notebooks/*.ipynb)
 

@@ -70,9 +70,17 @@ def test_changed_statistics_code_skips_ingest(built):
     assert "tierwise process" in commands
 
 
-def test_changed_report_code_recomputes_the_district_context(built):
-    # process.py precomputes district_context.parquet with pipeline.reports.school.
-    commands = dry_run(built, "pipeline/reports/school.py")
+def test_changed_report_code_rerenders_without_recomputing(built):
+    # The reports only read processed tables: a changed view or figure re-renders.
+    for path in ("pipeline/reports/principal.py", "pipeline/reports/specialist.py"):
+        commands = dry_run(built, path)
+        assert "tierwise ingest" not in commands and "tierwise process" not in commands
+        assert "tierwise render" in commands and "--notebook" not in commands  # every report
+
+
+def test_changed_district_statistics_recompute_the_district_context(built):
+    # process.py precomputes district_context.parquet with pipeline.stats.district.
+    commands = dry_run(built, "pipeline/stats/district.py")
     assert "tierwise ingest" not in commands
     assert "tierwise process" in commands and "tierwise render" in commands
 

@@ -221,7 +221,7 @@ def test_separate_counts_are_shown_or_marked_small():
     st.sampled_from(["str", "object", "category"]),
 )
 def test_count_tables_equal_pandas_crosstab(pairs, dtype):
-    from pipeline.reports.school import _crosstab
+    from pipeline.stats.district import crosstab as _crosstab
 
     index = pd.Series([p[0] for p in pairs], dtype=dtype)
     columns = pd.Series([p[1] for p in pairs], dtype="str")

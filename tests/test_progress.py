@@ -272,7 +272,7 @@ def test_insufficient_exactly_when_too_few_probes_or_weeks(config, norms, n, gap
 
 
 def test_progress_charts_escape_names_and_show_every_student(table_decisions):
-    from pipeline.reports.specialist import MonitoringData, pm_charts_html
+    from pipeline.reports.monitoring import MonitoringData, pm_charts_html
 
     decisions = table_decisions.reset_index().assign(
         first_name="<script>x</script>", last_name="O'Brien & Co"

@@ -320,24 +320,107 @@ def test_a_600_student_school_specialist_report_stays_under_5_mb(tmp_path):
 
 def test_precomputed_district_context_equals_computing_it_in_each_report(rendered_district):
     """The process stage's district_context.parquet gives every principal report the same
-    district shares and hidden totals it would compute itself."""
-    from pipeline.reports import school as rs
+    district shares and hidden totals it would compute itself from the term's tables."""
+    from pipeline.reports import data, subjects
+    from pipeline.stats import district
 
-    term = rs.load_term(rendered_district / "processed", "", "", REPO_ROOT / "config")
-    assert term.table("district_context") is not None
-    live = rs.TermData(
+    term = data.load_term(rendered_district / "processed", "", "", REPO_ROOT / "config")
+    precomputed = term.table("district_context")
+    assert precomputed is not None
+    live = data.TermData(
         term.school_year, term.window, term.config, term.students, term.tiers,
         term.fall_tiers, term.interventions,
         {k: v for k, v in term.optional.items() if k != "district_context"},
     )  # fmt: skip
+    computed = district.district_context_table(term.students, term.tiers, term.k)
+    pd.testing.assert_frame_equal(precomputed, computed)
     for school_id in term.schools()["school_id"]:
-        for subject in rs.SUBJECT_TITLES:
-            if rs.subject_view(live, None, subject, with_fall=False) is None:
+        for subject in subjects.SUBJECT_TITLES:
+            if subjects.subject_view(live, None, subject, with_fall=False) is None:
                 continue
-            want = rs._district_context(live, subject, school_id)
-            got = rs._district_context(term, subject, school_id)
+            want = subjects.district_context(live, subject, school_id)
+            got = subjects.district_context(term, subject, school_id)
             assert got[0] == pytest.approx(want[0]) and got[1] == pytest.approx(want[1])
             if want[2] is None:
                 assert got[2] is None
             else:
                 pd.testing.assert_series_equal(got[2], want[2], check_names=False)
+
+
+def changed_config():
+    """The demo config with other group sizes, privacy threshold, progress rules and
+    interval level, as a district might set them."""
+    from pipeline.config import GroupSize, load_config
+
+    config = load_config(REPO_ROOT / "config")
+    sizes = {2: GroupSize(min=4, max=6), 3: GroupSize(min=2, max=4)}
+    return config.model_copy(
+        update={
+            "grouping": config.grouping.model_copy(update={"sizes": sizes}),
+            "privacy": config.privacy.model_copy(update={"min_cell_size": 5}),
+            "progress": config.progress.model_copy(
+                update={
+                    "min_probes": 8,
+                    "min_weeks": 7.0,
+                    "consecutive_points": 5,
+                    "goal_growth": "realistic",
+                }
+            ),
+            "effectiveness": config.effectiveness.model_copy(update={"confidence": 0.9}),
+        }
+    )
+
+
+def narration(config) -> str:
+    """Every sentence of the reports that states a rule, as the pages show it."""
+    from pipeline.reports import district, html, monitoring, principal, specialist
+    from pipeline.reports.words import suppression_note
+
+    k = config.privacy.min_cell_size
+    pieces = [
+        html.section_html("Groups", specialist.groups_lead(config)),
+        html.section_html("Needs a change", monitoring.needs_change_lead(config)),
+        html.section_html("Charts", monitoring.charts_lead(config)),
+        html.methods_html(specialist.specialist_methods(config)),
+        html.methods_html(principal.principal_methods(config)),
+        html.methods_html(district.district_methods(config)),
+        html.note_html(suppression_note(k)),
+        html.aggregate_footer_html("", k),
+    ]
+    return "".join(piece.data for piece in pieces)
+
+
+def test_narration_states_the_demo_rules():
+    from pipeline.config import load_config
+
+    text = narration(load_config(REPO_ROOT / "config"))
+    for words in [
+        "(Tier 2: 3-5, Tier 3: 1-3)",
+        "A decision needs at least 6 probes over at least 6 weeks.",
+        "whose last four probes are all below the aimline",
+        "(baseline + ambitious weekly growth, Fuchs et al. 1993)",
+        "Four points in a row above the aimline",
+        "Needs at least 6 probes over at least 6 weeks. Four points below the aimline",
+        "Any number built from fewer than 10 students is shown as n&lt;10",
+        "The 95 % interval",
+    ]:
+        assert words in text, words
+
+
+def test_narration_follows_the_config_it_is_given():
+    text = narration(changed_config())
+    for words in [
+        "(Tier 2: 4-6, Tier 3: 2-4)",
+        "A decision needs at least 8 probes over at least 7 weeks.",
+        "whose last five probes are all below the aimline",
+        "(baseline + realistic weekly growth, Fuchs et al. 1993)",
+        "Five points in a row above the aimline",
+        "Needs at least 8 probes over at least 7 weeks. Five points below the aimline",
+        "Any number built from fewer than 5 students is shown as n&lt;5",
+        "Numbers built from fewer than 5 students show n&lt;5",
+        "n&lt;5: fewer than 5 students",
+        "The 90 % interval",
+    ]:
+        assert words in text, words
+    for old in ["3-5", "at least 6 probes", "four points", "Four points", "fewer than 10", "95 %"]:
+        assert old not in text, old

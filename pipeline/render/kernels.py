@@ -44,7 +44,7 @@ WARMUP_CODE = (
     "import matplotlib\n"
     "matplotlib.use('Agg')\n"
     "import matplotlib.pyplot, pandas, pyarrow.parquet\n"
-    "import pipeline.reports.specialist, pipeline.reports.school, pipeline.stats.progress\n"
+    "import pipeline.reports.specialist, pipeline.reports.principal, pipeline.stats.progress\n"
 )
 
 

@@ -40,7 +40,7 @@ PRELOAD = (
     "pyarrow.parquet",
     "scipy.optimize",
     "pipeline.reports.specialist",
-    "pipeline.reports.school",
+    "pipeline.reports.principal",
     "pipeline.reports.district",
     "pipeline.stats.progress",
 )

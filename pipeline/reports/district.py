@@ -1,31 +1,20 @@
-"""What the district report shows, computed: data quality first, the schools side by
-side (suppressed), and links to every school's reports. Programs and the tier picture
-come from :mod:`pipeline.reports.school` at district scope.
+"""What the district report shows: data quality first, the schools side by side
+(suppressed), and links to every school's reports. The tier picture and the programs come
+from :mod:`pipeline.reports.subjects` and :mod:`pipeline.reports.principal` at district
+scope.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import pandas as pd
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pipeline.reports.school import (  # noqa: E402
-    DISTRICT_COLOR,
-    NEED,
-    TOTAL,
-    SubjectView,
-    TermData,
-)
-from pipeline.reports.specialist import SUBJECT_TITLES, TIER_COLORS  # noqa: E402
-from pipeline.stats import privacy  # noqa: E402
-
-DATA_DOCS = "data-quality/index.html"
+from pipeline.config import DistrictConfig
+from pipeline.reports.data import TermData
+from pipeline.reports.subjects import SubjectView
+from pipeline.reports.words import SUBJECT_TITLES, confidence_level
+from pipeline.rules.labels import TIER_LABELS
+from pipeline.stats import privacy
+from pipeline.stats.district import NEED, TOTAL
 
 
 def ledger_display(ledger: pd.DataFrame | None) -> pd.DataFrame:
@@ -83,11 +72,6 @@ def quarantine_reasons(quarantine: pd.DataFrame | None) -> pd.DataFrame:
     )
 
 
-def data_docs_href(reports_dir: str | Path, school_year: str, window: str) -> str | None:
-    path = Path(reports_dir) / school_year / window / DATA_DOCS
-    return DATA_DOCS if path.exists() else None
-
-
 def schools_side_by_side(
     term: TermData, views: list[SubjectView]
 ) -> tuple[pd.DataFrame, dict[str, privacy.Suppressed]]:
@@ -121,62 +105,6 @@ def schools_side_by_side(
     return out, tables
 
 
-def schools_figure(tables: dict[str, privacy.Suppressed]) -> tuple[plt.Figure, str]:
-    """Per subject, each school's share needing support (Tier 3 and Tier 2 stacked) with
-    the district's share as a line; only published numbers are drawn."""
-    subjects = list(tables)
-    schools = [r for r in tables[subjects[0]].counts.index if r != TOTAL]
-    fig, axes = plt.subplots(
-        1,
-        len(subjects),
-        figsize=(3.6 * len(subjects) + 2.2, 0.42 * len(schools) + 1.4),
-        sharey=True,
-        squeeze=False,
-    )
-    alt = []
-    y = np.arange(len(schools))[::-1]
-    for ax, subject in zip(axes[0], subjects, strict=True):
-        t = tables[subject]
-        parts = []
-        for pos, school in zip(y, schools, strict=True):
-            need = t.share(school, NEED)
-            t3, t2 = t.share(school, ["Tier 3"]), t.share(school, ["Tier 2"])
-            if need is None:
-                label = t.share_text(school, NEED)
-                ax.text(1, pos, label, va="center", fontsize=8)
-                parts.append(f"{school} {label}")
-            elif t2 is not None and t3 is not None:
-                ax.barh(pos, t3, color=TIER_COLORS[3], edgecolor="white", height=0.7)
-                ax.barh(pos, t2, left=t3, color=TIER_COLORS[2], edgecolor="white", height=0.7)
-                parts.append(f"{school} {need:.0f}%")
-            else:
-                ax.barh(pos, need, color=TIER_COLORS[2], hatch="///", edgecolor="white", height=0.7)
-                parts.append(f"{school} {need:.0f}%")
-        overall = t.share(TOTAL, NEED)
-        if overall is not None:
-            ax.axvline(overall, color=DISTRICT_COLOR, linewidth=1, linestyle="--")
-        ax.set_title(SUBJECT_TITLES[subject])
-        ax.set_xlabel("Need support (%)")
-        ax.spines[["top", "right"]].set_visible(False)
-        alt.append(
-            f"{SUBJECT_TITLES[subject]}"
-            + (f" (district {overall:.0f}%)" if overall is not None else "")
-            + ": "
-            + ", ".join(parts)
-        )
-    axes[0][0].set_yticks(y, schools)
-    handles = [
-        plt.Rectangle((0, 0), 1, 1, color=TIER_COLORS[3]),
-        plt.Rectangle((0, 0), 1, 1, color=TIER_COLORS[2]),
-        plt.Rectangle((0, 0), 1, 1, facecolor=TIER_COLORS[2], hatch="///", edgecolor="white"),
-        plt.Line2D([], [], color=DISTRICT_COLOR, linestyle="--"),
-    ]
-    names = ["Tier 3 (intensive)", "Tier 2 (strategic)", "Tier 2 or 3 (split hidden)", "District"]
-    axes[0][-1].legend(handles, names, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    fig.tight_layout()
-    return fig, "Share of students needing support by school. " + "; ".join(alt) + "."
-
-
 def school_links(term: TermData) -> list[tuple[str, str]]:
     links = []
     for school_id, name in term.schools().itertuples(index=False, name=None):
@@ -185,27 +113,31 @@ def school_links(term: TermData) -> list[tuple[str, str]]:
     return links
 
 
-DISTRICT_METHODS = [
-    (
-        "Need support",
-        "Students in Tier 2 (strategic) or Tier 3 (intensive) on this window's screening, as "
-        "a share of the students screened in that subject.",
-    ),
-    (
-        "Quarantined rows",
-        "Input rows that broke a data-quality rule (a grade that is not a grade, a score "
-        "outside the measure's range, a student not in the roster). They are left out of "
-        "every report and listed with file and row in the data-quality report.",
-    ),
-    (
-        "Effect (SD)",
-        "Growth of a program's students beyond similar students without intervention, in "
-        "standard deviations, with its 95 % interval. An interval that crosses 0 means the "
-        "data cannot yet tell the program apart from no program.",
-    ),
-    (
-        "n<10 and hidden",
-        "Numbers built from fewer than 10 students show n<10; a few more are hidden so that "
-        "a small group cannot be worked out from the totals.",
-    ),
-]
+def district_methods(config: DistrictConfig) -> list[tuple[str, str]]:
+    """The district report's "How to read this report", with the interval level and the
+    smallest published count of ``config``."""
+    k = config.privacy.min_cell_size
+    return [
+        (
+            "Need support",
+            f"Students in {TIER_LABELS[2]} or {TIER_LABELS[3]} on this window's screening, as "
+            "a share of the students screened in that subject.",
+        ),
+        (
+            "Quarantined rows",
+            "Input rows that broke a data-quality rule (a grade that is not a grade, a score "
+            "outside the measure's range, a student not in the roster). They are left out of "
+            "every report and listed with file and row in the data-quality report.",
+        ),
+        (
+            "Effect (SD)",
+            "Growth of a program's students beyond similar students without intervention, in "
+            f"standard deviations, with its {confidence_level(config)} % interval. An interval "
+            "that crosses 0 means the data cannot yet tell the program apart from no program.",
+        ),
+        (
+            f"n<{k} and hidden",
+            f"Numbers built from fewer than {k} students show n<{k}; a few more are hidden so "
+            "that a small group cannot be worked out from the totals.",
+        ),
+    ]

@@ -54,7 +54,7 @@ def run_process(
     computes the term's tiers, and then effectiveness and transitions while this one
     forms groups (their solves in a process pool) and the district context.
     """
-    from pipeline.reports.school import COUNT_COLUMNS
+    from pipeline.stats.district import COUNT_COLUMNS
 
     year, window = term.school_year, term.window
     written: dict[str, int] = {}
@@ -204,12 +204,10 @@ class _Side:
 def _district_context(processed, config, term, students, tiers) -> dict[str, int]:
     """The district figures every principal report shares (``district_context``), once
     per term rather than once per report, from the term's tiers (``COUNT_COLUMNS``)."""
-    from pipeline.reports import school as report_school
+    from pipeline.stats.district import district_context_table
 
-    year, window = term.school_year, term.window
-    data = report_school.TermData(year, window, config, students, tiers, None, students.iloc[:0])
-    table = report_school.district_context_table(data)
-    store.write_table(table, processed, year, window, "district_context")
+    table = district_context_table(students, tiers, config.privacy.min_cell_size)
+    store.write_table(table, processed, term.school_year, term.window, "district_context")
     return {"district_context": len(table)}
 
 
