@@ -347,3 +347,26 @@ def test_number_text_is_astype_str_per_value():
     ints = pd.Series([3, 12, 3, 0], name="n_probes")
     for values in (floats, floats.round(1), ints):
         pd.testing.assert_series_equal(fast.number_text(values), values.astype(str))
+
+
+def test_missing_growth_norms_name_the_key(tmp_path):
+    import shutil
+
+    from pipeline.config import ConfigError, load_config
+
+    shutil.copy(REPO_ROOT / "config" / "district.yml", tmp_path / "district.yml")
+    shutil.copytree(REPO_ROOT / "config" / "benchmarks", tmp_path / "benchmarks")
+    with pytest.raises(ConfigError, match=r"progress\.growth_norms: .*weekly_growth\.csv"):
+        load_config(tmp_path)
+
+
+def test_a_config_built_by_hand_gets_its_tables_from_attach_tables(config):
+    from pipeline.config import ConfigError, DistrictConfig
+    from pipeline.config.load import attach_tables
+
+    bare = DistrictConfig.model_validate(config.model_dump())
+    with pytest.raises(ConfigError, match="load_config"):
+        _ = bare.growth_norms
+    attached = attach_tables(bare, REPO_ROOT / "config")
+    pd.testing.assert_frame_equal(attached.growth_norms, config.growth_norms)
+    pd.testing.assert_frame_equal(attached.orf_norms, config.orf_norms)
