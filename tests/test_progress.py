@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from pipeline import fast
 from pipeline.stats.progress import (
     aimline_points,
-    load_growth_norms,
     ols_slopes,
     probe_weeks,
     progress_decisions,
@@ -38,7 +37,7 @@ def small_district_tables(small_district):
 
 @pytest.fixture(scope="module")
 def norms(config):
-    return load_growth_norms(REPO_ROOT / "config", config)
+    return config.growth_norms
 
 
 def series(student: str, scores: list[float], weeks: list[float] | None = None) -> pd.DataFrame:
@@ -88,11 +87,9 @@ DECISION_TABLE = {
 
 
 @pytest.fixture(scope="module")
-def table_decisions(config, norms):
+def table_decisions(config):
     probes = pd.concat([series(k, v[0]) for k, v in DECISION_TABLE.items()], ignore_index=True)
-    out = progress_decisions(
-        probes, roster(list(DECISION_TABLE)), NO_INTERVENTIONS, config, norms, YEAR
-    )
+    out = progress_decisions(probes, roster(list(DECISION_TABLE)), NO_INTERVENTIONS, config, YEAR)
     return out.set_index("student_id")
 
 
@@ -129,7 +126,7 @@ def test_baseline_aimline_and_goal(table_decisions):
     assert row["growth_ratio"] == pytest.approx(row["roi"] / 0.9)
 
 
-def test_six_probes_need_six_weeks(config, norms):
+def test_six_probes_need_six_weeks(config):
     probes = pd.concat(
         [
             series("span5", [50, 51, 52, 53, 54, 55], weeks=[0, 1, 2, 3, 4, 5]),
@@ -137,14 +134,14 @@ def test_six_probes_need_six_weeks(config, norms):
         ]
     )
     out = progress_decisions(
-        probes, roster(["span5", "span6"]), NO_INTERVENTIONS, config, norms, YEAR
+        probes, roster(["span5", "span6"]), NO_INTERVENTIONS, config, YEAR
     ).set_index("student_id")
     assert out.loc["span5", "decision"] == "insufficient_data"
     assert out.loc["span6", "decision"] != "insufficient_data"
     assert pd.isna(out.loc["span5", "on_track"])
 
 
-def test_intervention_end_date_is_the_goal_date(config, norms):
+def test_intervention_end_date_is_the_goal_date(config):
     probes = series("s1", [40, 42, 41, 45, 44, 47, 48])
     interventions = pd.DataFrame(
         {
@@ -155,7 +152,7 @@ def test_intervention_end_date_is_the_goal_date(config, norms):
             "end_date": [pd.Timestamp("2026-03-04")],
         }
     )
-    row = progress_decisions(probes, roster(["s1"]), interventions, config, norms, YEAR).iloc[0]
+    row = progress_decisions(probes, roster(["s1"]), interventions, config, YEAR).iloc[0]
     assert row["program"] == "Phonics Boost"
     assert row["goal_date"] == pd.Timestamp("2026-03-04")
     assert row["goal"] == pytest.approx(
@@ -163,27 +160,82 @@ def test_intervention_end_date_is_the_goal_date(config, norms):
     )
 
 
-def test_benchmark_goal(config, norms):
+def test_benchmark_goal(config):
     cfg = config.model_copy(
         update={"progress": config.progress.model_copy(update={"goal_source": "benchmark"})}
     )
     probes = series("s1", [40, 42, 41, 45, 44, 47, 48])
-    goals = pd.DataFrame({"measure": ["dibels8_orf_wrc"], "grade": [3], "goal": [114.0]})
-    row = progress_decisions(probes, roster(["s1"]), NO_INTERVENTIONS, cfg, norms, YEAR, goals)
-    row = row.iloc[0]
+    row = progress_decisions(probes, roster(["s1"]), NO_INTERVENTIONS, cfg, YEAR).iloc[0]
     weeks_to_goal = (pd.Timestamp("2026-06-30") - START).days / 7
+    # DIBELS 8 grade 3 ORF, end-of-year (spring) benchmark goal: 114 words correct per
+    # minute (UO DIBELS 8 Benchmark Goals, July 2020).
     assert row["goal"] == 114.0
     assert row["goal_source"] == "benchmark"
     assert row["aim_slope"] == pytest.approx((114 - 41) / (weeks_to_goal - 1))
 
 
-def test_unsorted_input_gives_the_same_baseline(config, norms):
+def test_benchmark_goals_are_the_spring_cuts_of_the_configured_level(config):
+    # Read independently of load_config: every cut-score CSV, spring rows of the level.
+    tables = [pd.read_csv(p) for p in sorted((REPO_ROOT / "config" / "benchmarks").glob("*.csv"))]
+    cuts = pd.concat(tables, ignore_index=True)
+    spring = cuts[(cuts["window"] == "spring") & (cuts["level"] == "benchmark")]
+    expected = spring.groupby(["measure", "grade"])["min_score"].last()
+    goals = config.benchmark_goals.set_index(["measure", "grade"])["goal"]
+    pd.testing.assert_series_equal(goals.sort_index(), expected.astype(float), check_names=False)
+    # The level is matched whatever its case.
+    upper = config.model_copy(
+        update={"progress": config.progress.model_copy(update={"benchmark_level": "BELOW"})}
+    )
+    below = cuts[(cuts["window"] == "spring") & (cuts["level"] == "below")]
+    assert len(upper.benchmark_goals) == len(below.drop_duplicates(["measure", "grade"])) > 0
+
+
+def test_unsorted_input_gives_the_same_baseline(config):
     probes = series("s1", [44, 40, 48, 50, 52, 53, 55])
     shuffled = probes.sample(frac=1, random_state=3)
-    a = progress_decisions(probes, roster(["s1"]), NO_INTERVENTIONS, config, norms, YEAR)
-    b = progress_decisions(shuffled, roster(["s1"]), NO_INTERVENTIONS, config, norms, YEAR)
+    a = progress_decisions(probes, roster(["s1"]), NO_INTERVENTIONS, config, YEAR)
+    b = progress_decisions(shuffled, roster(["s1"]), NO_INTERVENTIONS, config, YEAR)
     assert a.iloc[0]["baseline"] == 44  # median of the first three by date: 44, 40, 48
     pd.testing.assert_frame_equal(a, b)
+
+
+def messy_probes(seed: int) -> pd.DataFrame:
+    """Three students x two measures, shuffled, with missing scores and dates and several
+    probes on one date."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for student in ("s1", "s2", "s3"):
+        for measure in ("dibels8_orf_wrc", "dibels8_nwf_cls"):
+            n = int(rng.integers(1, 12))
+            weeks = np.sort(rng.integers(0, 10, n))  # repeated weeks: duplicate dates
+            frames.append(series(student, list(rng.normal(50, 10, n)), list(weeks)))
+            frames[-1]["measure"] = measure
+    probes = pd.concat(frames, ignore_index=True)
+    probes.loc[rng.random(len(probes)) < 0.1, "score"] = np.nan
+    probes.loc[rng.random(len(probes)) < 0.1, "date"] = pd.NaT
+    return probes.sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_probes_in_date_order_whatever_the_input_order(config, seed):
+    probes = messy_probes(seed)
+    # Independently: drop probes without a score or date, stable sort by the three keys.
+    usable = probes.dropna(subset=["score", "date"])
+    expected = usable.sort_values(["student_id", "measure", "date"], kind="stable")
+    got = probe_weeks(probes)
+    pd.testing.assert_frame_equal(
+        got.drop(columns="week"), expected.reset_index(drop=True).astype({"score": float})
+    )
+    first = expected.groupby(["student_id", "measure"])["date"].transform("min")
+    assert got["week"].tolist() == pytest.approx(((expected["date"] - first).dt.days / 7).tolist())
+    # The decisions do not depend on the order of the rows, except that of probes of one
+    # student, measure and date (the first three by date make the baseline).
+    students = roster(["s1", "s2", "s3"])
+    backwards = usable.sort_values("date", ascending=False, kind="stable")
+    a = progress_decisions(probes, students, NO_INTERVENTIONS, config, YEAR)
+    b = progress_decisions(backwards, students, NO_INTERVENTIONS, config, YEAR)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["n_probes"].sum() == len(usable)
 
 
 def test_slopes_and_standard_errors_match_statsmodels():
@@ -213,9 +265,9 @@ def test_slopes_and_standard_errors_match_statsmodels():
         assert fit.loc[student, "slope_ci_high"] == pytest.approx(high, rel=1e-7)
 
 
-def test_roi_on_the_synthetic_district_matches_statsmodels(small_district_tables, config, norms):
+def test_roi_on_the_synthetic_district_matches_statsmodels(small_district_tables, config):
     t = small_district_tables
-    out = progress_decisions(t["progress"], t["students"], t["interventions"], config, norms, YEAR)
+    out = progress_decisions(t["progress"], t["students"], t["interventions"], config, YEAR)
     probes = probe_weeks(t["progress"])
     sample = out.sample(25, random_state=1)
     for row in sample.itertuples():
@@ -234,7 +286,7 @@ def test_roi_on_the_synthetic_district_matches_statsmodels(small_district_tables
     assert out["program"].notna().all()
 
 
-def test_aimline_points_lie_on_the_aimline(table_decisions, config, norms):
+def test_aimline_points_lie_on_the_aimline(table_decisions):
     probes = series("four_below", DECISION_TABLE["four_below"][0])
     points = aimline_points(probes, table_decisions.reset_index())
     assert points["aimline"].tolist() == pytest.approx([aim(w) for w in range(8)])
@@ -262,10 +314,10 @@ def test_orf_growth_norms_are_the_published_tables(norms):
     gap=st.integers(1, 3),
     noise=st.lists(st.floats(-20, 20, allow_nan=False), min_size=12, max_size=12),
 )
-def test_insufficient_exactly_when_too_few_probes_or_weeks(config, norms, n, gap, noise):
+def test_insufficient_exactly_when_too_few_probes_or_weeks(config, n, gap, noise):
     weeks = [gap * k for k in range(n)]
     probes = series("s", [50 + w + e for w, e in zip(weeks, noise, strict=False)], weeks)
-    row = progress_decisions(probes, roster(["s"]), NO_INTERVENTIONS, config, norms, YEAR).iloc[0]
+    row = progress_decisions(probes, roster(["s"]), NO_INTERVENTIONS, config, YEAR).iloc[0]
     too_few = n < 6 or weeks[-1] < 6
     assert (row["decision"] == "insufficient_data") == too_few
     assert row["on_track"] is pd.NA if too_few else row["on_track"] in (True, False)
@@ -295,3 +347,26 @@ def test_number_text_is_astype_str_per_value():
     ints = pd.Series([3, 12, 3, 0], name="n_probes")
     for values in (floats, floats.round(1), ints):
         pd.testing.assert_series_equal(fast.number_text(values), values.astype(str))
+
+
+def test_missing_growth_norms_name_the_key(tmp_path):
+    import shutil
+
+    from pipeline.config import ConfigError, load_config
+
+    shutil.copy(REPO_ROOT / "config" / "district.yml", tmp_path / "district.yml")
+    shutil.copytree(REPO_ROOT / "config" / "benchmarks", tmp_path / "benchmarks")
+    with pytest.raises(ConfigError, match=r"progress\.growth_norms: .*weekly_growth\.csv"):
+        load_config(tmp_path)
+
+
+def test_a_config_built_by_hand_gets_its_tables_from_attach_tables(config):
+    from pipeline.config import ConfigError, DistrictConfig
+    from pipeline.config.load import attach_tables
+
+    bare = DistrictConfig.model_validate(config.model_dump())
+    with pytest.raises(ConfigError, match="load_config"):
+        _ = bare.growth_norms
+    attached = attach_tables(bare, REPO_ROOT / "config")
+    pd.testing.assert_frame_equal(attached.growth_norms, config.growth_norms)
+    pd.testing.assert_frame_equal(attached.orf_norms, config.orf_norms)

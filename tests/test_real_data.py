@@ -11,7 +11,7 @@ from scipy import stats
 
 from pipeline.stats import studies
 from pipeline.stats.effectiveness import growth_comparison, outcome_scores, program_vs_comparison
-from pipeline.stats.progress import fall_to_spring_roi, load_orf_norms, norm_band
+from pipeline.stats.norms import fall_to_spring_roi, norm_band
 
 from .conftest import REPO_ROOT, shared_data
 
@@ -129,10 +129,10 @@ def test_orf_fall_to_spring_roi(orf):
     print(f"\nUO CORE ORF: median fall-to-spring ROI {expected.median():.2f} wcpm a week")
 
 
-def test_orf_levels_against_hasbrouck_tindal(orf):
+def test_orf_levels_against_hasbrouck_tindal(orf, config):
     tables, _ = orf
     scores = tables["screenings"].merge(tables["students"][["student_id", "grade"]])
-    band = norm_band(scores, load_orf_norms(REPO_ROOT / "config"))
+    band = norm_band(scores, config.orf_norms)
     # Grade 2 fall, quoted from H&T (2017): 10th 23, 25th 36, 50th 50, 75th 84, 90th 111.
     g2 = (scores["grade"] == 2) & (scores["window"] == "fall")
     labels = ["below 10th", "10th-24th", "25th-49th", "50th-74th", "75th-89th", "90th and above"]
@@ -145,7 +145,7 @@ def test_orf_levels_against_hasbrouck_tindal(orf):
     assert band.notna().all()
     # Grade 4 spring: 50th percentile 133, so 133 is "50th-74th" and 132.9 "25th-49th".
     edge = pd.DataFrame({"grade": [4, 4], "window": ["spring"] * 2, "score": [133, 132.9]})
-    assert norm_band(edge, load_orf_norms(REPO_ROOT / "config")).tolist() == [
+    assert norm_band(edge, config.orf_norms).tolist() == [
         "50th-74th",
         "25th-49th",
     ]

@@ -1,5 +1,6 @@
-"""Loading the configuration: `district.yml` into :class:`DistrictConfig`, and the
-cut-score tables beside it. An invalid file raises :class:`ConfigError` naming the key."""
+"""Loading the configuration: `district.yml` into :class:`DistrictConfig`, and the tables
+beside it (cut scores, weekly growth norms, ORF norms), each read once, up front, by
+:func:`load_config`. An invalid file raises :class:`ConfigError` naming the key."""
 
 from __future__ import annotations
 
@@ -83,8 +84,54 @@ def read_yaml_mapping(path: Path, error: type[Exception] | None = None) -> dict:
     return raw
 
 
+# The published oral-reading-fluency norms (Hasbrouck & Tindal 2017), beside the growth norms.
+ORF_NORMS = Path("norms") / "hasbrouck_tindal_2017_orf.csv"
+
+
+def _read_table(path: Path, key: str, dtype: dict | None = None) -> pd.DataFrame:
+    """A CSV table of the configuration; a missing or unreadable file names ``key``."""
+    try:
+        return pd.read_csv(path, dtype=dtype)
+    except FileNotFoundError as err:
+        raise ConfigError(f"{key}: {path}: file not found") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{key}: {path}: not a readable CSV: {err}") from err
+
+
+def load_growth_norms(path: Path | str) -> pd.DataFrame:
+    """Typical, realistic and ambitious weekly growth per measure x grade (``measure, grade,
+    typical, realistic, ambitious, source``): ``config/norms/weekly_growth.csv``."""
+    norms = _read_table(Path(path), "progress.growth_norms", {"measure": str, "source": str})
+    columns = {"grade": int, "typical": float, "realistic": float, "ambitious": float}
+    missing = [c for c in ["measure", *columns] if c not in norms.columns]
+    if missing:
+        raise ConfigError(f"progress.growth_norms: {path}: missing column(s) {', '.join(missing)}")
+    return norms.astype(columns)
+
+
+def load_orf_norms(path: Path | str) -> pd.DataFrame:
+    """Hasbrouck & Tindal (2017) ORF norms: grade, percentile, fall, winter, spring, awi."""
+    return _read_table(Path(path), "ORF norms")
+
+
+def attach_tables(config: DistrictConfig, config_dir: Path | str) -> DistrictConfig:
+    """``config`` with the tables of ``config_dir`` read into it: the cut scores
+    (``benchmarks/*.csv``), the weekly growth norms (``progress.growth_norms``, relative to
+    ``config_dir`` unless absolute) and the ORF norms. :func:`load_config` calls it; so
+    can a test that builds a :class:`DistrictConfig` itself."""
+    config_dir = Path(config_dir)
+    growth = Path(config.progress.growth_norms)
+    config._config_dir = config_dir
+    config._benchmarks = load_benchmarks(config_dir / "benchmarks")
+    config._growth_norms = load_growth_norms(
+        growth if growth.is_absolute() else config_dir / growth
+    )
+    config._orf_norms = load_orf_norms(config_dir / ORF_NORMS)
+    return config
+
+
 def load_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> DistrictConfig:
-    """Load and validate ``<config_dir>/district.yml``."""
+    """Load and validate ``<config_dir>/district.yml`` and the tables beside it."""
     path = Path(config_dir) / "district.yml"
     raw = read_yaml_mapping(path, ConfigError)
     try:
@@ -92,6 +139,4 @@ def load_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> DistrictConfig:
     except ValidationError as err:
         lines = "\n  ".join(_describe(e) for e in err.errors())
         raise ConfigError(f"{path}: invalid configuration\n  {lines}") from err
-    config._config_dir = Path(config_dir)
-    config._benchmarks = load_benchmarks(Path(config_dir) / "benchmarks")
-    return config
+    return attach_tables(config, config_dir)

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.errors import ConfigError
+
 WINDOW_ORDER: tuple[str, ...] = ("fall", "winter", "spring")
 SUBJECTS: tuple[str, ...] = ("reading", "math", "behavior")
 DEFAULT_CONFIG_DIR = Path("config")
@@ -285,6 +287,8 @@ class DistrictConfig(_Strict):
     grouping: Grouping = Grouping()
     _config_dir: Path = PrivateAttr(default=PACKAGE_CONFIG_DIR)
     _benchmarks: object = PrivateAttr(default=None)
+    _growth_norms: object = PrivateAttr(default=None)
+    _orf_norms: object = PrivateAttr(default=None)
     privacy: Privacy = Privacy()
     render: Render = Render()
     progress: Progress = Progress()
@@ -332,6 +336,41 @@ class DistrictConfig(_Strict):
         if self._benchmarks is None:
             return pd.DataFrame(columns=["benchmark", *BENCHMARK_COLUMNS, "source"])
         return self._benchmarks  # type: ignore[return-value]
+
+    @property
+    def benchmark_goals(self) -> pd.DataFrame:
+        """End-of-year goals ``measure, grade, goal``: the spring ``min_score`` of the level
+        ``progress.benchmark_level`` (any case) in :meth:`benchmark_table`; where several
+        tables have a measure and grade, the last (by file name) wins."""
+        table = self.benchmark_table()
+        level = table["level"].astype(str).str.lower() == self.progress.benchmark_level.lower()
+        spring = table[(table["window"] == "spring") & level]
+        return (
+            spring.rename(columns={"min_score": "goal"})[["measure", "grade", "goal"]]
+            .astype({"grade": int, "goal": float})
+            .drop_duplicates(["measure", "grade"], keep="last")
+        )
+
+    @property
+    def growth_norms(self) -> pd.DataFrame:
+        """Weekly growth per measure x grade (``measure, grade, typical, realistic,
+        ambitious, source``), read by :func:`load_config` from ``progress.growth_norms``."""
+        return self._loaded(self._growth_norms, "growth norms")
+
+    @property
+    def orf_norms(self) -> pd.DataFrame:
+        """Hasbrouck & Tindal (2017) ORF norms (``grade, percentile, fall, winter, spring,
+        awi``), read by :func:`load_config` from ``norms/hasbrouck_tindal_2017_orf.csv``."""
+        return self._loaded(self._orf_norms, "ORF norms")
+
+    @staticmethod
+    def _loaded(table: object, name: str) -> pd.DataFrame:
+        if table is None:
+            raise ConfigError(
+                f"the {name} are not loaded: build the configuration with load_config "
+                "(or pipeline.config.load.attach_tables)"
+            )
+        return table  # type: ignore[return-value]
 
     def measure_name(self, measure: str) -> str:
         """The name a sentence, table or chart uses for ``measure`` ("ORF"): its

@@ -239,7 +239,8 @@ def _page(template: str, **context) -> str:
 
 def _program_sections(programs) -> list[dict]:
     """The district-wide program effectiveness table for the term index page."""
-    from pipeline.stats.effectiveness import DISTRICT, summary_table
+    from pipeline.reports.programs import summary_table
+    from pipeline.stats.scopes import DISTRICT
 
     if programs is None or programs.empty:
         return []

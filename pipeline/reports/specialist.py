@@ -239,7 +239,7 @@ def override_table(school: SchoolData) -> pd.DataFrame:
 
 def program_effectiveness_table(monitoring: MonitoringData, school: SchoolData) -> pd.DataFrame:
     """The school's programs and the same programs district-wide."""
-    from pipeline.stats.effectiveness import summary_table
+    from pipeline.reports.programs import summary_table
 
     return summary_table(monitoring.effectiveness, {school.school_id: "This school"})
 

@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pipeline.config import PACKAGE_CONFIG_DIR, DistrictConfig
+from pipeline.config import DistrictConfig
 from pipeline.errors import InputError
 from pipeline.groups.form import GROUP_INPUTS, worker_context
 from pipeline.ingest.terms import Term
@@ -92,7 +92,7 @@ def _progress_and_fall_tiers(
     written: dict[str, int] = {}
     students = _read_roster(processed, term)
     interventions = store.read_table(processed, year, window, "interventions")
-    decisions = _progress(processed, config, term, students, interventions, config_dir)
+    decisions = _progress(processed, config, term, students, interventions)
     _write(decisions, processed, term, "progress_decisions", written)
     del decisions, interventions
     if window != "fall":
@@ -211,25 +211,16 @@ def _district_context(processed, config, term, students, tiers) -> dict[str, int
     return {"district_context": len(table)}
 
 
-def _progress(processed, config, term, students, interventions, config_dir):
+def _progress(processed, config, term, students, interventions):
     """Progress decisions per student x measure from the canonical probes (``progress``)."""
     import pandas as pd
 
-    from pipeline.stats.progress import load_benchmark_goals, load_growth_norms, progress_decisions
+    from pipeline.stats.progress import progress_decisions
 
-    config_dir = Path(config_dir) if config_dir else PACKAGE_CONFIG_DIR
     # The columns the decisions read (not the lineage: a state's 9 million probes).
     path = store.term_dir(processed, term.school_year, term.window) / "progress.parquet"
     probes = pd.read_parquet(path, columns=PROBE_COLUMNS)
-    return progress_decisions(
-        probes,
-        students,
-        interventions,
-        config,
-        load_growth_norms(config_dir, config),
-        term.school_year,
-        load_benchmark_goals(config_dir, config),
-    )
+    return progress_decisions(probes, students, interventions, config, term.school_year)
 
 
 def _write(frame, processed: Path, term: Term, name: str, written: dict[str, int]) -> None:

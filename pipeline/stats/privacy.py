@@ -135,6 +135,33 @@ def recoverable_cells(
     cells = [tuple(int(v) for v in ix) for ix in np.argwhere(hidden)]
     if not cells:
         return []
+    a_eq, b_eq = _line_equations(values, cells)
+    current = np.array([values[cell] for cell in cells], dtype=float)
+    lower = np.array([0 if primary[cell] else min_cell_size for cell in cells], dtype=float)
+    upper = np.array([min_cell_size - 1 if primary[cell] else np.inf for cell in cells])
+    free = _free_cells(a_eq, len(cells))
+    on_bound = bool(((current == lower) | (current == upper)).any())
+    bounds = list(zip(lower, [None if np.isinf(u) else u for u in upper], strict=True))
+    # Every LP solution is a table consistent with the page: a cell that differs between
+    # two of them is not recovered, so later cells often need no programme of their own.
+    points = [current]
+    recovered = []
+    for k, cell in enumerate(cells):
+        if not free[k]:
+            recovered.append(cell)
+        elif on_bound and np.ptp([p[k] for p in points]) < 0.5:
+            if _pinned(k, current, (a_eq, b_eq, bounds), points):
+                recovered.append(cell)
+        if recovered and first_only:
+            break
+    return recovered
+
+
+def _line_equations(
+    values: np.ndarray, cells: list[tuple[int, int]]
+) -> tuple[list[np.ndarray], list[float]]:
+    """Each additive line holding a hidden cell as an equation in the hidden ``cells``:
+    (the cells' coefficients, minus the sum of its published cells with their signs)."""
     index = {cell: k for k, cell in enumerate(cells)}
     a_eq, b_eq = [], []
     for members, total in _lines(*values.shape):
@@ -148,44 +175,36 @@ def recoverable_cells(
         if row.any():
             a_eq.append(row)
             b_eq.append(-known)
-    current = np.array([values[cell] for cell in cells], dtype=float)
-    lower = np.array([0 if primary[cell] else min_cell_size for cell in cells], dtype=float)
-    upper = np.array([min_cell_size - 1 if primary[cell] else np.inf for cell in cells])
+    return a_eq, b_eq
+
+
+def _free_cells(a_eq: list[np.ndarray], n_cells: int) -> np.ndarray:
+    """Which hidden cells the equations leave free to move: those with a component in
+    the null space of the equation matrix (the others the totals fix)."""
     if a_eq:
-        matrix = np.array(a_eq)
-        _, singular, vt = np.linalg.svd(matrix)
+        _, singular, vt = np.linalg.svd(np.array(a_eq))
         rank = int((singular > 1e-9).sum())
         null = vt[rank:].T
     else:
-        null = np.eye(len(cells))
-    free = np.abs(null).sum(axis=1) > 1e-9 if null.size else np.zeros(len(cells), bool)
-    on_bound = (current == lower) | (current == upper)
-    recovered = []
-    bounds = list(zip(lower, [None if np.isinf(u) else u for u in upper], strict=True))
-    # Every LP solution is a table consistent with the page: a cell that differs between
-    # two of them is not recovered, so later cells often need no programme of their own.
-    points = [current]
-    for k, cell in enumerate(cells):
-        if not free[k]:
-            recovered.append(cell)
-        elif on_bound.any() and np.ptp([p[k] for p in points]) < 0.5:
-            pinned = True
-            for sign in (1.0, -1.0):
-                objective = np.zeros(len(cells))
-                objective[k] = sign
-                result = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
-                if result.status != 0:  # unbounded (or numerically lost): not pinned
-                    pinned = False
-                    break
-                points.append(result.x)
-                if abs(result.x[k] - current[k]) > 0.5:
-                    pinned = False
-                    break
-            if pinned:
-                recovered.append(cell)
-        if recovered and first_only:
-            break
-    return recovered
+        null = np.eye(n_cells)
+    return np.abs(null).sum(axis=1) > 1e-9 if null.size else np.zeros(n_cells, bool)
+
+
+def _pinned(k: int, current: np.ndarray, constraints: tuple, points: list[np.ndarray]) -> bool:
+    """Whether hidden cell ``k`` can hold no value but its own: its minimum and its
+    maximum subject to the equations and bounds (``constraints``: a_eq, b_eq, bounds)
+    are both its value. Each table the programmes find is added to ``points``."""
+    a_eq, b_eq, bounds = constraints
+    for sign in (1.0, -1.0):
+        objective = np.zeros(len(current))
+        objective[k] = sign
+        result = linprog(objective, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+        if result.status != 0:  # unbounded (or numerically lost): not pinned
+            return False
+        points.append(result.x)
+        if abs(result.x[k] - current[k]) > 0.5:
+            return False
+    return True
 
 
 def _first_weak_line(

@@ -4,7 +4,8 @@ Rules (DESIGN.md, "Progress monitoring"; defaults in ``district.yml``, ``progres
 
 * **ROI** (rate of improvement) is the ordinary least-squares slope of score on weeks since
   the first probe, with its standard error ``sqrt(s^2 / Sxx)``, ``s^2 = SSE / (n - 2)``,
-  and a t-based confidence interval (closed form, so a million students need no loop).
+  and a t-based confidence interval (closed form, so a million students need no loop;
+  :mod:`pipeline.stats.probes`).
 * **Baseline** is the median of the first three probes, placed at the median of their weeks.
 * **Goal** is the end-of-year benchmark (``goal_source: benchmark``, when the measure and
   grade have one) or ``baseline + weekly growth x weeks`` to the goal date, with the
@@ -20,18 +21,33 @@ Rules (DESIGN.md, "Progress monitoring"; defaults in ``district.yml``, ``progres
 * **Expected growth** is the typical weekly growth for the measure and grade
   (Hasbrouck & Tindal 2017 AWI for ORF; ``config/norms/weekly_growth.csv``), and
   ``growth_ratio = roi / expected_growth``.
+
+The norms and goals come from the configuration (``config.growth_norms``,
+``config.benchmark_goals``), read once by :func:`pipeline.config.load_config`.
+:func:`progress_decisions` is a chain of steps, one per rule above, each adding columns to
+the table of series.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import datetime as dt
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pipeline import fast
-from pipeline.config import DistrictConfig
+from pipeline.config import DistrictConfig, Progress
+from pipeline.stats.probes import ProbeSeries, ols_slopes, probe_series, probe_weeks, series_slopes
+
+__all__ = [
+    "DECISION_COLUMNS",
+    "DECISION_LABELS",
+    "ON_TRACK_DECISIONS",
+    "aimline_points",
+    "ols_slopes",
+    "probe_weeks",
+    "progress_decisions",
+]
 
 DECISION_LABELS = {
     "change_intervention": "Change the intervention",
@@ -75,135 +91,57 @@ DECISION_COLUMNS = [
 ]
 
 
-def load_growth_norms(config_dir: Path | str, config: DistrictConfig) -> pd.DataFrame:
-    """``measure, grade, typical, realistic, ambitious, source`` from the configured CSV."""
-    path = Path(config.progress.growth_norms)
-    path = path if path.is_absolute() else Path(config_dir) / path
-    norms = pd.read_csv(path, dtype={"measure": str, "source": str})
-    return norms.astype({"grade": int, "typical": float, "realistic": float, "ambitious": float})
-
-
-def load_benchmark_goals(config_dir: Path | str, config: DistrictConfig) -> pd.DataFrame:
-    """End-of-year goals (``measure, grade, goal``) from ``config/benchmarks/*.csv`` tables
-    laid out as ``measure, grade, window, level, min_score``: the spring ``min_score`` of the
-    configured ``progress.benchmark_level``. Empty when there are none."""
-    frames = []
-    for path in sorted((Path(config_dir) / "benchmarks").glob("*.csv")):
-        table = pd.read_csv(path)
-        if {"measure", "grade", "window", "level", "min_score"} <= set(table.columns):
-            frames.append(table)
-    if not frames:
-        return pd.DataFrame({"measure": [], "grade": [], "goal": []})
-    table = pd.concat(frames, ignore_index=True)
-    level = table["level"].astype(str).str.lower() == config.progress.benchmark_level.lower()
-    spring = table[(table["window"] == "spring") & level]
-    return (
-        spring.rename(columns={"min_score": "goal"})[["measure", "grade", "goal"]]
-        .astype({"grade": int, "goal": float})
-        .drop_duplicates(["measure", "grade"], keep="last")
-    )
-
-
-def probe_weeks(progress: pd.DataFrame) -> pd.DataFrame:
-    """Probes sorted by student, measure and date, with ``week`` since the first probe."""
-    return _probe_weeks(progress)[0]
-
-
-def _probe_weeks(
-    progress: pd.DataFrame, columns: list[str] | None = None
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """:func:`probe_weeks` keeping only ``columns`` (default: all), with each probe's
-    student x measure group code (sorted like the groups; -1 for a missing key)."""
-    position, code = _probe_order(progress)
-    probes = (progress if columns is None else progress[columns]).take(position)
-    probes = probes.reset_index(drop=True)
-    return probes.assign(
-        week=_weeks_since_first(probes["date"].to_numpy(), code),
-        score=probes["score"].astype(float),
-    ), code
-
-
-def _probe_order(progress: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The positions in ``progress`` of the probes with a score and a date, sorted by
-    student, measure and date (stable), and each one's student x measure group code in
-    that order: ``groupby([student_id, measure], sort=True).ngroup()``, -1 (first) for a
-    probe without a student or a measure."""
-    kept = np.flatnonzero((progress["score"].notna() & progress["date"].notna()).to_numpy())
-    dates = progress["date"].to_numpy()[kept]
-    # Sort on integer codes, not on the id strings (several times faster).
-    student = pd.factorize(progress["student_id"], sort=True)[0][kept]
-    measure, measures = pd.factorize(progress["measure"], sort=True)
-    measure = measure[kept]
-    if dates.dtype.kind != "M" or (student < 0).any() or (measure < 0).any():
-        code = progress.take(kept).groupby(["student_id", "measure"], sort=True).ngroup()
-        order = np.lexsort((dates, code.to_numpy()))
-        return kept[order], code.to_numpy()[order]
-    # Each probe's (student, measure) pair as one integer in the order of the pairs.
-    pair = student * len(measures) + measure
-    ticks = dates.view(np.int64)
-    ticks = ticks - ticks.min() if len(ticks) else ticks
-    span = int(ticks.max()) + 1 if len(ticks) else 1
-    if len(pair) == 0 or int(pair.max()) < np.iinfo(np.int64).max // span:
-        # One key, pair then date: a stable sort that is quick on nearly sorted probes.
-        order = np.argsort(pair * span + ticks, kind="stable")
-    else:
-        order = np.lexsort((ticks, pair))
-    pair = pair[order]
-    code = np.cumsum(np.r_[True, pair[1:] != pair[:-1]]) - 1 if len(pair) else pair
-    return kept[order], code
-
-
-def _weeks_since_first(dates: np.ndarray, code: np.ndarray) -> np.ndarray:
-    """Each probe's weeks since the first probe of its group (``code`` sorted)."""
-    start = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else code
-    first = np.repeat(dates[start], np.diff(np.r_[start, len(code)]))
-    return (dates - first) / np.timedelta64(1, "D") / 7.0
-
-
-def ols_slopes(
-    frame: pd.DataFrame, keys: list[str], x: str = "week", y: str = "score", level: float = 0.95
+def progress_decisions(
+    progress: pd.DataFrame,
+    students: pd.DataFrame,
+    interventions: pd.DataFrame,
+    config: DistrictConfig,
+    school_year: str,
 ) -> pd.DataFrame:
-    """OLS slope of ``y`` on ``x`` per group, with SE and a t confidence interval.
+    """One row per student x measure with probes: ROI, aimline, decision and its reason.
 
-    Closed form from group sums: ``b = Sxy / Sxx``, ``SE = sqrt((Syy - b Sxy) / (n - 2) / Sxx)``.
-    SE is missing with fewer than three points or no spread in ``x``. Groups come out
-    sorted by ``keys``.
+    ``progress``: canonical probes (student_id, date, measure, score); ``students``: the
+    roster (student_id, school_id, grade); ``interventions``: canonical enrolments, used for
+    the program and the goal date. Growth norms and benchmark goals come from ``config``.
     """
-    grouped = frame.groupby(keys, sort=True)
-    return _ols_slopes(frame, grouped.ngroup().to_numpy(), grouped.size().index, x, y, level)
+    if progress.empty:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    rules = config.progress
+    series = probe_series(progress)
+    _, spring_end = config.window_dates(school_year, "spring")
+    rows = _series_rows(series, progress)
+    rows = _with_student(rows, students, interventions, config)
+    rows = _with_goal(rows, config, spring_end)
+    rows = _with_last_points(rows, series, rules.consecutive_points)
+    rows = _with_decision(rows, rules)
+    return _decision_table(rows)
 
 
-def _ols_slopes(
-    frame: pd.DataFrame, code: np.ndarray, index: pd.Index, x: str, y: str, level: float
-) -> pd.DataFrame:
-    """:func:`ols_slopes` given each row's group code (0 .. len(index) - 1) and the groups."""
-    size = len(index)
-    xs, ys = frame[x].to_numpy(dtype=float), frame[y].to_numpy(dtype=float)
-    total = lambda w: np.bincount(code, weights=w, minlength=size)  # noqa: E731
-    n = np.bincount(code, minlength=size).astype(float)
-    mx, my = total(xs) / n, total(ys) / n
-    dx, dy = xs - mx[code], ys - my[code]
-    sxx, sxy, syy = total(dx * dx), total(dx * dy), total(dy * dy)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.where(sxx > 0, sxy / sxx, np.nan)
-        dof = np.where(n > 2, n - 2, np.nan)
-        resid = np.clip(syy - slope * sxy, 0, None)
-        se = np.sqrt(resid / dof / sxx)
-    tcrit = stats.t.ppf(0.5 + level / 2, dof)
-    out = pd.DataFrame(
-        {
-            "n": n.astype(int),
-            "x_mean": mx,
-            "y_mean": my,
-            "slope": slope,
-            "intercept": my - slope * mx,
-            "slope_se": se,
-            "slope_ci_low": slope - tcrit * se,
-            "slope_ci_high": slope + tcrit * se,
-        },
-        index=index,
+def _series_rows(series: ProbeSeries, progress: pd.DataFrame) -> pd.DataFrame:
+    """One row per probe series (``_code`` its series number): the OLS fit (``n``,
+    ``slope``, ``slope_se``, ...), first and last date, weeks spanned and the baseline."""
+    fit = series_slopes(series, progress, level=0.95)
+    return fit.assign(
+        _code=np.arange(len(fit)),
+        first_date=series.dates[series.start],
+        last_date=series.dates[series.last],
+        weeks_span=series.weeks[series.last],
+        baseline=_median_of_first_three(series.scores, series),
+        baseline_week=_median_of_first_three(series.weeks, series),
     )
-    return out.reset_index()
+
+
+def _median_of_first_three(values: np.ndarray, series: ProbeSeries) -> np.ndarray:
+    """Per series, the median of ``values`` at its first three probes (of one or two
+    probes: the first, or the mean of the two)."""
+    start, count = series.start, series.count
+    first = values[start]
+    second = values[np.minimum(start + 1, start + count - 1)]
+    third = values[np.minimum(start + 2, start + count - 1)]
+    # The sum less the largest and the smallest.
+    three = first + second + third - np.maximum.reduce([first, second, third])
+    three = three - np.minimum.reduce([first, second, third])
+    return np.select([count == 1, count == 2], [first, (first + second) / 2], three)
 
 
 def _current_programs(interventions: pd.DataFrame) -> pd.DataFrame:
@@ -219,171 +157,147 @@ def _current_programs(interventions: pd.DataFrame) -> pd.DataFrame:
     return latest[cols]
 
 
-def progress_decisions(
-    progress: pd.DataFrame,
-    students: pd.DataFrame,
-    interventions: pd.DataFrame,
-    config: DistrictConfig,
-    growth_norms: pd.DataFrame,
-    school_year: str,
-    benchmark_goals: pd.DataFrame | None = None,
+def _with_student(
+    rows: pd.DataFrame, students: pd.DataFrame, interventions: pd.DataFrame, config: DistrictConfig
 ) -> pd.DataFrame:
-    """One row per student x measure with probes: ROI, aimline, decision and its reason.
-
-    ``progress``: canonical probes (student_id, date, measure, score); ``students``: the
-    roster (student_id, school_id, grade); ``interventions``: canonical enrolments, used for
-    the program and the goal date; ``growth_norms``: :func:`load_growth_norms`.
-    """
-    rules = config.progress
-    if progress.empty:
-        return pd.DataFrame(columns=DECISION_COLUMNS)
-    keys = ["student_id", "measure"]
-    # Sorted by student, measure, date; group codes in the same (sorted) order as ``fit``:
-    # per-probe work is array indexing, and only the groups' first probes' ids are taken.
-    order, code = _probe_order(progress)
-    if len(code) and code[0] >= 0:  # sorted: no missing key, every code 0 .. n - 1 present
-        dates = progress["date"].to_numpy()[order]
-        scores = progress["score"].to_numpy(dtype=float, na_value=np.nan)[order]
-        weeks = _weeks_since_first(dates, code)
-        start = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-        groups = pd.MultiIndex.from_arrays([progress[k].take(order[start]) for k in keys])
-        points = pd.DataFrame({"week": weeks, "score": scores})
-        fit = _ols_slopes(points, code, groups, "week", "score", 0.95)
-    else:
-        probes, code = _probe_weeks(progress, [*keys, "date", "score"])
-        fit = ols_slopes(probes, keys, level=0.95)
-        dates = probes["date"].to_numpy()
-        scores, weeks = probes["score"].to_numpy(float), probes["week"].to_numpy(float)
-    count = fit["n"].to_numpy()
-    start = np.concatenate([[0], np.cumsum(count)[:-1]])
-    position = np.arange(len(code)) - start[code]
-
-    def median_of_first_three(values: np.ndarray) -> np.ndarray:
-        first = values[start]
-        second = values[np.minimum(start + 1, start + count - 1)]
-        third = values[np.minimum(start + 2, start + count - 1)]
-        three = first + second + third - np.maximum.reduce([first, second, third])
-        three = three - np.minimum.reduce([first, second, third])
-        return np.select([count == 1, count == 2], [first, (first + second) / 2], three)
-
-    last_index = start + count - 1
-    rows = fit.assign(
-        _code=np.arange(len(fit)),
-        first_date=dates[start],
-        last_date=dates[last_index],
-        weeks_span=weeks[last_index],
-        baseline=median_of_first_three(scores),
-        baseline_week=median_of_first_three(weeks),
-    )
+    """The series with the measure's subject, the student's school and grade, their current
+    program in the subject and its end date, and the weekly growth norms of the measure
+    and grade: ``expected_growth`` (typical) and ``goal_growth`` (``progress.goal_growth``)."""
     subject_of = {name: m.subject for name, m in config.measures.items()}
     rows = rows.assign(subject=rows["measure"].map(subject_of)).merge(
         students[["student_id", "school_id", "grade"]], on="student_id", how="left"
     )
     rows = rows.merge(_current_programs(interventions), on=["student_id", "subject"], how="left")
-    norms = growth_norms[["measure", "grade", "typical", rules.goal_growth]].rename(
-        columns={"typical": "expected_growth", rules.goal_growth: "goal_growth"}
+    growth = config.progress.goal_growth
+    norms = config.growth_norms[["measure", "grade", "typical", growth]].rename(
+        columns={"typical": "expected_growth", growth: "goal_growth"}
     )
     rows = rows.merge(norms, on=["measure", "grade"], how="left")
-    # Back in group-code order, so per-probe arrays index rows by code.
-    rows = rows.sort_values("_code").reset_index(drop=True)
+    # Back in series order, so per-probe arrays index rows by series number.
+    return rows.sort_values("_code").reset_index(drop=True)
 
-    _, spring_end = config.window_dates(school_year, "spring")
-    goal_date = pd.to_datetime(rows["end_date"]).fillna(pd.Timestamp(spring_end))
+
+def _with_goal(rows: pd.DataFrame, config: DistrictConfig, spring_end: dt.date) -> pd.DataFrame:
+    """The series with their goal: ``goal_week`` and ``goal_date`` (the intervention's end
+    date, else the spring window's last day), ``goal`` and ``goal_source`` (the end-of-year
+    benchmark or the growth goal) and the aimline's slope ``aim_slope``."""
+    goal_week = _goal_week(rows, pd.Timestamp(spring_end))
+    goal, source = _goal(rows, goal_week, config)
+    return rows.assign(
+        goal=goal,
+        goal_source=source,
+        goal_date=(rows["first_date"] + pd.to_timedelta(goal_week * 7, unit="D")).dt.normalize(),
+        goal_week=goal_week,
+        aim_slope=(goal - rows["baseline"]) / (goal_week - rows["baseline_week"]),
+    )
+
+
+def _goal_week(rows: pd.DataFrame, spring_end: pd.Timestamp) -> pd.Series:
+    """Weeks from the first probe to the goal date: the intervention's end date, else the
+    last day of the spring window."""
+    goal_date = pd.to_datetime(rows["end_date"]).fillna(spring_end)
     goal_week = (goal_date - rows["first_date"]).dt.days / 7.0
     # A goal date at or before the baseline would give no aimline: aim for the spring end.
     goal_week = goal_week.where(goal_week > rows["baseline_week"] + 1)
-    fallback = (pd.Timestamp(spring_end) - rows["first_date"]).dt.days / 7.0
-    goal_week = goal_week.fillna(fallback.clip(lower=rows["baseline_week"] + 1))
+    fallback = (spring_end - rows["first_date"]).dt.days / 7.0
+    return goal_week.fillna(fallback.clip(lower=rows["baseline_week"] + 1))
 
+
+def _goal(
+    rows: pd.DataFrame, goal_week: pd.Series, config: DistrictConfig
+) -> tuple[pd.Series, pd.Series]:
+    """The goal and where it comes from: ``baseline + goal_growth x weeks`` to the goal
+    week (``growth:<goal_growth>``), or with ``goal_source: benchmark`` the end-of-year
+    benchmark where the measure and grade have one (``benchmark``); ``none`` without."""
+    rules = config.progress
     growth_goal = rows["baseline"] + rows["goal_growth"] * (goal_week - rows["baseline_week"])
     goal, source = growth_goal, pd.Series(f"growth:{rules.goal_growth}", index=rows.index)
-    if rules.goal_source == "benchmark" and benchmark_goals is not None and len(benchmark_goals):
-        bench = rows[["measure", "grade"]].merge(
-            benchmark_goals, on=["measure", "grade"], how="left"
-        )["goal"]
-        goal = bench.where(bench.notna(), growth_goal)
-        source = source.where(bench.isna(), "benchmark")
-    source = source.where(goal.notna(), "none")
-    aim_slope = (goal - rows["baseline"]) / (goal_week - rows["baseline_week"])
+    benchmark = config.benchmark_goals if rules.goal_source == "benchmark" else None
+    if benchmark is not None and len(benchmark):
+        bench = rows[["measure", "grade"]].merge(benchmark, on=["measure", "grade"], how="left")
+        goal = bench["goal"].where(bench["goal"].notna(), growth_goal)
+        source = source.where(bench["goal"].isna(), "benchmark")
+    return goal, source.where(goal.notna(), "none")
 
-    # The last k probes against the aimline.
-    k = rules.consecutive_points
+
+def _with_last_points(rows: pd.DataFrame, series: ProbeSeries, k: int) -> pd.DataFrame:
+    """The series with ``last_below`` / ``last_above``: whether each of the last ``k``
+    probes lies below (above) the aimline."""
+    code = series.series
     baseline, baseline_week = rows["baseline"].to_numpy(), rows["baseline_week"].to_numpy()
-    aim_at = baseline[code] + aim_slope.to_numpy()[code] * (weeks - baseline_week[code])
-    tail = position >= count[code] - k
-    below = np.bincount(code, weights=tail & (scores < aim_at), minlength=len(rows))
-    above = np.bincount(code, weights=tail & (scores > aim_at), minlength=len(rows))
-    last_below, last_above = below >= k, above >= k
+    aim_slope = rows["aim_slope"].to_numpy()
+    aim_at = baseline[code] + aim_slope[code] * (series.weeks - baseline_week[code])
+    tail = series.rank >= series.count[code] - k
+    below = np.bincount(code, weights=tail & (series.scores < aim_at), minlength=len(rows))
+    above = np.bincount(code, weights=tail & (series.scores > aim_at), minlength=len(rows))
+    return rows.assign(last_below=below >= k, last_above=above >= k)
 
-    n_probes = rows["n"]
-    enough = (n_probes >= rules.min_probes) & (rows["weeks_span"] >= rules.min_weeks)
+
+def _with_decision(rows: pd.DataFrame, rules: Progress) -> pd.DataFrame:
+    """The series with ``decision``, ``rule_id`` and ``reason``: the first rule of the
+    table below that holds decides (too few data, no goal, the four-point rule, the trend
+    line against the aimline); when none holds, the trend is on the aimline: continue."""
+    roi, aim_slope = rows["slope"], rows["aim_slope"]
+    enough = (rows["n"] >= rules.min_probes) & (rows["weeks_span"] >= rules.min_weeks)
     tolerance = rules.trend_tolerance * aim_slope.abs()
-    roi = rows["slope"]
-    has_aim = aim_slope.notna()
-    conditions = [
-        ~enough,
-        ~has_aim,
-        enough & last_below,
-        enough & last_above,
-        roi < aim_slope - tolerance,
-        roi > aim_slope + tolerance,
+    table = [  # condition, decision, rule id
+        (~enough, "insufficient_data", "too_few_probes"),
+        (aim_slope.isna(), "insufficient_data", "no_goal"),
+        (enough & rows["last_below"], "change_intervention", "last_below"),
+        (enough & rows["last_above"], "raise_goal", "last_above"),
+        (roi < aim_slope - tolerance, "change_intervention", "trend_below"),
+        (roi > aim_slope + tolerance, "raise_goal", "trend_above"),
     ]
-    decision = np.select(
-        conditions,
-        [
-            "insufficient_data",
-            "insufficient_data",
-            "change_intervention",
-            "raise_goal",
-            "change_intervention",
-            "raise_goal",
-        ],
-        default="continue",
+    conditions = [condition for condition, _, _ in table]
+    reasons = _reasons(rows, rules)
+    return rows.assign(
+        decision=np.select(conditions, [d for _, d, _ in table], default="continue"),
+        rule_id=np.select(conditions, [r for _, _, r in table], default="trend_on_aimline"),
+        reason=np.select(
+            conditions, [reasons[r] for _, _, r in table], default=reasons["trend_on_aimline"]
+        ),
     )
-    rule_id = np.select(
-        conditions,
-        ["too_few_probes", "no_goal", "last_below", "last_above", "trend_below", "trend_above"],
-        default="trend_on_aimline",
-    )
-    # Vectorized number-to-text (a per-row f-string costs seconds at a million students).
-    fmt = lambda s: fast.number_text(s.round(2)).where(s.notna(), "")  # noqa: E731
-    reason = np.select(
-        conditions,
-        [
-            fast.number_text(n_probes)
-            + " probes over "
-            + fast.number_text(rows["weeks_span"].round(1))
-            + f" weeks; a decision needs {rules.min_probes} probes over {rules.min_weeks:g} weeks",
-            pd.Series("no goal: no growth norm for this measure and grade", index=rows.index),
-            pd.Series(f"the last {k} probes are all below the aimline", index=rows.index),
-            pd.Series(f"the last {k} probes are all above the aimline", index=rows.index),
-            "trend " + fmt(roi) + " a week is below the aimline's " + fmt(aim_slope) + " a week",
-            "trend " + fmt(roi) + " a week is above the aimline's " + fmt(aim_slope) + " a week",
-        ],
-        default="trend " + fmt(roi) + " a week is close to the aimline's " + fmt(aim_slope),
-    )
+
+
+def _reasons(rows: pd.DataFrame, rules: Progress) -> dict[str, pd.Series]:
+    """Per rule id, the reason the rule gives for each series, as a report shows it."""
+    k = rules.consecutive_points
+    trend = "trend " + _number(rows["slope"]) + " a week is "
+    aimline = " the aimline's " + _number(rows["aim_slope"])
+    said = lambda text: pd.Series(text, index=rows.index)  # noqa: E731
+    return {
+        "too_few_probes": fast.number_text(rows["n"])
+        + " probes over "
+        + fast.number_text(rows["weeks_span"].round(1))
+        + f" weeks; a decision needs {rules.min_probes} probes over {rules.min_weeks:g} weeks",
+        "no_goal": said("no goal: no growth norm for this measure and grade"),
+        "last_below": said(f"the last {k} probes are all below the aimline"),
+        "last_above": said(f"the last {k} probes are all above the aimline"),
+        "trend_below": trend + "below" + aimline + " a week",
+        "trend_above": trend + "above" + aimline + " a week",
+        "trend_on_aimline": trend + "close to" + aimline,
+    }
+
+
+def _number(values: pd.Series) -> pd.Series:
+    """Rounded to 2 decimals as text, empty when missing (vectorized: a per-row f-string
+    costs seconds at a million students)."""
+    return fast.number_text(values.round(2)).where(values.notna(), "")
+
+
+def _decision_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The decisions as published (:data:`DECISION_COLUMNS`), by school, student, measure."""
     out = rows.assign(
-        n_probes=n_probes.astype(int),
-        roi=roi,
+        n_probes=rows["n"].astype(int),
+        roi=rows["slope"],
         roi_se=rows["slope_se"],
         roi_ci_low=rows["slope_ci_low"],
         roi_ci_high=rows["slope_ci_high"],
-        goal=goal,
-        goal_source=source,
-        goal_date=rows["first_date"] + pd.to_timedelta(goal_week * 7, unit="D"),
-        goal_week=goal_week,
-        aim_slope=aim_slope,
-        last_below=last_below,
-        last_above=last_above,
-        growth_ratio=(roi / rows["expected_growth"]).where(rows["expected_growth"] > 0),
-        decision=decision,
-        decision_label=pd.Series(decision, index=rows.index).map(DECISION_LABELS),
-        rule_id=rule_id,
-        reason=reason,
+        growth_ratio=(rows["slope"] / rows["expected_growth"]).where(rows["expected_growth"] > 0),
+        decision_label=rows["decision"].map(DECISION_LABELS),
     )
-    on_track = pd.Series(np.isin(decision, ON_TRACK_DECISIONS), index=out.index, dtype="boolean")
-    out["on_track"] = on_track.mask(out["decision"] == "insufficient_data")
-    out["goal_date"] = out["goal_date"].dt.normalize()
+    on_track = out["decision"].isin(ON_TRACK_DECISIONS)
+    out["on_track"] = on_track.astype("boolean").mask(out["decision"] == "insufficient_data")
     return (
         out[DECISION_COLUMNS]
         .sort_values(["school_id", "student_id", "measure"])
@@ -407,48 +321,3 @@ def aimline_points(probes: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFram
         + points["aim_slope"] * (points["week"] - points["baseline_week"]),
         trend=points["intercept"] + points["slope"] * points["week"],
     ).drop(columns=["intercept", "slope"])
-
-
-NORM_BANDS = ("below 10th", "10th-24th", "25th-49th", "50th-74th", "75th-89th", "90th and above")
-# Hasbrouck & Tindal's AWI divides the fall-to-spring difference by 32 weeks.
-WEEKS_FALL_TO_SPRING = 32
-
-
-def load_orf_norms(config_dir: Path | str) -> pd.DataFrame:
-    """Hasbrouck & Tindal (2017) ORF norms: grade, percentile, fall, winter, spring, awi."""
-    return pd.read_csv(Path(config_dir) / "norms" / "hasbrouck_tindal_2017_orf.csv")
-
-
-def norm_band(scores: pd.DataFrame, norms: pd.DataFrame) -> pd.Series:
-    """Each score's band against the published percentile scores of its grade and
-    season (``scores``: grade, window, score). At or above the 50th percentile score is
-    "50th-74th" and so on; missing where the norms have no row (e.g. grade 1 fall)."""
-    long = norms.melt(
-        id_vars=["grade", "percentile"], value_vars=["fall", "winter", "spring"], var_name="window"
-    ).pivot_table(index=["grade", "window"], columns="percentile", values="value")
-    cuts = scores[["grade", "window"]].merge(long.reset_index(), on=["grade", "window"], how="left")
-    pcts = sorted(c for c in long.columns)
-    above = np.column_stack(
-        [(scores["score"].to_numpy(dtype=float) >= cuts[p].to_numpy(dtype=float)) for p in pcts]
-    )
-    band = above.sum(axis=1)
-    known = cuts[pcts].notna().all(axis=1).to_numpy() & scores["score"].notna().to_numpy()
-    labels = np.array(NORM_BANDS, dtype=object)[band]
-    return pd.Series(np.where(known, labels, None), index=scores.index, dtype="str")
-
-
-def fall_to_spring_roi(screenings: pd.DataFrame) -> pd.DataFrame:
-    """Per student x measure: fall and spring scores and ROI = (spring - fall) / 32 weeks,
-    the OLS slope through the two screenings placed 32 weeks apart (Hasbrouck & Tindal's
-    convention for AWI)."""
-    week = {"fall": 0.0, "spring": float(WEEKS_FALL_TO_SPRING)}
-    two = screenings[screenings["window"].isin(list(week))]
-    two = two.assign(week=two["window"].map(week))
-    both = two.groupby(["student_id", "measure"])["window"].transform("nunique") == 2
-    fit = ols_slopes(two[both], ["student_id", "measure"])
-    wide = two[both].pivot_table(index=["student_id", "measure"], columns="window", values="score")
-    return (
-        wide.reset_index()
-        .merge(fit[["student_id", "measure", "slope"]], on=["student_id", "measure"])
-        .rename(columns={"slope": "roi"})
-    )

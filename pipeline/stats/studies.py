@@ -123,71 +123,96 @@ def read_study(spec: dict[str, Any], data_dir: Path | str) -> dict[str, pd.DataF
     raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=["", "NA"])
     raw = raw.assign(source_row=np.arange(2, len(raw) + 2))
     blocks = spec.get("blocks") or {None: None}
-    students, screenings, enrol, comparison = [], [], [], []
-    for block, block_value in blocks.items():
-        block = None if block is None else str(block)
-        sid = raw[spec["student_id"]].astype(str)
-        if block is not None:
-            sid = sid + "-" + block
-        grade = _value(raw, spec.get("grade", {"value": 0}), block, block_value)
-        school = _value(raw, spec.get("school_id", {"value": "study"}), block, block_value)
-        window = _value(raw, spec.get("window", {"value": "spring"}), block, block_value)
-        base = pd.DataFrame(
-            {
-                "student_id": sid,
-                "school_id": school.astype("str"),
-                "grade": pd.to_numeric(grade, errors="coerce"),
-                "window": window,
-                "source_row": raw["source_row"],
-            }
-        )
-        measured = []
-        for measure, mspec in spec["measures"].items():
-            scored = base.assign(
-                measure=measure, subject=mspec["subject"], score=_score(raw, mspec, block)
-            ).dropna(subset=["score", "window", "grade"])
-            if mspec.get("aggregate"):
-                scored = scored.groupby(
-                    ["student_id", "school_id", "grade", "window", "measure", "subject"],
-                    as_index=False,
-                ).agg(score=("score", mspec["aggregate"]), source_row=("source_row", "min"))
-            measured.append(scored)
-        block_scores = pd.concat(measured, ignore_index=True)
-        screenings.append(block_scores)
-        roster = block_scores[["student_id", "school_id", "grade"]].drop_duplicates("student_id")
-        students.append(roster)
-        if "program" in spec:
-            prog = spec["program"]
-            group = _value(raw, {"column": prog["column"]}, block, block_value).map(_text)
-            treated = {str(k): v for k, v in prog["treated"].items()}
-            in_study = sid.isin(roster["student_id"])
-            subjects = sorted({m["subject"] for m in spec["measures"].values()})
-            picked = pd.DataFrame({"student_id": sid, "program": group.map(treated)})[
-                in_study & group.isin(list(treated))
-            ]
-            enrol.extend(picked.assign(subject=s) for s in subjects)
-            comparison.append(
-                sid[in_study & group.isin([str(v) for v in prog.get("comparison", [])])]
-            )
-    out_screenings = pd.concat(screenings, ignore_index=True).drop(columns=["school_id", "grade"])
-    year = spec.get("school_year", "2000-2001")
-    out_screenings = out_screenings.assign(
-        school_year=year,
+    parts = [
+        _read_block(raw, spec, None if block is None else str(block), value)
+        for block, value in blocks.items()
+    ]
+    return _study_tables(spec, parts)
+
+
+def _read_block(
+    raw: pd.DataFrame, spec: dict[str, Any], block: str | None, block_value: Any
+) -> dict[str, pd.DataFrame | pd.Series]:
+    """One grade block of the file: its ``students``, ``screenings``, ``interventions``
+    and ``comparison`` ids."""
+    sid = raw[spec["student_id"]].astype(str)
+    if block is not None:
+        sid = sid + "-" + block
+    grade = _value(raw, spec.get("grade", {"value": 0}), block, block_value)
+    school = _value(raw, spec.get("school_id", {"value": "study"}), block, block_value)
+    window = _value(raw, spec.get("window", {"value": "spring"}), block, block_value)
+    base = pd.DataFrame(
+        {
+            "student_id": sid,
+            "school_id": school.astype("str"),
+            "grade": pd.to_numeric(grade, errors="coerce"),
+            "window": window,
+            "source_row": raw["source_row"],
+        }
+    )
+    scores = pd.concat(
+        [_measure_scores(raw, base, name, m, block) for name, m in spec["measures"].items()],
+        ignore_index=True,
+    )
+    roster = scores[["student_id", "school_id", "grade"]].drop_duplicates("student_id")
+    part = {"students": roster, "screenings": scores}
+    if "program" in spec:
+        in_study = sid.isin(roster["student_id"])
+        part |= _program_groups(raw, spec, block, block_value, sid[in_study])
+    return part
+
+
+def _measure_scores(
+    raw: pd.DataFrame, base: pd.DataFrame, measure: str, mspec: dict[str, Any], block: str | None
+) -> pd.DataFrame:
+    """The scores of one measure (rows with a score, window and grade), one per student
+    and occasion where the spec aggregates several readings."""
+    scored = base.assign(
+        measure=measure, subject=mspec["subject"], score=_score(raw, mspec, block)
+    ).dropna(subset=["score", "window", "grade"])
+    if not mspec.get("aggregate"):
+        return scored
+    return scored.groupby(
+        ["student_id", "school_id", "grade", "window", "measure", "subject"], as_index=False
+    ).agg(score=("score", mspec["aggregate"]), source_row=("source_row", "min"))
+
+
+def _program_groups(
+    raw: pd.DataFrame, spec: dict[str, Any], block: str | None, block_value: Any, sid: pd.Series
+) -> dict[str, pd.DataFrame | pd.Series]:
+    """The block's treated students (``interventions``: one enrolment per subject
+    measured) and ``comparison`` ids, among the students with scores (``sid``)."""
+    prog = spec["program"]
+    group = _value(raw, {"column": prog["column"]}, block, block_value).map(_text).loc[sid.index]
+    treated = {str(k): v for k, v in prog["treated"].items()}
+    subjects = sorted({m["subject"] for m in spec["measures"].values()})
+    picked = pd.DataFrame({"student_id": sid, "program": group.map(treated)})
+    picked = picked[group.isin(list(treated))]
+    comparison = sid[group.isin([str(v) for v in prog.get("comparison", [])])]
+    enrolled = pd.concat([picked.assign(subject=s) for s in subjects], ignore_index=True)
+    return {"interventions": enrolled, "comparison": comparison}
+
+
+def _study_tables(spec: dict[str, Any], parts: list[dict]) -> dict[str, pd.DataFrame]:
+    """The blocks' tables put together as canonical tables."""
+    gather = lambda name: [p[name] for p in parts if name in p]  # noqa: E731
+    screenings = pd.concat(gather("screenings"), ignore_index=True)
+    screenings = screenings.drop(columns=["school_id", "grade"]).assign(
+        school_year=spec.get("school_year", "2000-2001"),
         date=pd.NaT,
-        percentile=pd.array([pd.NA] * len(out_screenings), dtype="Float64"),
+        percentile=pd.array([pd.NA] * len(screenings), dtype="Float64"),
         source_file=spec["file"],
     )
+    enrolled, comparison = gather("interventions"), gather("comparison")
     interventions = (
-        pd.concat(enrol, ignore_index=True).drop_duplicates()
-        if enrol
+        pd.concat(enrolled, ignore_index=True).drop_duplicates()
+        if enrolled
         else pd.DataFrame(columns=["student_id", "program", "subject"])
     )
+    students = pd.concat(gather("students"), ignore_index=True).drop_duplicates("student_id")
     return {
-        "students": pd.concat(students, ignore_index=True)
-        .drop_duplicates("student_id")
-        .astype({"grade": int})
-        .reset_index(drop=True),
-        "screenings": out_screenings,
+        "students": students.astype({"grade": int}).reset_index(drop=True),
+        "screenings": screenings,
         "interventions": interventions.assign(start_date=pd.NaT),
         "comparison": pd.DataFrame(
             {"student_id": pd.concat(comparison, ignore_index=True) if comparison else []}
