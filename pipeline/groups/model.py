@@ -198,10 +198,9 @@ def _add_limits(model: _Model, cells: dict[tuple, dict[int, int]], staff: list[S
                 model.rows.add(members, [1.0] * len(members), 0.0, float(n))
     for j, person in enumerate(staff):
         if j in groups_of:
-            mine = groups_of[j]
-            model.rows.add(mine, [1.0] * len(mine), 0.0, float(person.group_capacity))
-            mine = students_of[j]
-            model.rows.add(mine, [1.0] * len(mine), 0.0, float(person.max_students))
+            groups, students = groups_of[j], students_of[j]
+            model.rows.add(groups, [1.0] * len(groups), 0.0, float(person.group_capacity))
+            model.rows.add(students, [1.0] * len(students), 0.0, float(person.max_students))
 
 
 def _solve_stages(model: _Model, n_students: int, time_limit: float) -> np.ndarray:
@@ -211,7 +210,8 @@ def _solve_stages(model: _Model, n_students: int, time_limit: float) -> np.ndarr
     values. So the first two objectives (most Tier 3 served, then most served) are one
     solve of the exactly equivalent weighted objective, and likewise fewest groups, then
     fewest undersized: a Tier 3 student outweighs every other student served, a group every
-    possible undersized group (there are at most N of either).
+    possible undersized group (there are at most N of either). The last stage sees the
+    same rows, in the same order, as when each stage is solved on its own.
     """
     served, tier3 = list(model.students.values()), model.tier3
     weight = float(n_students + 1)
@@ -219,13 +219,8 @@ def _solve_stages(model: _Model, n_students: int, time_limit: float) -> np.ndarr
     for i in model.undersized:
         fewer[i] += 1.0
     # 1. most Tier 3 students served, then most students served (one weighted solve)
-    x = _solve(
-        model,
-        served + tier3,
-        [-1.0] * len(served) + [-weight] * len(tier3),
-        time_limit,
-        _value_only("served", n_students),
-    )
+    cols, vals = served + tier3, [-1.0] * len(served) + [-weight] * len(tier3)
+    x = _solve(model, cols, vals, time_limit, _value_only("served", n_students))
     if tier3:
         _fix(model, x, tier3, [1.0] * len(tier3))
     _fix(model, x, served, [1.0] * len(served))
