@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import load_config
-from pipeline.groups.form import form_groups, validate_staff
+from pipeline.groups.form import form_groups
+from pipeline.groups.staff import validate_staff
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 import pytest
@@ -11,13 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import Grouping, GroupSize
-from pipeline.groups.form import (
-    StaffError,
-    form_groups,
-    grade_bands,
-    staff_for_schools,
-    validate_staff,
-)
+from pipeline.groups.form import form_groups
+from pipeline.groups.model import grade_bands
+from pipeline.groups.staff import StaffError, staff_for_schools, validate_staff
 
 SUBJECTS = ("reading", "math")
 FOCI = ("phonics", "fluency")
@@ -436,7 +433,7 @@ def test_a_bad_staff_file_stops_with_file_column_and_row(processed_demo, tmp_pat
     assert "staff.csv, column 'max_groups', row 2" in err and "'many'" in err
 
 
-# --- several schools, solved in worker processes ---------------------------------------
+# --- several schools, solved in an executor's worker processes -------------------------
 
 
 def _district(schools: int, students: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -461,11 +458,12 @@ def _district(schools: int, students: int, seed: int) -> tuple[pd.DataFrame, pd.
     return pd.concat(tiers, ignore_index=True), pd.concat(staff, ignore_index=True)
 
 
-def test_worker_processes_give_the_serial_result(config):
-    tiers, raw_staff = _district(schools=6, students=30, seed=3)
+def test_a_process_pool_gives_the_serial_result(config):
+    tiers, raw_staff = _district(schools=20, students=30, seed=3)
     staff = validate_staff(raw_staff, "staff.csv", config)
-    serial = form_groups(tiers, config, staff, workers=1)
-    parallel = form_groups(tiers, config, staff, workers=2)
+    serial = form_groups(tiers, config, staff)
+    with ProcessPoolExecutor(2) as executor:
+        parallel = form_groups(tiers, config, staff, executor=executor)
     assert len(serial[0]) and len(serial[1])  # both tables have rows to compare
     pd.testing.assert_frame_equal(parallel[0], serial[0])
     pd.testing.assert_frame_equal(parallel[1], serial[1])
@@ -474,9 +472,10 @@ def test_worker_processes_give_the_serial_result(config):
 def test_each_school_is_grouped_as_if_alone(config):
     tiers, raw_staff = _district(schools=4, students=25, seed=5)
     staff = validate_staff(raw_staff, "staff.csv", config)
-    together = form_groups(tiers, config, staff, workers=2)
+    with ProcessPoolExecutor(2) as executor:
+        together = form_groups(tiers, config, staff, executor=executor)
     for school, rows in tiers.groupby("school_id"):
-        alone = form_groups(rows, config, staff[staff["school_id"] == school], workers=1)
+        alone = form_groups(rows, config, staff[staff["school_id"] == school])
         for table, part in zip(together, alone, strict=True):
             mine = table[table["school_id"] == school].reset_index(drop=True)
             pd.testing.assert_frame_equal(mine, part)
@@ -485,14 +484,14 @@ def test_each_school_is_grouped_as_if_alone(config):
 def test_the_groups_stage_gives_the_same_groups_with_or_without_presolve(config, monkeypatch):
     """Large schools solve the "groups" stage without presolve: only its optimal value
     is passed on, so the groups cannot change."""
-    from pipeline.groups import form as groups
+    from pipeline.groups import model
 
     tiers, raw_staff = _district(schools=2, students=40, seed=11)
     staff = validate_staff(raw_staff, "staff.csv", config)
-    monkeypatch.setattr(groups, "PRESOLVE_GROUPS_BELOW", 10**9)
-    presolved = form_groups(tiers, config, staff, workers=1)
-    monkeypatch.setattr(groups, "PRESOLVE_GROUPS_BELOW", 0)
-    without = form_groups(tiers, config, staff, workers=1)
+    monkeypatch.setattr(model, "PRESOLVE_GROUPS_BELOW", 10**9)
+    presolved = form_groups(tiers, config, staff)
+    monkeypatch.setattr(model, "PRESOLVE_GROUPS_BELOW", 0)
+    without = form_groups(tiers, config, staff)
     assert len(presolved[0]) and len(presolved[1])
     pd.testing.assert_frame_equal(without[0], presolved[0])
     pd.testing.assert_frame_equal(without[1], presolved[1])

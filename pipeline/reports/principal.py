@@ -352,7 +352,7 @@ def _capacity(term: TermData, school_id: str, n_groups: int) -> str:
     if grouping is None or groups is None:
         return "not available"
     try:
-        from pipeline.groups.form import staff_for_schools
+        from pipeline.groups.staff import staff_for_schools
 
         people = staff_for_schools(None, [school_id], term.config)
         slots = sum(p.group_capacity for p in people if p.school_id == school_id)

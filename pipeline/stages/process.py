@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline.config import DistrictConfig
 from pipeline.errors import InputError
-from pipeline.groups.form import GROUP_INPUTS, worker_context
+from pipeline.groups.form import GROUP_INPUTS
 from pipeline.ingest.terms import Term
 from pipeline.rules.tiers import assign_tiers, validate_overrides
 from pipeline.stages import store
@@ -147,7 +147,8 @@ class _Side:
         self._pool = None
         if multiprocessing.current_process().daemon or os.environ.get("TIERWISE_SIDE") == "0":
             return  # a daemonic process may not start processes of its own
-        context = worker_context([__name__, "pipeline.groups.form"])  # the groups pool's too
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
         self._pool = ProcessPoolExecutor(1, mp_context=context)
 
     def __enter__(self) -> _Side:
@@ -272,7 +273,8 @@ def _read_hand_made(raw: Path, name: str, validate, *args):
 def _groups(processed, raw, config, term, tiers) -> dict[str, int]:
     """Intervention groups and the unserved list (``groups``, ``unserved``) from the tiers,
     with the interventionists of ``staff.csv`` (or ``grouping.default_staff``)."""
-    from pipeline.groups.form import form_groups, validate_staff
+    from pipeline.groups.form import form_groups
+    from pipeline.groups.staff import validate_staff
 
     staff = _read_hand_made(raw, "staff.csv", validate_staff, config)
     groups, unserved = form_groups(tiers, config, staff)
