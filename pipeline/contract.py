@@ -87,7 +87,7 @@ PROGRESS = Table(
 CANONICAL: dict[str, Table] = {t.name: t for t in (STUDENTS, SCREENINGS, INTERVENTIONS, PROGRESS)}
 
 # Hand-made inputs in data/raw/, read and validated by the process stage (not ingest):
-# the interventionists and their capacity (pipeline.groups.form.validate_staff), and the
+# the interventionists and their capacity (pipeline.groups.staff.validate_staff), and the
 # team's documented tier overrides (pipeline.rules.tiers.validate_overrides).
 STAFF = Table(
     "staff",

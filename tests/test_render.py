@@ -99,10 +99,10 @@ def probe_jobs(out, n):
     ]
 
 
-@pytest.mark.parametrize("fork", ["1", "0"], ids=["forked-from-template", "started-fresh"])
-def test_no_kernel_serves_two_reports(tmp_path, monkeypatch, fork):
-    monkeypatch.setenv("TIERWISE_FORK_KERNELS", fork)
-    results = render.run_jobs(probe_jobs(tmp_path, 4), workers=1, progress=False)
+@pytest.mark.parametrize("fork", [True, False], ids=["forked-from-template", "started-fresh"])
+def test_no_kernel_serves_two_reports(tmp_path, fork):
+    jobs = probe_jobs(tmp_path, 4)
+    results = render.run_jobs(jobs, workers=1, progress=False, fork_kernels=fork)
     assert all(r.ok for r in results), [r.error for r in results]
     pids, parents = set(), set()
     for k in range(4):
@@ -117,7 +117,7 @@ def test_no_kernel_serves_two_reports(tmp_path, monkeypatch, fork):
     assert len(pids) == 4
     # Forked kernels share one parent, the template process; the others are our children.
     assert len(parents) == 1
-    assert (parents != {str(os.getpid())}) == (fork == "1")
+    assert (parents != {str(os.getpid())}) == fork
 
 
 def test_parallel_render_gives_the_same_html_as_serial(rendered, tmp_path):

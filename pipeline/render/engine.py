@@ -127,9 +127,9 @@ def execute_report(job: ReportJob, exporter: HTMLExporter, kernels: WarmKernels)
 _WORKER: dict = {}
 
 
-def _worker_init() -> None:
+def _worker_init(fork_kernels: bool = True) -> None:
     """Per worker process: one HTML exporter and one warm-kernel queue, reused."""
-    kernels = WarmKernels(kernel_name(), cwd=REPO_ROOT)
+    kernels = WarmKernels(kernel_name(), cwd=REPO_ROOT, fork=fork_kernels)
     atexit.register(kernels.close)
     _WORKER["exporter"] = html_exporter()
     _WORKER["kernels"] = kernels
@@ -139,13 +139,19 @@ def _worker_run(job: ReportJob) -> ReportResult:
     return execute_report(job, _WORKER["exporter"], _WORKER["kernels"])
 
 
-def run_jobs(jobs: list[ReportJob], workers: int = 0, progress: bool = True) -> list[ReportResult]:
-    """Render every job, ``workers`` at a time (0 = one per core); results in job order."""
+def run_jobs(
+    jobs: list[ReportJob], workers: int = 0, progress: bool = True, fork_kernels: bool = True
+) -> list[ReportResult]:
+    """Render every job, ``workers`` at a time (0 = one per core); results in job order.
+
+    ``fork_kernels``: fork each kernel from a template process that has the imports
+    (:mod:`pipeline.render.zygote`); False starts every kernel from scratch (slower).
+    """
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(jobs), desc="Rendering reports", unit="report", disable=not progress)
     results: dict[int, ReportResult] = {}
     if workers == 1 or len(jobs) <= 1:
-        _worker_init()
+        _worker_init(fork_kernels)
         try:
             for k, job in enumerate(jobs):
                 results[k] = _worker_run(job)
@@ -157,6 +163,7 @@ def run_jobs(jobs: list[ReportJob], workers: int = 0, progress: bool = True) -> 
             max_workers=min(workers, len(jobs)),
             mp_context=get_context("spawn"),
             initializer=_worker_init,
+            initargs=(fork_kernels,),
         ) as pool:
             futures = {pool.submit(_worker_run, job): k for k, job in enumerate(jobs)}
             for future in as_completed(futures):

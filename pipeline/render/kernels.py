@@ -188,7 +188,7 @@ class WarmKernels:
         kernel_name: str,
         warmup: str = WARMUP_CODE,
         cwd: Path | None = None,
-        fork: bool | None = None,
+        fork: bool = True,
     ):
         self.kernel_name = kernel_name
         self.warmup = warmup
@@ -197,9 +197,7 @@ class WarmKernels:
         self._next: tuple[AsyncKernelManager, BlockingKernelClient, str] | None = None
         self.started = 0
         self.zygote: Zygote | None = None
-        if fork is None:
-            fork = hasattr(os, "fork") and os.environ.get("TIERWISE_FORK_KERNELS", "1") != "0"
-        if fork:
+        if fork and hasattr(os, "fork"):
             zygote = Zygote(cwd)
             if zygote.ready:
                 self.zygote = zygote

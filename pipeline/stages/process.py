@@ -2,14 +2,23 @@
 
 Each step is a pure function in its own module (tiers, groups, progress,
 effectiveness); this module only reads its inputs from and writes its outputs to
-``data/processed/<year>/<window>/``, sharing the steps between two processes.
+``data/processed/<year>/<window>/``.
+
+How the work is shared (the whole story): the steps form a small graph, and every step
+but the term's tiers is submitted to one standard-library ``ProcessPoolExecutor``.
+While this process computes the term's tiers, a worker computes the progress decisions
+and the fall tiers, which need no tiers. Once the tiers are written, a worker forms the
+groups (reading the tiers from disk) while this process computes the district context;
+once the progress decisions and fall tiers are written too, effectiveness and
+transitions follow. A step reads its inputs from the tables written before it and is a
+pure function of them, so where it runs cannot change a table: ``workers=0`` runs every
+step here, one after another, and gives the same tables (tests/test_process.py).
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 
 from pipeline.config import DistrictConfig
@@ -37,6 +46,8 @@ TABLES = [
     "unserved",
     "district_context",
 ]
+# Worker processes beside this one: the graph has at most two steps ready at once.
+WORKERS = 2
 
 
 def run_process(
@@ -45,42 +56,56 @@ def run_process(
     config: DistrictConfig,
     term: Term,
     config_dir: Path | str | None = None,
+    workers: int = WORKERS,
 ) -> dict[str, int]:
     """Compute every processed table for ``term``; returns rows written per table.
 
-    Two processes share the work, each step reading its inputs from the tables written
-    before it; a step is a pure function of those, so where it runs cannot change a table.
-    A side process computes the progress decisions and the fall tiers while this one
-    computes the term's tiers, and then effectiveness and transitions while this one
-    forms groups (their solves in a process pool) and the district context.
+    ``workers`` processes run the steps that do not need to wait for the tiers (see the
+    module docstring); 0 runs everything in this process.
     """
-    from pipeline.stats.district import COUNT_COLUMNS
-
     year, window = term.school_year, term.window
     written: dict[str, int] = {}
-    with _Side() as side:
-        side.submit(_progress_and_fall_tiers, processed, config, term, config_dir)
+    with _executor(workers) as pool:
+        progress = pool.submit(_progress_and_fall_tiers, processed, config, term, config_dir)
         students = store.read_table(processed, year, window, "students")
-        screenings = _read_screenings(processed, term, [window])
-        overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
-        tiers = assign_tiers(screenings, students, config, window, overrides=overrides)
-        del screenings
+        tiers = _tiers(processed, raw, config, term, students)
         _write(tiers, processed, term, "tiers", written)
         if window == "fall":  # the fall tiers the reports compare with are the term's own
             _write(tiers, processed, term, "fall_tiers", written)
-        side.submit(_effectiveness, processed, config, term)
-        # Groups and the district context read a few columns of the tiers: the rest is freed.
-        grouped, counted = tiers[GROUP_INPUTS], tiers[COUNT_COLUMNS]
-        del tiers
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="groups") as background:
-            grouping = background.submit(_groups, processed, raw, config, term, grouped)
-            del grouped
-            written.update(_district_context(processed, config, term, students, counted))
-            del counted
-            written.update(grouping.result())
-        for result in side.results():
-            written.update(result)
+        groups = pool.submit(_groups, processed, raw, config, term)
+        written.update(_district_context(processed, config, term, students, tiers))
+        written.update(progress.result())
+        effectiveness = pool.submit(_effectiveness, processed, config, term)
+        for step in (groups, effectiveness):
+            written.update(step.result())
     return {name: written[name] for name in TABLES}
+
+
+def _executor(workers: int) -> Executor:
+    """A pool of ``workers`` processes, or one that runs each step as it is submitted
+    (``workers=0``, or inside a daemonic process, which may not start processes)."""
+    if workers and not multiprocessing.current_process().daemon:
+        return ProcessPoolExecutor(workers)
+    return _Here()
+
+
+class _Here(Executor):
+    """An executor that runs each step at once, in this process."""
+
+    def submit(self, step, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(step(*args, **kwargs))
+        except BaseException as error:  # handed to the caller by .result(), as a pool does
+            future.set_exception(error)
+        return future
+
+
+def _tiers(processed: Path, raw: Path, config: DistrictConfig, term: Term, students):
+    """The term's tiers from its screenings, with the team's overrides (``overrides.csv``)."""
+    screenings = _read_screenings(processed, term, [term.window])
+    overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
+    return assign_tiers(screenings, students, config, term.window, overrides=overrides)
 
 
 def _progress_and_fall_tiers(
@@ -94,7 +119,6 @@ def _progress_and_fall_tiers(
     interventions = store.read_table(processed, year, window, "interventions")
     decisions = _progress(processed, config, term, students, interventions)
     _write(decisions, processed, term, "progress_decisions", written)
-    del decisions, interventions
     if window != "fall":
         fall = assign_tiers(_read_screenings(processed, term, ["fall"]), students, config, "fall")
         _write(fall, processed, term, "fall_tiers", written)
@@ -127,7 +151,6 @@ def _effectiveness(processed: Path, config: DistrictConfig, term: Term) -> dict[
     effectiveness = program_effectiveness(
         screenings, students, interventions, config, window, fall_tiers, tiers, decisions
     )
-    del screenings
     moves = transitions(fall_tiers, tiers, interventions, config.privacy.min_cell_size)
     written: dict[str, int] = {}
     _write(effectiveness, processed, term, "effectiveness", written)
@@ -135,79 +158,13 @@ def _effectiveness(processed: Path, config: DistrictConfig, term: Term) -> dict[
     return written
 
 
-class _Side:
-    """Steps run one after another in one worker process, started now, while the caller
-    goes on; each step is computed here instead if the worker cannot start or dies."""
-
-    def __init__(self):
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        self._steps: list[tuple] = []
-        self._pool = None
-        if multiprocessing.current_process().daemon or os.environ.get("TIERWISE_SIDE") == "0":
-            return  # a daemonic process may not start processes of its own
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
-        self._pool = ProcessPoolExecutor(1, mp_context=context)
-
-    def __enter__(self) -> _Side:
-        return self
-
-    def __exit__(self, kind, error, trace) -> None:
-        """On an error here, the worker is stopped rather than waited for."""
-        if self._pool is None:
-            return
-        if error is not None:
-            for worker in list(getattr(self._pool, "_processes", {}).values()):
-                worker.terminate()
-        self._pool.shutdown(wait=error is None, cancel_futures=True)
-
-    def submit(self, step, *args) -> None:
-        if self._pool is None:
-            self._steps.append((None, {}, step, args, step(*args)))
-            return
-        # Starting the worker (on the first submit) takes a second: not on this thread,
-        # and each submit after the one before (the worker runs them in that order).
-        submitted: dict = {}
-        before = self._steps[-1][0] if self._steps else None
-
-        def send() -> None:
-            if before is not None:
-                before.join()
-            submitted["future"] = self._pool.submit(step, *args)
-
-        thread = threading.Thread(target=send, daemon=True)
-        thread.start()
-        self._steps.append((thread, submitted, step, args, None))
-
-    def results(self) -> list[dict[str, int]]:
-        """Each step's result, in the order submitted."""
-        from concurrent.futures.process import BrokenProcessPool
-
-        results, broken = [], False
-        for thread, submitted, step, args, result in self._steps:
-            if thread is not None:
-                thread.join()
-                try:
-                    if broken or "future" not in submitted:
-                        raise BrokenProcessPool
-                    result = submitted["future"].result()
-                except BrokenProcessPool:
-                    # The worker could not start (e.g. the caller's script, which a spawned
-                    # worker imports, has no ``if __name__ == "__main__":``) or died.
-                    broken = True
-                    result = step(*args)
-            results.append(result)
-        return results
-
-
 def _district_context(processed, config, term, students, tiers) -> dict[str, int]:
     """The district figures every principal report shares (``district_context``), once
-    per term rather than once per report, from the term's tiers (``COUNT_COLUMNS``)."""
-    from pipeline.stats.district import district_context_table
+    per term rather than once per report, from the term's tiers (their ``COUNT_COLUMNS``)."""
+    from pipeline.stats.district import COUNT_COLUMNS, district_context_table
 
-    table = district_context_table(students, tiers, config.privacy.min_cell_size)
+    counted = tiers[COUNT_COLUMNS]
+    table = district_context_table(students, counted, config.privacy.min_cell_size)
     store.write_table(table, processed, term.school_year, term.window, "district_context")
     return {"district_context": len(table)}
 
@@ -270,11 +227,17 @@ def _read_hand_made(raw: Path, name: str, validate, *args):
         raise InputError(path, f"not a readable CSV: {err}") from err
 
 
-def _groups(processed, raw, config, term, tiers) -> dict[str, int]:
-    """Intervention groups and the unserved list (``groups``, ``unserved``) from the tiers,
-    with the interventionists of ``staff.csv`` (or ``grouping.default_staff``)."""
+def _groups(processed, raw, config, term) -> dict[str, int]:
+    """Intervention groups and the unserved list (``groups``, ``unserved``) from the
+    written tiers, with the interventionists of ``staff.csv`` (or
+    ``grouping.default_staff``)."""
+    import pandas as pd
+
     from pipeline.groups.form import form_groups
     from pipeline.groups.staff import validate_staff
+
+    folder = store.term_dir(processed, term.school_year, term.window)
+    tiers = pd.read_parquet(folder / "tiers.parquet", columns=GROUP_INPUTS)
 
     staff = _read_hand_made(raw, "staff.csv", validate_staff, config)
     groups, unserved = form_groups(tiers, config, staff)
