@@ -7,8 +7,8 @@ module only picks the term and writes what they return.
 
 from __future__ import annotations
 
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,11 +53,11 @@ def _read_and_check(
     mapped records are freed on return: the tables hold what was accepted)."""
     started = time.perf_counter()
     # Importing GX takes seconds of its own: do it while the exports are read.
-    gx_import = threading.Thread(target=quality.gx, name="import-gx", daemon=True)
-    gx_import.start()
-    mapped = read_inputs(raw, config, profiles_dir, forced)
-    read_seconds = time.perf_counter() - started
-    gx_import.join()
+    with ThreadPoolExecutor(1, thread_name_prefix="import-gx") as background:
+        gx_import = background.submit(quality.gx)
+        mapped = read_inputs(raw, config, profiles_dir, forced)
+        read_seconds = time.perf_counter() - started
+        gx_import.result()
     return quality.run_quality(mapped, config, release=True), len(mapped), read_seconds
 
 
