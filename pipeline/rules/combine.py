@@ -73,9 +73,7 @@ def combine(per_measure: pd.DataFrame, keys: MeasureKeys, config: DistrictConfig
     for name, combine_rule in COMBINE_RULES.items():
         decides |= (rule == name).to_numpy() & combine_rule.decides(ranked)
     decided = ranked[decides]
-    tiered = np.bincount(ranked["pair"], minlength=keys.pair.max(initial=-1) + 1) > 0
-    untiered = np.flatnonzero(~tiered[keys.pair])
-    untiered = untiered[~pd.Series(keys.pair[untiered]).duplicated().to_numpy()]
+    untiered = _untiered_rows(ranked, keys)
     out = per_measure.take(np.r_[decided["row"], untiered]).reset_index(drop=True)
     n = len(decided)
     reason = out["reason"].to_numpy(dtype=object).copy()
@@ -96,6 +94,13 @@ def combine(per_measure: pd.DataFrame, keys: MeasureKeys, config: DistrictConfig
         measures_used=pd.Series(measures_used, dtype=object),
         _pair=np.r_[decided["pair"], keys.pair[untiered]],
     )
+
+
+def _untiered_rows(ranked: pd.DataFrame, keys: MeasureKeys) -> np.ndarray:
+    """The first row of each student x subject none of whose measures has a tier."""
+    tiered = np.bincount(ranked["pair"], minlength=keys.pair.max(initial=-1) + 1) > 0
+    rows = np.flatnonzero(~tiered[keys.pair])
+    return rows[~pd.Series(keys.pair[rows]).duplicated().to_numpy()]
 
 
 def rank_measures(per_measure: pd.DataFrame, keys: MeasureKeys, config) -> pd.DataFrame:
@@ -143,15 +148,12 @@ def _with_notes(decided: pd.DataFrame, reason: np.ndarray, keys: MeasureKeys, pe
         }
     )
     kind, first = fast.distinct_rows(kinds, list(kinds.columns))
-    subjects = keys.subject.map({s: s for s in keys.subject.uniques})[rows[first]]
+    each = decided.iloc[first]
+    subject = per_measure["subject"].take(each["row"])
     notes = [
         COMBINE_RULES[rule].note(bool(composite), int(n), subject)
         for rule, composite, n, subject in zip(
-            decided["rule"].to_numpy()[first],
-            kinds["composite"].to_numpy()[first],
-            kinds["n"].to_numpy()[first],
-            subjects,
-            strict=True,
+            each["rule"], each["is_composite"], each["n"], subject, strict=True
         )
     ]
     decision = keys.decision
