@@ -31,7 +31,6 @@ LEVEL_TIER = {"above": 1, "benchmark": 1, "below": 2, "well_below": 3}
 # The columns a per-measure decision reads.
 DECISION_INPUTS = ["measure", "grade", "score", "percentile", "vendor_level"]
 DECISION_COLUMNS = ["tier", "level", "rule_id", "reason", "on_watch"]
-_CUTS = ("above", "benchmark", "below")  # the lowest score of each level
 
 
 def tier_from_percentile(
@@ -168,18 +167,9 @@ def benchmark_tiers(frame: pd.DataFrame, rows: _Rows, tier: pd.Series, config: D
     cuts = _cut_table(config, rows.window).reindex(keys).set_axis(frame.index)
     level = level_from_cuts(rows.score, cuts).where(bench, None)
     found = level.notna()
-    cut_text = [
-        {"above": above, "benchmark": goal, "below": below}
-        for above, goal, below in zip(*(cuts[c].map(reasons.number) for c in _CUTS), strict=True)
-    ]
+    cut_text = [cuts[level].map(reasons.number) for level in ("above", "benchmark", "below")]
     reason = _each(
-        reasons.benchmark,
-        rows.name,
-        rows.score_text,
-        rows.where,
-        level,
-        pd.Series(cut_text, index=frame.index),
-        where=found,
+        reasons.benchmark, rows.name, rows.score_text, rows.where, level, *cut_text, where=found
     )
     rule_id = _each("benchmark:{}:{}".format, table, level, where=found)
     tiers = level.map(LEVEL_TIER).astype("Int64")
@@ -277,10 +267,9 @@ def percentile_tiers(frame: pd.DataFrame, rows: _Rows, tier: pd.Series, config):
     pct_tier = tier_from_percentile(percentile, tier3, tier2)
     on_watch = pct_tier.eq(1).fillna(False) & percentile.lt(watch).fillna(False)
     found = use & pct_tier.notna()
-    cuts_text = [cut.map(reasons.number) for cut in (tier3, tier2, watch)]
-    cut_text = pd.Series(list(zip(*cuts_text, strict=True)), index=frame.index)
+    cut_text = [cut.map(reasons.number) for cut in (tier3, tier2, watch)]
     value = percentile.map(reasons.number)
-    reason = _each(reasons.percentile, rows.name, value, pct_tier, cut_text, on_watch, where=found)
+    reason = _each(reasons.percentile, rows.name, value, pct_tier, *cut_text, on_watch, where=found)
     fell_back = found & rows.rule.ne("percentile")
     instead = _each(reasons.instead_of_cut, reason, rows.where, where=fell_back)
     return found, {

@@ -21,42 +21,39 @@ def number(value: object) -> str:
 
 
 def score_with_unit(score: object, unit: str) -> str:
-    """ "31 wcpm", "95%" or "190" (a measure without a unit)."""
+    """A score with its unit: "31 wcpm", "95%" or "190" (a measure without a unit)."""
     if not unit:
         return number(score)
     return number(score) + (unit if unit == "%" else f" {unit}")
 
 
 def grade_and_window(grade: int, window: str) -> str:
-    """ "grade 3 fall", "grade K winter"."""
+    """Where a cut applies: "grade 3 fall", "grade K winter"."""
     return f"grade {grade_label(grade)} {window}"
 
 
 # --- one measure's tier -----------------------------------------------------------------
 
 
-def benchmark(name: str, score: str, where: str, level: str, cuts: dict[str, str]) -> str:
-    """A cut-score table's level; ``cuts``: the level's lowest scores (above, benchmark,
-    below) as text; ``where``: "grade 3 fall"."""
+def benchmark(
+    name: str, score: str, where: str, level: str, above: str, goal: str, below: str
+) -> str:
+    """A cut-score table's level; ``above``, ``goal``, ``below``: the lowest score of
+    Above Benchmark, At Benchmark and Below Benchmark; ``where``: "grade 3 fall"."""
+    said = f"{name} {score}"
     if level == "well_below":
         return (
-            f"{name} {score} is below {cuts['below']}, the {where} cut for Below Benchmark: "
+            f"{said} is below {below}, the {where} cut for Below Benchmark: "
             "Well Below Benchmark (Tier 3)"
         )
     if level == "below":
         return (
-            f"{name} {score} is below {cuts['benchmark']}, the {where} benchmark goal, and at "
-            f"or above the Below Benchmark cut {cuts['below']}: Below Benchmark (Tier 2)"
+            f"{said} is below {goal}, the {where} benchmark goal, and at or above the "
+            f"Below Benchmark cut {below}: Below Benchmark (Tier 2)"
         )
     if level == "benchmark":
-        return (
-            f"{name} {score} is at or above {cuts['benchmark']}, the {where} benchmark goal: "
-            "At Benchmark (Tier 1)"
-        )
-    return (
-        f"{name} {score} is at or above {cuts['above']}, the {where} cut for Above Benchmark "
-        "(Tier 1)"
-    )
+        return f"{said} is at or above {goal}, the {where} benchmark goal: At Benchmark (Tier 1)"
+    return f"{said} is at or above {above}, the {where} cut for Above Benchmark (Tier 1)"
 
 
 def vendor_level(name: str, score: str, label: str, tier: int) -> str:
@@ -80,9 +77,11 @@ def score_bands(name: str, score: str, tier: int, tier3: str, tier2: str, high_r
     return f"{said} is below {tier2}, the Tier 2 cut (Tier 1)"
 
 
-def percentile(name: str, value: str, tier: int, cuts: tuple[str, str, str], on_watch: bool) -> str:
-    """Percentile bands; ``cuts``: tier 3 below, tier 2 below, on watch below (as text)."""
-    tier3, tier2, watch = cuts
+def percentile(
+    name: str, value: str, tier: int, tier3: str, tier2: str, watch: str, on_watch: bool
+) -> str:
+    """Percentile bands: Tier 3 below ``tier3``, Tier 2 below ``tier2``, Tier 1 on watch
+    below ``watch`` (a third cut, where the preset has one)."""
     said = f"{name} percentile {value}"
     if tier == 3:
         return f"{said} is below {tier3} (Tier 3)"

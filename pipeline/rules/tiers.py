@@ -20,24 +20,34 @@ import pandas as pd
 from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.rules import reasons
-from pipeline.rules.combine import combine, combine_tiers  # noqa: F401
-from pipeline.rules.focus import DOMAINS, LADDERS, focus_by_pair, skill_focus  # noqa: F401
+from pipeline.rules.combine import combine, combine_tiers
+from pipeline.rules.focus import focus_by_pair, skill_focus
 from pipeline.rules.keys import measure_keys
-from pipeline.rules.labels import DIAGNOSTIC, FOCUS_LABELS, LEVEL_LABELS, TIER_LABELS, grade_label  # noqa: F401
-from pipeline.rules.measure import (  # noqa: F401
+from pipeline.rules.labels import DIAGNOSTIC
+from pipeline.rules.measure import (
     DECISION_INPUTS,
-    LEVEL_TIER,
     level_from_cuts,
     measure_tiers,
     measure_tiers_coded,
     tier_from_percentile,
 )
-from pipeline.rules.overrides import (  # noqa: F401
-    OVERRIDE_COLUMNS,
-    OverrideError,
-    apply_overrides,
-    validate_overrides,
-)
+from pipeline.rules.overrides import OverrideError, apply_overrides, validate_overrides
+
+# The names other modules and tests import from here.
+__all__ = [
+    "DIAGNOSTIC",
+    "TEXT_COLUMNS",
+    "TIER_COLUMNS",
+    "OverrideError",
+    "apply_overrides",
+    "assign_tiers",
+    "combine_tiers",
+    "level_from_cuts",
+    "measure_tiers",
+    "skill_focus",
+    "tier_from_percentile",
+    "validate_overrides",
+]
 
 # Columns other modules read; kept in this order, extended only at the end.
 TIER_COLUMNS = [
