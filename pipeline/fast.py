@@ -5,16 +5,20 @@ measures, a few thousand scores), so the work is done once per distinct value an
 broadcast back; text ids are looked up in Arrow hash tables. Each helper states the plain
 pandas expression it equals, and keeps its result identical to that expression.
 
-* once per distinct value: :func:`distinct_codes`, :func:`on_uniques`,
-  :func:`map_distinct`, :func:`distinct_rows`, :func:`number_text`, :func:`as_string`;
+* once per distinct value: :func:`distinct_codes`, :class:`Coded`, :func:`on_uniques`,
+  :func:`map_distinct`, :func:`distinct_rows`, :func:`number_text`, :func:`as_string`,
+  :func:`concat_once`;
 * text as dictionary-encoded (categorical) columns: :func:`categorical_text`,
   :func:`constant_text`, :func:`fill_text`, :func:`categorical_as_str`;
 * Arrow hash look-ups of text ids: :func:`isin_text`, :func:`join_roster`;
-* sorted runs (one student x subject after another): :func:`runs`, :func:`join_runs`,
-  :func:`sort_rank`.
+* integer-coded groups (one student x subject): :func:`group_codes`, :func:`pairs_in`;
+* sorted runs (one student x subject after another): :func:`runs`, :func:`rank_in_runs`,
+  :func:`any_in_runs`, :func:`join_runs`, :func:`sort_rank`.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -31,6 +35,32 @@ def distinct_codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
         return series.cat.codes.to_numpy(), series.cat.categories
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     return codes, pd.Index(uniques)
+
+
+class Coded(NamedTuple):
+    """A column as a code per row (-1: missing) into its distinct values, so that a look-up
+    is done once per distinct value (nine measures, millions of rows)."""
+
+    codes: np.ndarray
+    uniques: pd.Index
+
+    @classmethod
+    def of(cls, series: pd.Series) -> Coded:
+        return cls(*distinct_codes(series))
+
+    def map(self, mapping: dict, dtype=object, missing=None) -> np.ndarray:
+        """``series.map(mapping)`` as an array, ``missing`` where a value is missing or not
+        in ``mapping``."""
+        values = [mapping.get(u, missing) for u in self.uniques] + [missing]
+        return np.array(values, dtype=dtype)[self.codes]  # code -1 takes the last
+
+    def text(self, rows: np.ndarray) -> pa.Array:
+        """The values of ``rows`` as Arrow text, decoded from the codes (no Python string
+        per row)."""
+        codes = self.codes[rows]
+        dictionary = pa.array(np.asarray(self.uniques, dtype=object), pa.string())
+        indices = pa.array(codes, mask=codes < 0)
+        return pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
 
 
 def on_uniques(series: pd.Series, func) -> pd.Series:
@@ -170,13 +200,67 @@ def runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(np.arange(len(start)), np.diff(np.r_[start, len(keys)])), start
 
 
+def rank_in_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ``keys``: each element's place in its run (0, 1, ...) and its run's
+    length: ``groupby(keys).cumcount()`` and ``groupby(keys).transform("size")``."""
+    run, start = runs(keys)
+    return np.arange(len(keys)) - start[run], np.diff(np.r_[start, len(keys)])[run]
+
+
+def any_in_runs(keys: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """For sorted ``keys``: whether any element of each element's run is flagged:
+    ``pd.Series(flags).groupby(keys).transform("any")``."""
+    run, start = runs(keys)
+    return np.bincount(run, weights=flags, minlength=len(start))[run] > 0
+
+
 def join_runs(keys: np.ndarray, values: np.ndarray, sep: str) -> np.ndarray:
-    """``sep.join`` of ``values`` over each run of equal sorted ``keys`` (one per run)."""
+    """``sep.join`` of ``values`` over each run of equal sorted ``keys`` (one per run).
+
+    Joined by Arrow; each distinct text becomes one Python string, shared by its runs."""
     _, start = runs(keys)
     if not isinstance(values, pa.Array):
         values = pa.array(values, pa.string())
     lists = pa.ListArray.from_arrays(pa.array(np.r_[start, len(keys)], pa.int32()), values)
-    return np.asarray(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), dtype=object)
+    joined = pc.binary_join(lists, sep).dictionary_encode()
+    texts = np.array(joined.dictionary.to_pylist() + [None], dtype=object)
+    return texts[joined.indices.fill_null(-1).to_numpy()]
+
+
+def group_codes(*codes: np.ndarray) -> np.ndarray:
+    """A code per row for its combination of integer ``codes``, numbered 0, 1, ... in
+    sorted order of the combinations: ``DataFrame(codes).groupby(list, sort=True).ngroup()``.
+
+    One student x subject is ``group_codes(student, subject)``: integers to sort and count
+    by, rather than pairs of text ids."""
+    group = np.zeros(len(codes[0]), dtype=np.int64)
+    for column in codes:
+        column = np.asarray(column, dtype=np.int64)
+        low = column.min(initial=0)
+        size = column.max(initial=0) - low + 1
+        group, _ = pd.factorize(group * size + (column - low), sort=True)
+    return group
+
+
+def pairs_in(left: tuple[np.ndarray, np.ndarray], right: tuple[np.ndarray, np.ndarray]):
+    """Whether each pair of integer codes of ``left`` is among those of ``right``:
+    ``pd.MultiIndex.from_arrays(left).isin(pd.MultiIndex.from_arrays(right))``."""
+    n = len(left[0])
+    both = group_codes(*(np.r_[a, b] for a, b in zip(left, right, strict=True)))
+    return np.isin(both[:n], both[n:])
+
+
+def concat_once(
+    left: np.ndarray, right: np.ndarray, left_code: np.ndarray, right_code: np.ndarray
+) -> np.ndarray:
+    """``left + right`` (object arrays of text), each distinct pair of codes concatenated
+    once (rows with equal codes hold equal texts): a few thousand reasons over millions of
+    rows."""
+    pair = group_codes(left_code, right_code)
+    first = np.flatnonzero(~pd.Series(pair).duplicated().to_numpy())
+    texts = np.empty(len(first), dtype=object)
+    texts[pair[first]] = left[first] + right[first]
+    return texts[pair]
 
 
 def sort_rank(values: pd.Series) -> np.ndarray:

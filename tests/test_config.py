@@ -59,6 +59,14 @@ def test_percentile_bands_must_rise(tmp_path):
         )
 
 
+def test_unknown_combine_rule_is_named(tmp_path):
+    def change(d):
+        d["subjects"]["math"]["combine"] = "loudest"
+
+    with pytest.raises(ConfigError, match=r"subjects\.math\.combine.*'loudest'.*two_of_three"):
+        load_config(write_config(tmp_path, change))
+
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path)

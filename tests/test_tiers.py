@@ -7,13 +7,11 @@ definitions in DESIGN.md, never from the code's own output.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import fast
 from pipeline.config import load_benchmarks
 from pipeline.rules.tiers import (
     DIAGNOSTIC,
@@ -626,38 +624,3 @@ def test_many_students_decide_like_one_student_at_a_time(config):
             expected.reset_index(drop=True),
             check_dtype=False,
         )
-
-
-@pytest.mark.parametrize("longest", [1, 3, 40])
-def test_measure_lists_join_each_run_in_order(longest):
-    from pipeline.rules.tiers import _measure_lists
-
-    measures = pd.Index(["a", "b", "c"])
-    lengths = [1, 2, longest, 2]
-    keys = np.repeat(np.arange(len(lengths)), lengths)
-    rng = np.random.default_rng(longest)
-    measure = rng.integers(0, 3, len(keys))
-    expected = [", ".join(measures[m] for m in measure[keys == k]) for k in range(len(lengths))]
-    assert list(_measure_lists(keys, measure, measures)) == expected
-
-
-def test_isin_ids_is_pandas_isin():
-
-    values = pd.Series(["s1", "s2", None, "s3", "s1"], dtype="str")
-    for ids in (pd.Index(["s1", "s3"]), ["s3"], pd.Index([], dtype=object)):
-        expected = values.isin(ids).to_numpy()
-        assert (fast.isin_text(values, ids) == expected).all()
-        assert (fast.isin_text(values.astype(object), ids) == expected).all()
-
-
-def test_as_string_in_a_given_order_is_take_then_astype():
-
-    order = np.array([2, 0, 3, 1])
-    for values in (
-        pd.Series(["b", None, "a", "b"], index=[5, 6, 7, 8], dtype=object),
-        pd.Series([1.5, "x", None, "y"], dtype=object),
-        pd.Series(["p", "q", "r", None], dtype="str"),
-    ):
-        expected = values.take(order).reset_index(drop=True).astype("string")
-        pd.testing.assert_series_equal(fast.as_string(values, order), expected)
-        pd.testing.assert_series_equal(fast.as_string(values), values.astype("string"))

@@ -159,11 +159,20 @@ class SubjectRule(_Strict):
     ``composite_first``: the ``composite`` measure's tier when the student has one,
     otherwise the most intensive; ``most_intensive``: the highest tier of any measure;
     ``two_of_three``: the highest tier that at least two measures reach (a single
-    measure decides alone).
+    measure decides alone). The rules are :data:`pipeline.rules.combine.COMBINE_RULES`.
     """
 
-    combine: Literal["composite_first", "most_intensive", "two_of_three"] = "most_intensive"
+    combine: str = "most_intensive"
     composite: str | None = None
+
+    @field_validator("combine")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        from pipeline.rules.combine import COMBINE_RULES  # the one list of rule names
+
+        if value not in COMBINE_RULES:
+            raise ValueError(f"unknown combine rule {value!r} (known: {', '.join(COMBINE_RULES)})")
+        return value
 
     @model_validator(mode="after")
     def _composite(self) -> SubjectRule:

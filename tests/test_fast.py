@@ -1,0 +1,114 @@
+"""The fast paths of :mod:`pipeline.fast` against the plain pandas each one replaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline import fast
+
+codes = st.lists(st.integers(-1, 4), min_size=0, max_size=40)
+
+
+@pytest.mark.parametrize("longest", [1, 3, 40])
+def test_join_runs_of_coded_text_joins_each_run_in_order(longest):
+    # (was test_tiers.test_measure_lists_join_each_run_in_order: the measures_used lists)
+    measures = pd.Index(["a", "b", "c"])
+    lengths = [1, 2, longest, 2]
+    keys = np.repeat(np.arange(len(lengths)), lengths)
+    rng = np.random.default_rng(longest)
+    measure = rng.integers(0, 3, len(keys))
+    expected = [", ".join(measures[m] for m in measure[keys == k]) for k in range(len(lengths))]
+    text = fast.Coded(measure, measures).text(np.arange(len(keys)))
+    assert list(fast.join_runs(keys, text, ", ")) == expected
+    assert list(fast.join_runs(keys, measures[measure].to_numpy(object), ", ")) == expected
+
+
+def test_join_runs_keeps_a_missing_value_missing():
+    keys = np.array([0, 1, 1])
+    assert list(fast.join_runs(keys, np.array(["a", None, "b"], dtype=object), "; ")) == [
+        "a",
+        None,
+    ]
+
+
+def test_isin_ids_is_pandas_isin():
+    values = pd.Series(["s1", "s2", None, "s3", "s1"], dtype="str")
+    for ids in (pd.Index(["s1", "s3"]), ["s3"], pd.Index([], dtype=object)):
+        expected = values.isin(ids).to_numpy()
+        assert (fast.isin_text(values, ids) == expected).all()
+        assert (fast.isin_text(values.astype(object), ids) == expected).all()
+
+
+def test_as_string_in_a_given_order_is_take_then_astype():
+    order = np.array([2, 0, 3, 1])
+    for values in (
+        pd.Series(["b", None, "a", "b"], index=[5, 6, 7, 8], dtype=object),
+        pd.Series([1.5, "x", None, "y"], dtype=object),
+        pd.Series(["p", "q", "r", None], dtype="str"),
+    ):
+        expected = values.take(order).reset_index(drop=True).astype("string")
+        pd.testing.assert_series_equal(fast.as_string(values, order), expected)
+        pd.testing.assert_series_equal(fast.as_string(values), values.astype("string"))
+
+
+def test_coded_map_and_text_are_series_map():
+    series = pd.Series(["orf", "maze", None, "orf", "psf"], dtype="str")
+    coded = fast.Coded.of(series)
+    mapping = {"orf": 2, "maze": 3}
+    expected = series.map(mapping).fillna(-1).astype(int).to_numpy()
+    assert (coded.map(mapping, int, -1) == expected).all()
+    assert list(coded.map({"orf": "fluency"})) == ["fluency", None, None, "fluency", None]
+    rows = np.array([4, 0, 2])
+    assert coded.text(rows).to_pylist() == [series[4], series[0], None]
+
+
+@settings(max_examples=50, deadline=None)
+@given(a=codes, b=codes)
+def test_group_codes_is_groupby_ngroup(a, b):
+    n = min(len(a), len(b))
+    frame = pd.DataFrame({"a": a[:n], "b": b[:n]}, dtype="int64")
+    expected = frame.groupby(["a", "b"], sort=True).ngroup().to_numpy()
+    assert (fast.group_codes(frame["a"].to_numpy(), frame["b"].to_numpy()) == expected).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    left=st.lists(st.tuples(st.integers(0, 3), st.integers(-1, 3))),
+    right=st.lists(st.tuples(st.integers(0, 3), st.integers(-1, 3))),
+)
+def test_pairs_in_is_multiindex_isin(left, right):
+    def arrays(pairs):
+        return tuple(np.array([p[k] for p in pairs], dtype=np.int64) for k in (0, 1))
+
+    expected = pd.MultiIndex.from_arrays(arrays(left)).isin(
+        pd.MultiIndex.from_arrays(arrays(right))
+    )
+    assert (fast.pairs_in(arrays(left), arrays(right)) == expected).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(keys=st.lists(st.integers(0, 5)), seed=st.integers(0, 100))
+def test_runs_rank_and_any_are_groupby(keys, seed):
+    keys = np.sort(np.array(keys, dtype=np.int64))
+    flags = np.random.default_rng(seed).random(len(keys)) < 0.3
+    grouped = pd.Series(flags).groupby(keys)
+    rank, size = fast.rank_in_runs(keys)
+    assert (rank == grouped.cumcount().to_numpy()).all()
+    assert (size == grouped.transform("size").to_numpy()).all()
+    assert (fast.any_in_runs(keys, flags) == grouped.transform("any").to_numpy()).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(left=st.lists(st.sampled_from(["", "Most intensive: ", "Two: "])), seed=st.integers(0, 9))
+def test_concat_once_is_plain_concatenation(left, seed):
+    rng = np.random.default_rng(seed)
+    right = rng.choice(np.array(["ORF 31 wcpm", "Maze 4", "PSF 10"], dtype=object), len(left))
+    left = np.array(left, dtype=object)
+    left_code, _ = pd.factorize(left)
+    right_code, _ = pd.factorize(right)
+    expected = (pd.Series(left, dtype=object) + pd.Series(right, dtype=object)).tolist()
+    assert list(fast.concat_once(left, right, left_code, right_code)) == expected
