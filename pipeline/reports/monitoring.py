@@ -254,6 +254,7 @@ def _svg_frame(
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(alt)}" class="tw-pm-chart" '
+        f'data-student="{esc(row["student_id"])}" data-measure="{esc(row["measure"])}" '
         'style="font-family:sans-serif;background:#fff;border:1px solid #ddd">'
         f"<title>{esc(alt)}</title>"
         f'<text x="4" y="12" font-size="9.5">{esc(title)}</text>'
