@@ -151,6 +151,10 @@ def _enrolments(interventions: pd.DataFrame, students: pd.DataFrame) -> pd.DataF
     )
     planned = enrol.get("sessions_planned", pd.Series(np.nan, index=enrol.index)).astype("Float64")
     attended = enrol.get("sessions_attended", pd.Series(np.nan, index=enrol.index))
+    # A student's phases in one program (several log rows) add up.
+    by_student = [enrol["student_id"], enrol["program"]]
+    planned = planned.groupby(by_student).transform("sum").where(planned.notna())
+    attended = attended.astype("Float64").groupby(by_student).transform("sum")
     dosage = (attended.astype("Float64") / planned.where(planned > 0)).astype(float)
     return enrol.assign(dosage=dosage).drop_duplicates(["student_id", "program"], keep="last")
 
