@@ -277,18 +277,32 @@ def test_slopes_and_standard_errors_match_statsmodels():
 def test_roi_on_the_synthetic_district_matches_statsmodels(small_district_tables, config):
     t = small_district_tables
     out = progress_decisions(t["progress"], t["students"], t["interventions"], config, YEAR)
-    probes = probe_weeks(t["progress"])
-    sample = out.sample(25, random_state=1)
+    probes = t["progress"].dropna(subset=["score", "date"])
+    log = t["interventions"]
+    assert (out["phase"] == 2).sum() >= 10  # the district changes some interventions
+    sample = pd.concat([out.sample(25, random_state=1), out[out["phase"] == 2].head(10)])
     for row in sample.itertuples():
-        rows = probes[(probes["student_id"] == row.student_id) & (probes["measure"] == row.measure)]
-        model = sm.OLS(rows["score"], sm.add_constant(rows["week"])).fit()
-        assert row.roi == pytest.approx(model.params["week"], rel=1e-9)
-        assert row.roi_se == pytest.approx(model.bse["week"], rel=1e-7)
+        # Independently: the phase's probes lie between its log start and the next one's.
+        starts = sorted(
+            log.loc[
+                (log["student_id"] == row.student_id) & (log["subject"] == row.subject),
+                "start_date",
+            ]
+        )
+        begin = starts[row.phase - 1] if row.phase > 1 else pd.Timestamp.min
+        end = starts[row.phase] if row.phase < len(starts) else pd.Timestamp.max
+        mine = probes[(probes["student_id"] == row.student_id) & (probes["measure"] == row.measure)]
+        rows = mine[(mine["date"] >= begin) & (mine["date"] < end)]
+        weeks = (rows["date"] - rows["date"].min()).dt.days / 7
+        model = sm.OLS(rows["score"].astype(float), sm.add_constant(weeks)).fit()
+        assert row.roi == pytest.approx(model.params["date"], rel=1e-9)
+        assert row.roi_se == pytest.approx(model.bse["date"], rel=1e-7)
         assert row.n_probes == len(rows)
     assert set(out["decision"]) <= {
         "change_intervention",
         "raise_goal",
         "continue",
+        "not_yet_clear",
         "insufficient_data",
     }
     # Every enrolled student with probes is monitored on their program.

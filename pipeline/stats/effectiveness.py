@@ -269,6 +269,8 @@ def _monitoring(decisions: pd.DataFrame | None) -> pd.DataFrame:
     if decisions is None or decisions.empty:
         return pd.DataFrame(columns=[*_KEYS, "n_monitored", "on_track_share"])
     dec = decisions.dropna(subset=["program"])
+    # A student's phases in one program count once: the last (decisions are by phase).
+    dec = dec.drop_duplicates(["student_id", "measure", "program"], keep="last")
     dec = with_scopes(dec.assign(_ok=dec["on_track"].astype("Float64").astype(float)))
     return (
         dec.groupby(_KEYS, observed=True)
