@@ -244,3 +244,22 @@ def test_chart_points_carry_each_phase(config):
     two = points[points["student_id"] == "s00"]
     assert set(two["phase"]) == {1, 2}
     assert (two["band_low"] <= two["trend"]).all() and (two["trend"] <= two["band_high"]).all()
+
+
+def test_the_four_point_rule_stays_available_at_every_meeting(config):
+    # Flat probes at 40 against a grade-1 realistic aimline of 2 a week: from the meeting
+    # where 6 probes over 6 weeks exist, the last four probes all lie below the aimline.
+    probes = simulated(1, 0.0, 0.0, 10, seed=0)
+    cfg = with_rules(
+        config,
+        decision_rule="four_point",
+        goal_growth="realistic",
+        meeting_weeks=1,
+        meetings_at_screenings=False,
+    )
+    _, history = progress_tables(probes, roster(["00000"]), NONE, cfg, YEAR)
+    week = (history["meeting_date"] - START).dt.days // 7
+    decided = history[week >= 6]
+    assert len(decided) == 5  # the meetings at weeks 6 to 10 (the last probe)
+    assert (decided["rule_id"] == "last_below").all()
+    assert (history.loc[week < 6, "decision"] == "insufficient_data").all()
