@@ -50,8 +50,13 @@ def _student_label(frame: pd.DataFrame) -> pd.Series:
     return frame["last_name"] + ", " + frame["first_name"]
 
 
+def _number(value: float) -> str:
+    """Two decimals, without a "-0.00"."""
+    return f"{round(value, 2) + 0.0:.2f}"
+
+
 def _interval(row) -> str:
-    return f"{row.roi:.2f} ({row.roi_ci_low:.2f} to {row.roi_ci_high:.2f})"
+    return f"{_number(row.roi)} ({_number(row.roi_ci_low)} to {_number(row.roi_ci_high)})"
 
 
 def _percent(value) -> str:
@@ -83,7 +88,7 @@ def needs_change_list(
             "Weeks of data": d.get("weeks", d.get("weeks_span")).map(lambda v: f"{v:.0f}"),
             "Probes": d["n_probes"],
             "ROI a week (95 % interval)": [_interval(r) for r in d.itertuples()],
-            "Aim slope a week": d["aim_slope"].map(lambda v: f"{v:.2f}"),
+            "Aim slope a week": d["aim_slope"].map(_number),
             "Likely to reach goal": d.get("p_goal", pd.Series(index=d.index)).map(_percent),
             "Why": d["reason"],
         }

@@ -417,7 +417,8 @@ def _reasons(fits: pd.DataFrame, rules: Progress) -> pd.Series:
 def _number(values: pd.Series) -> pd.Series:
     """Rounded to 2 decimals as text, empty when missing (vectorized: a per-row f-string
     costs seconds at a million students)."""
-    return fast.number_text(values.round(2)).where(values.notna(), "")
+    # + 0.0 turns a rounded -0.0 into 0.0.
+    return fast.number_text(values.round(2) + 0.0).where(values.notna(), "")
 
 
 def _decision_table(
