@@ -8,6 +8,7 @@ tierwise process      tiers from the canonical tables
 tierwise render       execute the report notebooks and write HTML (reports/)
 tierwise reports      all of the above (demo data only when data/raw/ is empty)
 tierwise study        reproduce a published analysis from a spec in config/real/analyses/
+tierwise validate     check processed tables against a synthetic district's planted truth
 """
 
 from __future__ import annotations
@@ -225,6 +226,18 @@ def _study_command(sub: Subcommands) -> None:
     _common(study)
 
 
+def _validate_command(sub: Subcommands) -> None:
+    validate = sub.add_parser(
+        "validate",
+        help="check the processed tables against the demo district's planted truth",
+        description="Compare a term's processed tables with --raw/_truth.json and print "
+        "the figures; exit 1 when one is outside its expected range.",
+    )
+    validate.add_argument("--suite", choices=["monitoring"], required=True, help="what to check")
+    _common(validate)
+    _term(validate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tierwise`` command line: one subcommand per stage (see the module's doc)."""
     parser = argparse.ArgumentParser(
@@ -241,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         _render_command,
         _reports_command,
         _study_command,
+        _validate_command,
     ):
         add_command(sub)
     return parser
@@ -401,6 +415,17 @@ def cmd_study(args, config: DistrictConfig) -> int:
     return 0
 
 
+def cmd_validate(args, config: DistrictConfig) -> int:
+    from pipeline.stats.validate_monitoring import validate_monitoring
+
+    term = _processed_term(args)
+    folder = store.term_dir(args.processed, term.school_year, term.window)
+    lines, ok = validate_monitoring(args.raw, folder)
+    for line in lines:
+        _say(f"{args.suite}: {line}")
+    return 0 if ok else 1
+
+
 COMMANDS = {
     "demo-data": cmd_demo_data,
     "ingest": lambda a, c: (cmd_ingest(a, c), 0)[1],
@@ -409,6 +434,7 @@ COMMANDS = {
     "render": cmd_render,
     "reports": cmd_reports,
     "study": cmd_study,
+    "validate": cmd_validate,
 }
 
 

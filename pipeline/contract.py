@@ -73,9 +73,11 @@ INTERVENTIONS = Table(
         "sessions_planned",
         "sessions_attended",
         "minutes_per_session",
+        "goal",  # a team-set goal score for the intervention (progress.goal_source: team)
     ),
     dates=("start_date", "end_date"),
     integers=("tier", "sessions_planned", "sessions_attended", "minutes_per_session"),
+    numbers=("goal",),
 )
 PROGRESS = Table(
     "progress",

@@ -40,6 +40,15 @@ def norms(config):
     return config.growth_norms
 
 
+@pytest.fixture(scope="module")
+def classic(config):
+    """The classic rules: the four-point and trend-line decision, ambitious growth goals."""
+    rules = config.progress.model_copy(
+        update={"decision_rule": "four_point", "goal_growth": "ambitious"}
+    )
+    return config.model_copy(update={"progress": rules})
+
+
 def series(student: str, scores: list[float], weeks: list[float] | None = None) -> pd.DataFrame:
     weeks = list(range(len(scores))) if weeks is None else weeks
     return pd.DataFrame(
@@ -87,9 +96,9 @@ DECISION_TABLE = {
 
 
 @pytest.fixture(scope="module")
-def table_decisions(config):
+def table_decisions(classic):
     probes = pd.concat([series(k, v[0]) for k, v in DECISION_TABLE.items()], ignore_index=True)
-    out = progress_decisions(probes, roster(list(DECISION_TABLE)), NO_INTERVENTIONS, config, YEAR)
+    out = progress_decisions(probes, roster(list(DECISION_TABLE)), NO_INTERVENTIONS, classic, YEAR)
     return out.set_index("student_id")
 
 
@@ -141,7 +150,7 @@ def test_six_probes_need_six_weeks(config):
     assert pd.isna(out.loc["span5", "on_track"])
 
 
-def test_intervention_end_date_is_the_goal_date(config):
+def test_intervention_end_date_is_the_goal_date(classic):
     probes = series("s1", [40, 42, 41, 45, 44, 47, 48])
     interventions = pd.DataFrame(
         {
@@ -152,7 +161,7 @@ def test_intervention_end_date_is_the_goal_date(config):
             "end_date": [pd.Timestamp("2026-03-04")],
         }
     )
-    row = progress_decisions(probes, roster(["s1"]), interventions, config, YEAR).iloc[0]
+    row = progress_decisions(probes, roster(["s1"]), interventions, classic, YEAR).iloc[0]
     assert row["program"] == "Phonics Boost"
     assert row["goal_date"] == pd.Timestamp("2026-03-04")
     assert row["goal"] == pytest.approx(
@@ -268,18 +277,32 @@ def test_slopes_and_standard_errors_match_statsmodels():
 def test_roi_on_the_synthetic_district_matches_statsmodels(small_district_tables, config):
     t = small_district_tables
     out = progress_decisions(t["progress"], t["students"], t["interventions"], config, YEAR)
-    probes = probe_weeks(t["progress"])
-    sample = out.sample(25, random_state=1)
+    probes = t["progress"].dropna(subset=["score", "date"])
+    log = t["interventions"]
+    assert (out["phase"] == 2).sum() >= 10  # the district changes some interventions
+    sample = pd.concat([out.sample(25, random_state=1), out[out["phase"] == 2].head(10)])
     for row in sample.itertuples():
-        rows = probes[(probes["student_id"] == row.student_id) & (probes["measure"] == row.measure)]
-        model = sm.OLS(rows["score"], sm.add_constant(rows["week"])).fit()
-        assert row.roi == pytest.approx(model.params["week"], rel=1e-9)
-        assert row.roi_se == pytest.approx(model.bse["week"], rel=1e-7)
+        # Independently: the phase's probes lie between its log start and the next one's.
+        starts = sorted(
+            log.loc[
+                (log["student_id"] == row.student_id) & (log["subject"] == row.subject),
+                "start_date",
+            ]
+        )
+        begin = starts[row.phase - 1] if row.phase > 1 else pd.Timestamp.min
+        end = starts[row.phase] if row.phase < len(starts) else pd.Timestamp.max
+        mine = probes[(probes["student_id"] == row.student_id) & (probes["measure"] == row.measure)]
+        rows = mine[(mine["date"] >= begin) & (mine["date"] < end)]
+        weeks = (rows["date"] - rows["date"].min()).dt.days / 7
+        model = sm.OLS(rows["score"].astype(float), sm.add_constant(weeks)).fit()
+        assert row.roi == pytest.approx(model.params["date"], rel=1e-9)
+        assert row.roi_se == pytest.approx(model.bse["date"], rel=1e-7)
         assert row.n_probes == len(rows)
     assert set(out["decision"]) <= {
         "change_intervention",
         "raise_goal",
         "continue",
+        "not_yet_clear",
         "insufficient_data",
     }
     # Every enrolled student with probes is monitored on their program.
@@ -314,10 +337,10 @@ def test_orf_growth_norms_are_the_published_tables(norms):
     gap=st.integers(1, 3),
     noise=st.lists(st.floats(-20, 20, allow_nan=False), min_size=12, max_size=12),
 )
-def test_insufficient_exactly_when_too_few_probes_or_weeks(config, n, gap, noise):
+def test_insufficient_exactly_when_too_few_probes_or_weeks(classic, n, gap, noise):
     weeks = [gap * k for k in range(n)]
     probes = series("s", [50 + w + e for w, e in zip(weeks, noise, strict=False)], weeks)
-    row = progress_decisions(probes, roster(["s"]), NO_INTERVENTIONS, config, YEAR).iloc[0]
+    row = progress_decisions(probes, roster(["s"]), NO_INTERVENTIONS, classic, YEAR).iloc[0]
     too_few = n < 6 or weeks[-1] < 6
     assert (row["decision"] == "insufficient_data") == too_few
     assert row["on_track"] is pd.NA if too_few else row["on_track"] in (True, False)

@@ -364,6 +364,7 @@ def changed_config():
                     "min_weeks": 7.0,
                     "consecutive_points": 5,
                     "goal_growth": "realistic",
+                    "decision_rule": "four_point",
                 }
             ),
             "effectiveness": config.effectiveness.model_copy(update={"confidence": 0.9}),
@@ -397,10 +398,11 @@ def test_narration_states_the_demo_rules():
     for words in [
         "(Tier 2: 3-5, Tier 3: 1-3)",
         "A decision needs at least 6 probes over at least 6 weeks.",
-        "whose last four probes are all below the aimline",
-        "(baseline + ambitious weekly growth, Fuchs et al. 1993)",
-        "Four points in a row above the aimline",
-        "Needs at least 6 probes over at least 6 weeks. Four points below the aimline",
+        "whose trend is below the aimline&#x27;s slope with 90 % confidence",
+        "(baseline + weekly growth: the larger of Fuchs et al. 1993 realistic growth and "
+        "Hasbrouck &amp; Tindal 2017 typical growth at the student&#x27;s percentile)",
+        "The decision compares the trend&#x27;s 90 % interval with the aimline&#x27;s slope",
+        "Needs at least 6 probes over at least 6 weeks in the current phase.",
         "Any number built from fewer than 10 students is shown as n&lt;10",
         "The 95 % interval",
     ]:

@@ -257,15 +257,29 @@ class Progress(_Strict):
 
     min_probes: int = Field(6, ge=3)
     min_weeks: float = Field(6.0, gt=0)
+    # interval: the ROI interval against the aim slope (pipeline.stats.decision);
+    # four_point: the classic four-point and trend-line rules.
+    decision_rule: Literal["interval", "four_point"] = "interval"
+    # Two-sided level of the ROI interval a decision uses: 0.90 = one-sided 5 % each way.
+    decision_confidence: float = Field(0.90, gt=0, lt=1)
+    # Level of the ROI interval the tables and charts show.
+    report_confidence: float = Field(0.95, gt=0, lt=1)
+    # "Continue" when the interval's lower bound is at least this share of the aim slope.
+    on_course_share: float = Field(0.5, ge=0, le=1)
     consecutive_points: int = Field(4, ge=2)
     # growth: baseline + weekly growth x weeks; benchmark: the end-of-year benchmark
-    # (config/benchmarks), falling back to growth where a measure/grade has none.
-    goal_source: Literal["growth", "benchmark"] = "growth"
-    goal_growth: Literal["ambitious", "realistic", "typical"] = "ambitious"
+    # (config/benchmarks); team: the intervention log's goal column; both fall back to growth.
+    goal_source: Literal["growth", "benchmark", "team"] = "growth"
+    goal_growth: Literal["realistic_or_typical", "ambitious", "realistic", "typical"] = (
+        "realistic_or_typical"
+    )
     benchmark_level: str = "benchmark"
-    # The trend is "about the aimline" within this share of the aimline's slope.
+    # four_point rule: the trend is "about the aimline" within this share of its slope.
     trend_tolerance: float = Field(0.25, ge=0)
     growth_norms: str = "norms/weekly_growth.csv"
+    # Data meetings: every meeting_weeks from a phase's start, plus the screening dates.
+    meeting_weeks: int = Field(6, ge=1)
+    meetings_at_screenings: bool = True
 
 
 class Effectiveness(_Strict):

@@ -133,6 +133,10 @@ class MonitoringData:
     effectiveness: pd.DataFrame
     transitions: pd.DataFrame
     decided: bool = True
+    # Every phase's decision (``decisions`` holds the current phase's) and the decisions
+    # as of each data meeting (``progress_history``).
+    phases: pd.DataFrame = field(default_factory=pd.DataFrame)
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def load_monitoring(processed_dir: str | Path, school: SchoolData) -> MonitoringData:
@@ -148,16 +152,19 @@ def load_monitoring(processed_dir: str | Path, school: SchoolData) -> Monitoring
     decisions = read("progress_decisions")
     decided = decisions is not None
     decisions = pd.DataFrame() if decisions is None else decisions
-    points = pd.DataFrame()
+    points, phases, history = pd.DataFrame(), decisions, pd.DataFrame()
     if not decisions.empty:
-        decisions = decisions[decisions["school_id"] == school.school_id].merge(
-            school.students[["student_id", "first_name", "last_name"]], on="student_id"
-        )
+        names = school.students[["student_id", "first_name", "last_name"]]
+        phases = decisions[decisions["school_id"] == school.school_id].merge(names, on="student_id")
+        decisions = phases[phases["current"]] if "current" in phases else phases
+        history = read("progress_history")
+        if history is not None and len(history):
+            history = history[history["school_id"] == school.school_id]
         probes = read("progress")
         probes = pd.DataFrame() if probes is None else probes
         probes = probes[probes["student_id"].isin(decisions["student_id"])]
         if not probes.empty:
-            points = aimline_points(probes, decisions)
+            points = aimline_points(probes, phases)
     scopes = [school.school_id, "district"]
     effectiveness, moves = (read(name) for name in ("effectiveness", "transitions"))
     return MonitoringData(
@@ -166,6 +173,8 @@ def load_monitoring(processed_dir: str | Path, school: SchoolData) -> Monitoring
         _in_scopes(effectiveness, scopes),
         _in_scopes(moves, scopes),
         decided=decided,
+        phases=phases,
+        history=pd.DataFrame() if history is None else history,
     )
 
 

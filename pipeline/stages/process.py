@@ -40,6 +40,7 @@ TABLES = [
     "tiers",
     "fall_tiers",
     "progress_decisions",
+    "progress_history",
     "effectiveness",
     "transitions",
     "groups",
@@ -117,8 +118,9 @@ def _progress_and_fall_tiers(
     written: dict[str, int] = {}
     students = _read_roster(processed, term)
     interventions = store.read_table(processed, year, window, "interventions")
-    decisions = _progress(processed, config, term, students, interventions)
+    decisions, history = _progress(processed, config, term, students, interventions)
     _write(decisions, processed, term, "progress_decisions", written)
+    _write(history, processed, term, "progress_history", written)
     if window != "fall":
         fall = assign_tiers(_read_screenings(processed, term, ["fall"]), students, config, "fall")
         _write(fall, processed, term, "fall_tiers", written)
@@ -170,15 +172,16 @@ def _district_context(processed, config, term, students, tiers) -> dict[str, int
 
 
 def _progress(processed, config, term, students, interventions):
-    """Progress decisions per student x measure from the canonical probes (``progress``)."""
+    """Progress decisions per student x measure x phase and their history at each data
+    meeting, from the canonical probes (``progress``)."""
     import pandas as pd
 
-    from pipeline.stats.progress import progress_decisions
+    from pipeline.stats.progress import progress_tables
 
     # The columns the decisions read (not the lineage: a state's 9 million probes).
     path = store.term_dir(processed, term.school_year, term.window) / "progress.parquet"
     probes = pd.read_parquet(path, columns=PROBE_COLUMNS)
-    return progress_decisions(probes, students, interventions, config, term.school_year)
+    return progress_tables(probes, students, interventions, config, term.school_year)
 
 
 def _write(frame, processed: Path, term: Term, name: str, written: dict[str, int]) -> None:

@@ -168,7 +168,8 @@ def growth_comparison(
 
 def treated_scores(scores: pd.DataFrame, enrolments: pd.DataFrame) -> pd.DataFrame:
     """The outcome scores of each program's students with both pre and post, per scope."""
-    enrolled = enrolments[["student_id", "program", "subject"]]
+    # A student's phases in one program (intervention rows) count once.
+    enrolled = enrolments[["student_id", "program", "subject"]].drop_duplicates()
     treated = with_scopes(enrolled.merge(scores, on=["student_id", "subject"], how="inner"))
     return treated.dropna(subset=["pre", "post"])
 

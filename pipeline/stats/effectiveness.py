@@ -151,6 +151,10 @@ def _enrolments(interventions: pd.DataFrame, students: pd.DataFrame) -> pd.DataF
     )
     planned = enrol.get("sessions_planned", pd.Series(np.nan, index=enrol.index)).astype("Float64")
     attended = enrol.get("sessions_attended", pd.Series(np.nan, index=enrol.index))
+    # A student's phases in one program (several log rows) add up.
+    by_student = [enrol["student_id"], enrol["program"]]
+    planned = planned.groupby(by_student).transform("sum").where(planned.notna())
+    attended = attended.astype("Float64").groupby(by_student).transform("sum")
     dosage = (attended.astype("Float64") / planned.where(planned > 0)).astype(float)
     return enrol.assign(dosage=dosage).drop_duplicates(["student_id", "program"], keep="last")
 
@@ -265,6 +269,8 @@ def _monitoring(decisions: pd.DataFrame | None) -> pd.DataFrame:
     if decisions is None or decisions.empty:
         return pd.DataFrame(columns=[*_KEYS, "n_monitored", "on_track_share"])
     dec = decisions.dropna(subset=["program"])
+    # A student's phases in one program count once: the last (decisions are by phase).
+    dec = dec.drop_duplicates(["student_id", "measure", "program"], keep="last")
     dec = with_scopes(dec.assign(_ok=dec["on_track"].astype("Float64").astype(float)))
     return (
         dec.groupby(_KEYS, observed=True)

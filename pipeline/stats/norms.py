@@ -48,3 +48,53 @@ def fall_to_spring_roi(screenings: pd.DataFrame) -> pd.DataFrame:
         .merge(fit[["student_id", "measure", "slope"]], on=["student_id", "measure"])
         .rename(columns={"slope": "roi"})
     )
+
+
+# The published percentile rows of the H&T table; a score in a band takes the AWI of the
+# band's lower percentile (below the 10th: the 10th's).
+HT_PERCENTILES = (10, 25, 50, 75, 90)
+ORF_MEASURE = "dibels8_orf_wrc"
+
+
+def typical_growth_at_percentile(
+    rows: pd.DataFrame, norms: pd.DataFrame, growth_norms: pd.DataFrame
+) -> pd.Series:
+    """Weekly growth typical of students at each row's own percentile (Hasbrouck &
+    Tindal 2017): ``rows`` has measure, grade, window (the season of the score) and score.
+    ORF: the printed average weekly improvement (AWI) of the highest published percentile
+    at or below the score in that season's norms (a season without norms, such as grade 1
+    fall, takes the next season's). Other measures: the 50th-percentile ``typical`` column
+    of ``config/norms/weekly_growth.csv`` (no percentile norms)."""
+    awi = norms.pivot_table(index="grade", columns="percentile", values="awi")
+    band_of = _ht_band(rows, norms)
+    at_band = pd.Series(np.nan, index=rows.index)
+    orf = (rows["measure"] == ORF_MEASURE) & band_of.notna()
+    for percentile in HT_PERCENTILES:
+        pick = orf & (band_of == percentile)
+        if pick.any() and percentile in awi.columns:
+            at_band[pick] = rows.loc[pick, "grade"].map(awi[percentile]).to_numpy()
+    median = rows[["measure", "grade"]].merge(
+        growth_norms[["measure", "grade", "typical"]], on=["measure", "grade"], how="left"
+    )["typical"]
+    return at_band.fillna(pd.Series(median.to_numpy(), index=rows.index))
+
+
+def _ht_band(rows: pd.DataFrame, norms: pd.DataFrame) -> pd.Series:
+    """The lower percentile (10, 25, 50, 75, 90) of each score's band in its grade and
+    season's ORF norms; missing where the grade has no norms."""
+    seasons = ["fall", "winter", "spring"]
+    out = pd.Series(np.nan, index=rows.index)
+    for grade, table in norms.groupby("grade"):
+        table = table.sort_values("percentile")
+        in_grade = rows["grade"] == grade
+        for k, season in enumerate(seasons):
+            usable = [s for s in seasons[k:] if table[s].notna().all()]
+            pick = in_grade & (rows["window"] == season)
+            if not usable or not pick.any():
+                continue
+            cuts = table[usable[0]].to_numpy(dtype=float)
+            scores = rows.loc[pick, "score"].to_numpy(dtype=float)
+            above = (scores[:, None] >= cuts[None, :]).sum(axis=1)
+            band = table["percentile"].to_numpy()[np.clip(above - 1, 0, len(cuts) - 1)]
+            out[pick] = band
+    return out

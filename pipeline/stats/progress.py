@@ -1,84 +1,102 @@
-"""Progress monitoring: rate of improvement, aimline and a decision per student x measure.
+"""Progress monitoring: per student x measure x phase, the rate of improvement with its
+uncertainty, the aimline, the likelihood of reaching the goal and a decision, now and as
+of each data meeting.
 
 Rules (DESIGN.md, "Progress monitoring"; defaults in ``district.yml``, ``progress:``):
 
-* **ROI** (rate of improvement) is the ordinary least-squares slope of score on weeks since
-  the first probe, with its standard error ``sqrt(s^2 / Sxx)``, ``s^2 = SSE / (n - 2)``,
-  and a t-based confidence interval (closed form, so a million students need no loop;
-  :mod:`pipeline.stats.probes`).
-* **Baseline** is the median of the first three probes, placed at the median of their weeks.
-* **Goal** is the end-of-year benchmark (``goal_source: benchmark``, when the measure and
-  grade have one) or ``baseline + weekly growth x weeks`` to the goal date, with the
-  published ambitious growth of Fuchs, Fuchs, Hamlett, Walz & Germann (1993) by default.
-  The goal date is the intervention's end date, else the last day of the spring window.
-* **Aimline**: the straight line from the baseline to the goal.
-* **Decision** needs at least ``min_probes`` probes over at least ``min_weeks`` weeks
-  ("insufficient data" otherwise). Then the last ``consecutive_points`` (4) probes all below
-  the aimline -> change the intervention; all above -> raise the goal; otherwise the trend
-  slope is compared with the aimline slope: flatter by more than ``trend_tolerance`` of the
-  aimline slope -> change the intervention, steeper by more -> raise the goal, else continue
-  (Fuchs & Fuchs' four-point and trend-line rules, as in the NCII / RTI-network guidance).
-* **Expected growth** is the typical weekly growth for the measure and grade
-  (Hasbrouck & Tindal 2017 AWI for ORF; ``config/norms/weekly_growth.csv``), and
-  ``growth_ratio = roi / expected_growth``.
-
-The norms and goals come from the configuration (``config.growth_norms``,
-``config.benchmark_goals``), read once by :func:`pipeline.config.load_config`.
-:func:`progress_decisions` is a chain of steps, one per rule above, each adding columns to
-the table of series.
+* **Phases** (:mod:`pipeline.stats.phases`): each intervention of the student in the
+  measure's subject starts one; everything below is per phase.
+* **ROI** (rate of improvement): the OLS slope of score on weeks since the phase's first
+  probe, its standard error ``sqrt(s^2 / Sxx)`` and a t interval at ``report_confidence``
+  (``roi_ci_low`` / ``roi_ci_high``, 95 %); from running sums along each series, so each
+  data meeting's fit costs O(1) (:func:`pipeline.stats.probes.cumulative_fits`).
+* **Baseline**: the median of the phase's first three probes, at the median of their weeks.
+* **Goal** (``goal_source``): ``baseline + weekly growth x weeks`` to the goal date, the
+  end-of-year benchmark, or the team's goal in the intervention log. Weekly growth
+  (``goal_growth``): by default the larger of Fuchs, Fuchs, Hamlett, Walz & Germann's
+  (1993) *realistic* growth and the growth typical at the student's own percentile
+  (Hasbrouck & Tindal 2017): a goal at least as steep as published realistic growth, and
+  never below what students at the same level typically make. The goal date is the
+  phase's intervention end date, else the last day of the spring window.
+* **Decision** (:mod:`pipeline.stats.decision`): the ROI interval at
+  ``decision_confidence`` against the aim slope (or the four-point rule), and
+  ``p_goal``, the likelihood of reaching the goal by the goal date from the trend.
+* **Data meetings**: every ``meeting_weeks`` weeks from the phase's start, plus the
+  screening windows' start dates; :func:`progress_tables` gives the current decision per
+  phase and the decision as of each meeting (``progress_history``).
+* **Expected growth**: typical weekly growth for the measure and grade at the 50th
+  percentile (``config/norms/weekly_growth.csv``); ``growth_ratio = roi / expected_growth``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pipeline import fast
 from pipeline.config import DistrictConfig, Progress
-from pipeline.stats.probes import ProbeSeries, ols_slopes, probe_series, probe_weeks, series_slopes
+from pipeline.stats import decision as rule
+from pipeline.stats.decision import DECISION_LABELS, ON_TRACK_DECISIONS
+from pipeline.stats.norms import typical_growth_at_percentile
+from pipeline.stats.phases import PHASE_COLUMNS, intervention_phases, probe_phases
+from pipeline.stats.probes import (
+    KEYS,
+    ProbeSeries,
+    cumulative_fits,
+    ols_slopes,
+    probe_series,
+    probe_weeks,
+)
 
 __all__ = [
     "DECISION_COLUMNS",
     "DECISION_LABELS",
+    "HISTORY_COLUMNS",
     "ON_TRACK_DECISIONS",
     "aimline_points",
     "ols_slopes",
     "probe_weeks",
     "progress_decisions",
+    "progress_tables",
 ]
 
-DECISION_LABELS = {
-    "change_intervention": "Change the intervention",
-    "raise_goal": "Raise the goal",
-    "continue": "Continue",
-    "insufficient_data": "Insufficient data",
-}
-ON_TRACK_DECISIONS = ("continue", "raise_goal")
-
+PHASE_KEYS = [*KEYS, "phase"]
 DECISION_COLUMNS = [
     "student_id",
     "school_id",
     "grade",
     "subject",
     "measure",
+    "phase",
+    "current",
     "program",
+    "phase_start",
     "n_probes",
     "first_date",
     "last_date",
     "weeks_span",
+    "weeks",
+    "as_of",
     "baseline",
     "baseline_week",
     "roi",
     "roi_se",
     "roi_ci_low",
     "roi_ci_high",
+    "decision_low",
+    "decision_high",
+    "intercept",
+    "trend_x_mean",
+    "trend_sxx",
+    "trend_resid_var",
+    "trend_dof",
     "goal",
     "goal_source",
     "goal_date",
     "goal_week",
     "aim_slope",
+    "p_goal",
     "last_below",
     "last_above",
     "expected_growth",
@@ -87,8 +105,11 @@ DECISION_COLUMNS = [
     "decision_label",
     "rule_id",
     "reason",
+    "decision_week",
+    "decision_date",
     "on_track",
 ]
+HISTORY_COLUMNS = [*DECISION_COLUMNS[:4], "measure", "phase", "meeting_date", *DECISION_COLUMNS[6:]]
 
 
 def progress_decisions(
@@ -98,36 +119,63 @@ def progress_decisions(
     config: DistrictConfig,
     school_year: str,
 ) -> pd.DataFrame:
-    """One row per student x measure with probes: ROI, aimline, decision and its reason.
+    """The current decision per student x measure x phase (:data:`DECISION_COLUMNS`; the
+    current phase is the last, ``current``), on all of the phase's probes."""
+    return progress_tables(progress, students, interventions, config, school_year, False)[0]
 
-    ``progress``: canonical probes (student_id, date, measure, score); ``students``: the
-    roster (student_id, school_id, grade); ``interventions``: canonical enrolments, used for
-    the program and the goal date. Growth norms and benchmark goals come from ``config``.
-    """
+
+def progress_tables(
+    progress: pd.DataFrame,
+    students: pd.DataFrame,
+    interventions: pd.DataFrame,
+    config: DistrictConfig,
+    school_year: str,
+    history: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(progress_decisions, progress_history)``: the decision per student x measure x
+    phase on all its probes (``as_of`` its last probe), and one per data meeting
+    (``meeting_date``; :data:`HISTORY_COLUMNS`). ``progress``: canonical probes;
+    ``students``: the roster (school_id, grade); ``interventions``: the log (phases,
+    programs, end dates, team goals)."""
     if progress.empty:
-        return pd.DataFrame(columns=DECISION_COLUMNS)
-    rules = config.progress
-    series = probe_series(progress)
+        return pd.DataFrame(columns=DECISION_COLUMNS), pd.DataFrame(columns=HISTORY_COLUMNS)
+    subject_of = {name: m.subject for name, m in config.measures.items()}
+    probes = probe_phases(progress, intervention_phases(interventions), subject_of)
+    series = probe_series(probes, PHASE_KEYS)
     _, spring_end = config.window_dates(school_year, "spring")
-    rows = _series_rows(series, progress)
-    rows = _with_student(rows, students, interventions, config)
-    rows = _with_goal(rows, config, spring_end)
-    rows = _with_last_points(rows, series, rules.consecutive_points)
-    rows = _with_decision(rows, rules)
-    return _decision_table(rows)
+    rows = _series_rows(series, probes)
+    rows = _with_student(rows, students, config, school_year)
+    rows = _with_goal(rows, config, pd.Timestamp(spring_end))
+    codes = np.arange(len(rows))
+    current = _decide(rows, series, codes, series.last, config.progress)
+    decisions = _decision_table(
+        current.assign(as_of=current["last_date"]), config.progress.report_confidence
+    )
+    if not history:
+        return decisions, pd.DataFrame(columns=HISTORY_COLUMNS)
+    code, last, meeting = _meetings(rows, series, config, school_year)
+    past = _decide(rows, series, code, last, config.progress)
+    past = _decision_table(
+        past.assign(as_of=meeting, meeting_date=meeting),
+        config.progress.report_confidence,
+        HISTORY_COLUMNS,
+    )
+    return decisions, past
 
 
-def _series_rows(series: ProbeSeries, progress: pd.DataFrame) -> pd.DataFrame:
-    """One row per probe series (``_code`` its series number): the OLS fit (``n``,
-    ``slope``, ``slope_se``, ...), first and last date, weeks spanned and the baseline."""
-    fit = series_slopes(series, progress, level=0.95)
-    return fit.assign(
-        _code=np.arange(len(fit)),
+def _series_rows(series: ProbeSeries, probes: pd.DataFrame) -> pd.DataFrame:
+    """One row per series (student x measure x phase, in series order): keys, the phase's
+    program, start, end date and team goal, first and last date and the baseline."""
+    first = series.position[series.start]
+    keys = ["student_id", "measure", "phase", "subject", *PHASE_COLUMNS]
+    rows = probes[keys].take(first).reset_index(drop=True)
+    return rows.assign(
         first_date=series.dates[series.start],
         last_date=series.dates[series.last],
         weeks_span=series.weeks[series.last],
         baseline=_median_of_first_three(series.scores, series),
         baseline_week=_median_of_first_three(series.weeks, series),
+        current=rows["phase"].eq(rows.groupby(KEYS)["phase"].transform("max")).to_numpy(),
     )
 
 
@@ -144,44 +192,50 @@ def _median_of_first_three(values: np.ndarray, series: ProbeSeries) -> np.ndarra
     return np.select([count == 1, count == 2], [first, (first + second) / 2], three)
 
 
-def _current_programs(interventions: pd.DataFrame) -> pd.DataFrame:
-    """Each student's latest intervention per subject: program and end date."""
-    cols = ["student_id", "subject", "program", "end_date"]
-    if interventions is None or interventions.empty:
-        return pd.DataFrame(columns=cols).astype({"end_date": "datetime64[ns]", "program": object})
-    latest = interventions.sort_values("start_date", kind="stable").drop_duplicates(
-        ["student_id", "subject"], keep="last"
+def _season(dates: pd.Series, config: DistrictConfig, school_year: str) -> pd.Series:
+    """The screening season a date falls in: fall before the winter window's start,
+    winter before the spring window's start, else spring."""
+    winter = pd.Timestamp(config.window_dates(school_year, "winter")[0])
+    spring = pd.Timestamp(config.window_dates(school_year, "spring")[0])
+    return pd.Series(
+        np.select([dates < winter, dates < spring], ["fall", "winter"], "spring"),
+        index=dates.index,
     )
-    if "end_date" not in latest:
-        latest = latest.assign(end_date=pd.NaT)
-    return latest[cols]
 
 
 def _with_student(
-    rows: pd.DataFrame, students: pd.DataFrame, interventions: pd.DataFrame, config: DistrictConfig
+    rows: pd.DataFrame, students: pd.DataFrame, config: DistrictConfig, school_year: str
 ) -> pd.DataFrame:
-    """The series with the measure's subject, the student's school and grade, their current
-    program in the subject and its end date, and the weekly growth norms of the measure
-    and grade: ``expected_growth`` (typical) and ``goal_growth`` (``progress.goal_growth``)."""
-    subject_of = {name: m.subject for name, m in config.measures.items()}
-    rows = rows.assign(subject=rows["measure"].map(subject_of)).merge(
-        students[["student_id", "school_id", "grade"]], on="student_id", how="left"
-    )
-    rows = rows.merge(_current_programs(interventions), on=["student_id", "subject"], how="left")
-    growth = config.progress.goal_growth
-    norms = config.growth_norms[["measure", "grade", "typical", growth]].rename(
-        columns={"typical": "expected_growth", growth: "goal_growth"}
-    )
+    """The series with the student's school and grade, ``expected_growth`` (typical at
+    the 50th percentile) and ``goal_growth`` (``progress.goal_growth``; module docstring)."""
+    rows = rows.merge(students[["student_id", "school_id", "grade"]], on="student_id", how="left")
+    norms = config.growth_norms[["measure", "grade", "typical", "realistic", "ambitious"]]
     rows = rows.merge(norms, on=["measure", "grade"], how="left")
-    # Back in series order, so per-probe arrays index rows by series number.
-    return rows.sort_values("_code").reset_index(drop=True)
+    at_percentile = typical_growth_at_percentile(
+        rows.assign(
+            window=_season(rows["first_date"], config, school_year), score=rows["baseline"]
+        ),
+        config.orf_norms,
+        config.growth_norms,
+    )
+    growth = config.progress.goal_growth
+    goal_growth = {
+        "ambitious": rows["ambitious"],
+        "realistic": rows["realistic"],
+        "typical": at_percentile,
+        "realistic_or_typical": pd.concat([rows["realistic"], at_percentile], axis=1).max(axis=1),
+    }[growth]
+    return rows.assign(expected_growth=rows["typical"], goal_growth=goal_growth).drop(
+        columns=["typical", "realistic", "ambitious"]
+    )
 
 
-def _with_goal(rows: pd.DataFrame, config: DistrictConfig, spring_end: dt.date) -> pd.DataFrame:
-    """The series with their goal: ``goal_week`` and ``goal_date`` (the intervention's end
-    date, else the spring window's last day), ``goal`` and ``goal_source`` (the end-of-year
-    benchmark or the growth goal) and the aimline's slope ``aim_slope``."""
-    goal_week = _goal_week(rows, pd.Timestamp(spring_end))
+def _with_goal(
+    rows: pd.DataFrame, config: DistrictConfig, spring_end: pd.Timestamp
+) -> pd.DataFrame:
+    """The series with ``goal_week`` and ``goal_date`` (the phase's end date, else the
+    spring window's last day), ``goal`` and ``goal_source`` and the aim slope."""
+    goal_week = _goal_week(rows, spring_end)
     goal, source = _goal(rows, goal_week, config)
     return rows.assign(
         goal=goal,
@@ -193,8 +247,8 @@ def _with_goal(rows: pd.DataFrame, config: DistrictConfig, spring_end: dt.date) 
 
 
 def _goal_week(rows: pd.DataFrame, spring_end: pd.Timestamp) -> pd.Series:
-    """Weeks from the first probe to the goal date: the intervention's end date, else the
-    last day of the spring window."""
+    """Weeks from the phase's first probe to the goal date: its intervention's end date,
+    else the last day of the spring window."""
     goal_date = pd.to_datetime(rows["end_date"]).fillna(spring_end)
     goal_week = (goal_date - rows["first_date"]).dt.days / 7.0
     # A goal date at or before the baseline would give no aimline: aim for the spring end.
@@ -207,117 +261,230 @@ def _goal(
     rows: pd.DataFrame, goal_week: pd.Series, config: DistrictConfig
 ) -> tuple[pd.Series, pd.Series]:
     """The goal and where it comes from: ``baseline + goal_growth x weeks`` to the goal
-    week (``growth:<goal_growth>``), or with ``goal_source: benchmark`` the end-of-year
-    benchmark where the measure and grade have one (``benchmark``); ``none`` without."""
+    week (``growth:<goal_growth>``); with ``goal_source: benchmark`` the end-of-year
+    benchmark where the measure and grade have one; with ``team`` the log's goal."""
     rules = config.progress
     growth_goal = rows["baseline"] + rows["goal_growth"] * (goal_week - rows["baseline_week"])
     goal, source = growth_goal, pd.Series(f"growth:{rules.goal_growth}", index=rows.index)
-    benchmark = config.benchmark_goals if rules.goal_source == "benchmark" else None
-    if benchmark is not None and len(benchmark):
-        bench = rows[["measure", "grade"]].merge(benchmark, on=["measure", "grade"], how="left")
-        goal = bench["goal"].where(bench["goal"].notna(), growth_goal)
-        source = source.where(bench["goal"].isna(), "benchmark")
+    if rules.goal_source == "benchmark" and len(config.benchmark_goals):
+        bench = rows[["measure", "grade"]].merge(
+            config.benchmark_goals, on=["measure", "grade"], how="left"
+        )["goal"]
+        bench.index = rows.index
+        goal, source = bench.fillna(growth_goal), source.where(bench.isna(), "benchmark")
+    if rules.goal_source == "team":
+        team = rows["team_goal"].astype(float)
+        goal, source = team.fillna(growth_goal), source.where(team.isna(), "team")
     return goal, source.where(goal.notna(), "none")
 
 
-def _with_last_points(rows: pd.DataFrame, series: ProbeSeries, k: int) -> pd.DataFrame:
-    """The series with ``last_below`` / ``last_above``: whether each of the last ``k``
-    probes lies below (above) the aimline."""
-    code = series.series
-    baseline, baseline_week = rows["baseline"].to_numpy(), rows["baseline_week"].to_numpy()
-    aim_slope = rows["aim_slope"].to_numpy()
-    aim_at = baseline[code] + aim_slope[code] * (series.weeks - baseline_week[code])
-    tail = series.rank >= series.count[code] - k
-    below = np.bincount(code, weights=tail & (series.scores < aim_at), minlength=len(rows))
-    above = np.bincount(code, weights=tail & (series.scores > aim_at), minlength=len(rows))
-    return rows.assign(last_below=below >= k, last_above=above >= k)
-
-
-def _with_decision(rows: pd.DataFrame, rules: Progress) -> pd.DataFrame:
-    """The series with ``decision``, ``rule_id`` and ``reason``: the first rule of the
-    table below that holds decides (too few data, no goal, the four-point rule, the trend
-    line against the aimline); when none holds, the trend is on the aimline: continue."""
-    roi, aim_slope = rows["slope"], rows["aim_slope"]
-    enough = (rows["n"] >= rules.min_probes) & (rows["weeks_span"] >= rules.min_weeks)
-    tolerance = rules.trend_tolerance * aim_slope.abs()
-    table = [  # condition, decision, rule id
-        (~enough, "insufficient_data", "too_few_probes"),
-        (aim_slope.isna(), "insufficient_data", "no_goal"),
-        (enough & rows["last_below"], "change_intervention", "last_below"),
-        (enough & rows["last_above"], "raise_goal", "last_above"),
-        (roi < aim_slope - tolerance, "change_intervention", "trend_below"),
-        (roi > aim_slope + tolerance, "raise_goal", "trend_above"),
-    ]
-    conditions = [condition for condition, _, _ in table]
-    reasons = _reasons(rows, rules)
-    return rows.assign(
-        decision=np.select(conditions, [d for _, d, _ in table], default="continue"),
-        rule_id=np.select(conditions, [r for _, _, r in table], default="trend_on_aimline"),
-        reason=np.select(
-            conditions, [reasons[r] for _, _, r in table], default=reasons["trend_on_aimline"]
-        ),
+def _decide(
+    rows: pd.DataFrame, series: ProbeSeries, code: np.ndarray, last: np.ndarray, rules: Progress
+) -> pd.DataFrame:
+    """The decision of series ``code`` on its probes up to ``last`` (one row per pair)."""
+    fits = cumulative_fits(series, code, last)
+    fits = pd.concat([rows.iloc[code].reset_index(drop=True), fits], axis=1)
+    fits = fits.assign(weeks=series.weeks[last], last_date=series.dates[last])
+    fits = _with_last_points(fits, rows, series, last, rules.consecutive_points)
+    decide = (
+        rule.four_point_decision if rules.decision_rule == "four_point" else rule.interval_decision
+    )
+    fits = pd.concat([fits, decide(fits, rules)], axis=1)
+    unclear = fits["decision"] == "not_yet_clear"
+    week = rule.weeks_to_decision(fits, rules).where(unclear)
+    return fits.assign(
+        p_goal=rule.goal_probability(fits),
+        decision_week=week,
+        decision_date=(fits["first_date"] + pd.to_timedelta(week * 7, unit="D")).dt.normalize(),
+        reason=_reasons(fits, rules),
     )
 
 
-def _reasons(rows: pd.DataFrame, rules: Progress) -> dict[str, pd.Series]:
-    """Per rule id, the reason the rule gives for each series, as a report shows it."""
+def _with_last_points(
+    fits: pd.DataFrame, rows: pd.DataFrame, series: ProbeSeries, last: np.ndarray, k: int
+) -> pd.DataFrame:
+    """``last_below`` / ``last_above``: the last ``k`` probes up to ``last`` all below
+    (above) the phase's aimline (running counts along each series)."""
+    owner = series.series
+    baseline, week0 = rows["baseline"].to_numpy(), rows["baseline_week"].to_numpy()
+    aim = rows["aim_slope"].to_numpy()
+    aim_at = baseline[owner] + aim[owner] * (series.weeks - week0[owner])
+    run_from = np.maximum(last + 1 - k, series.start[series.series[last]])
+    counted = (last + 1 - run_from) >= k
+    below = np.r_[0, np.cumsum(series.scores < aim_at)]
+    above = np.r_[0, np.cumsum(series.scores > aim_at)]
+    return fits.assign(
+        last_below=counted & (below[last + 1] - below[run_from] >= k),
+        last_above=counted & (above[last + 1] - above[run_from] >= k),
+    )
+
+
+def _meetings(
+    rows: pd.DataFrame, series: ProbeSeries, config: DistrictConfig, school_year: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The data meetings of each series: ``(series code, its last probe on or before the
+    meeting, meeting date)``. Meetings fall every ``meeting_weeks`` weeks from the phase's
+    start (its first probe without a logged start) and on the screening windows' start
+    dates, after the start and up to the next phase's start (the meeting that changed the
+    intervention) or the series' last probe plus one cadence, and no later than the data."""
+    rules = config.progress
+    cadence = pd.Timedelta(weeks=rules.meeting_weeks)
+    anchor = pd.to_datetime(rows["phase_start"]).fillna(rows["first_date"])
+    next_start = anchor.groupby([rows["student_id"], rows["measure"]]).shift(-1)
+    horizon = pd.concat([rows["last_date"] + cadence, next_start], axis=1).min(axis=1)
+    horizon = horizon.clip(upper=rows["last_date"].max())
+    count = ((horizon - anchor) // cadence).clip(lower=0).astype(int).to_numpy()
+    code = np.repeat(np.arange(len(rows)), count)
+    step = np.arange(code.size) - np.repeat(np.cumsum(count) - count, count) + 1
+    dates = anchor.to_numpy()[code] + step * cadence.to_timedelta64()
+    if rules.meetings_at_screenings:
+        code, dates = _with_screening_meetings(code, dates, anchor, horizon, config, school_year)
+    last = _last_probe_by(series, code, dates)
+    seen = last >= series.start[code]
+    order = np.lexsort((dates[seen], code[seen]))
+    return code[seen][order], last[seen][order], dates[seen][order]
+
+
+def _with_screening_meetings(code, dates, anchor, horizon, config, school_year):
+    """``code`` and ``dates`` plus the screening windows' start dates inside each series'
+    (start, horizon], without repeating a date the cadence already has."""
+    codes, extra = [code], [dates]
+    for window in config.windows:
+        day = pd.Timestamp(config.window_dates(school_year, window)[0])
+        inside = np.flatnonzero(((anchor < day) & (day <= horizon)).to_numpy())
+        codes.append(inside)
+        extra.append(np.full(inside.size, day.to_datetime64()))
+    frame = pd.DataFrame({"code": np.concatenate(codes), "date": np.concatenate(extra)})
+    frame = frame.drop_duplicates()
+    return frame["code"].to_numpy(), frame["date"].to_numpy()
+
+
+def _last_probe_by(series: ProbeSeries, code: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """Each meeting's last probe of its series on or before its date (an index into the
+    series' arrays; before the series' first probe when there is none). Probes and
+    meetings sorted together by series and date, probes first on a shared date: the
+    probes counted before a meeting end at its last probe."""
+    kind = np.r_[np.zeros(series.series.size, dtype=np.int8), np.ones(code.size, dtype=np.int8)]
+    owner = np.r_[series.series, code]
+    when = np.r_[series.dates, dates]
+    order = np.lexsort((kind, when, owner))
+    probes_so_far = np.cumsum(kind[order] == 0)
+    last = np.empty(code.size, dtype=np.int64)
+    meeting = order >= series.series.size
+    last[order[meeting] - series.series.size] = probes_so_far[meeting] - 1
+    return last
+
+
+def _reasons(fits: pd.DataFrame, rules: Progress) -> pd.Series:
+    """Per decision, the reason as a report shows it."""
     k = rules.consecutive_points
-    trend = "trend " + _number(rows["slope"]) + " a week is "
-    aimline = " the aimline's " + _number(rows["aim_slope"])
-    said = lambda text: pd.Series(text, index=rows.index)  # noqa: E731
-    return {
-        "too_few_probes": fast.number_text(rows["n"])
+    level = f"{rules.decision_confidence * 100:.0f} %"
+    trend = "trend " + _number(fits["slope"]) + " a week"
+    interval = (
+        f" ({level} interval "
+        + _number(fits["decision_low"])
+        + " to "
+        + _number(fits["decision_high"])
+        + ")"
+    )
+    aimline = " the aimline's " + _number(fits["aim_slope"]) + " a week"
+    said = lambda text: pd.Series(text, index=fits.index)  # noqa: E731
+    share = f"{rules.on_course_share:g} x"
+    texts = {
+        "too_few_probes": fast.number_text(fits["n"])
         + " probes over "
-        + fast.number_text(rows["weeks_span"].round(1))
+        + fast.number_text(fits["weeks"].round(1))
         + f" weeks; a decision needs {rules.min_probes} probes over {rules.min_weeks:g} weeks",
         "no_goal": said("no goal: no growth norm for this measure and grade"),
+        "no_spread": said("the probes do not span enough time for a trend"),
+        "interval_below": trend + interval + " is below" + aimline,
+        "interval_above": trend + interval + " is above" + aimline,
+        "interval_on_course": trend + interval + f" is at least {share}" + aimline,
+        "interval_unclear": trend + interval + " cannot yet be told from" + aimline,
         "last_below": said(f"the last {k} probes are all below the aimline"),
         "last_above": said(f"the last {k} probes are all above the aimline"),
-        "trend_below": trend + "below" + aimline + " a week",
-        "trend_above": trend + "above" + aimline + " a week",
-        "trend_on_aimline": trend + "close to" + aimline,
+        "trend_below": trend + " is below" + aimline,
+        "trend_above": trend + " is above" + aimline,
+        "trend_on_aimline": trend + " is close to" + aimline,
     }
+    out = pd.Series("", index=fits.index, dtype=object)
+    for rule_id, text in texts.items():
+        pick = fits["rule_id"] == rule_id
+        out[pick] = text[pick]
+    return out
 
 
 def _number(values: pd.Series) -> pd.Series:
     """Rounded to 2 decimals as text, empty when missing (vectorized: a per-row f-string
     costs seconds at a million students)."""
-    return fast.number_text(values.round(2)).where(values.notna(), "")
+    # + 0.0 turns a rounded -0.0 into 0.0.
+    return fast.number_text(values.round(2) + 0.0).where(values.notna(), "")
 
 
-def _decision_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """The decisions as published (:data:`DECISION_COLUMNS`), by school, student, measure."""
-    out = rows.assign(
-        n_probes=rows["n"].astype(int),
-        roi=rows["slope"],
-        roi_se=rows["slope_se"],
-        roi_ci_low=rows["slope_ci_low"],
-        roi_ci_high=rows["slope_ci_high"],
-        growth_ratio=(rows["slope"] / rows["expected_growth"]).where(rows["expected_growth"] > 0),
-        decision_label=rows["decision"].map(DECISION_LABELS),
+def _decision_table(
+    fits: pd.DataFrame, level: float, columns: list[str] = DECISION_COLUMNS
+) -> pd.DataFrame:
+    """The decisions as published, by school, student, measure and phase; ``roi_ci_low``
+    / ``roi_ci_high`` the ``level`` (``report_confidence``) interval."""
+    low, high = rule.slope_interval(fits, level)
+    out = fits.assign(
+        n_probes=fits["n"].astype(int),
+        roi=fits["slope"],
+        roi_se=fits["slope_se"],
+        roi_ci_low=low,
+        roi_ci_high=high,
+        trend_x_mean=fits["x_mean"],
+        trend_sxx=fits["sxx"],
+        trend_resid_var=fits["resid_var"],
+        trend_dof=fits["dof"],
+        growth_ratio=(fits["slope"] / fits["expected_growth"]).where(fits["expected_growth"] > 0),
+        decision_label=fits["decision"].map(DECISION_LABELS),
     )
-    on_track = out["decision"].isin(ON_TRACK_DECISIONS)
-    out["on_track"] = on_track.astype("boolean").mask(out["decision"] == "insufficient_data")
-    return (
-        out[DECISION_COLUMNS]
-        .sort_values(["school_id", "student_id", "measure"])
-        .reset_index(drop=True)
-    )
+    on_track = out["decision"].isin(ON_TRACK_DECISIONS).astype("boolean")
+    out["on_track"] = on_track.mask(out["decision"].isin(["insufficient_data", "not_yet_clear"]))
+    keys = ["school_id", "student_id", "measure", "phase"]
+    if "meeting_date" in columns:
+        keys.append("meeting_date")
+    return out[columns].sort_values(keys, kind="stable").reset_index(drop=True)
 
 
-def aimline_points(probes: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
-    """Each probe with its week, the aimline and the trend line at that week (for charts)."""
-    points = probe_weeks(probes).merge(
-        decisions[["student_id", "measure", "baseline", "baseline_week", "aim_slope", "roi"]],
-        on=["student_id", "measure"],
-        how="inner",
+def aimline_points(
+    probes: pd.DataFrame, decisions: pd.DataFrame, level: float = 0.95
+) -> pd.DataFrame:
+    """Each probe with its phase, its ``week`` since the phase's first probe, its
+    ``chart_week`` since the student's first probe of the measure, and the phase's
+    aimline, trend line and the trend's ``level`` interval (``band_low`` / ``band_high``:
+    the interval of the trend's mean, :func:`pipeline.stats.decision.goal_probability`)."""
+    columns = ["student_id", "measure", "phase", "first_date", "baseline", "baseline_week"]
+    columns += ["aim_slope", "roi", "intercept", "trend_x_mean", "trend_sxx"]
+    columns += ["trend_resid_var", "trend_dof"]
+    phases = decisions[[c for c in columns if c in decisions]].sort_values("first_date")
+    points = probe_weeks(probes).drop(columns="week")
+    points = pd.merge_asof(
+        points.assign(date=pd.to_datetime(points["date"])).sort_values("date"),
+        phases,
+        left_on="date",
+        right_on="first_date",
+        by=["student_id", "measure"],
+        direction="backward",
+    ).dropna(subset=["phase"])
+    week = (points["date"] - points["first_date"]).dt.days / 7.0
+    start = points.groupby(["student_id", "measure"])["date"].transform("min")
+    t = stats.t.ppf(0.5 + level / 2, points["trend_dof"])
+    half = t * np.sqrt(
+        points["trend_resid_var"]
+        * (
+            1 / (points["trend_dof"] + 2)
+            + (week - points["trend_x_mean"]) ** 2 / points["trend_sxx"]
+        )
     )
-    fit = ols_slopes(points, ["student_id", "measure"])[
-        ["student_id", "measure", "intercept", "slope"]
-    ]
-    points = points.merge(fit, on=["student_id", "measure"], how="left")
-    return points.assign(
-        aimline=points["baseline"]
-        + points["aim_slope"] * (points["week"] - points["baseline_week"]),
-        trend=points["intercept"] + points["slope"] * points["week"],
-    ).drop(columns=["intercept", "slope"])
+    trend = points["intercept"] + points["roi"] * week
+    out = points.assign(
+        week=week,
+        chart_week=(points["date"] - start).dt.days / 7.0,
+        aimline=points["baseline"] + points["aim_slope"] * (week - points["baseline_week"]),
+        trend=trend,
+        band_low=trend - half,
+        band_high=trend + half,
+    )
+    return out.sort_values(["student_id", "measure", "date"], kind="stable").reset_index(drop=True)

@@ -48,7 +48,9 @@ def _screening_defects(
     duplicates["date"] = (pd.to_datetime(duplicates["date"]) - pd.Timedelta(days=2)).dt.strftime(
         "%Y-%m-%d"
     )
-    duplicates["score"] = duplicates["score"] + rng.integers(-5, 6, len(duplicates))
+    # A re-entered score a little lower (never above the original, so never past the
+    # measure's maximum: the row is a duplicate and nothing else).
+    duplicates["score"] = duplicates["score"] - np.abs(rng.integers(-5, 6, len(duplicates)))
     duplicates["score"] = duplicates["score"].clip(lower=0)
     counts["duplicate_screening"] = len(duplicates)
 

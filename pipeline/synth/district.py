@@ -16,7 +16,7 @@ from pipeline.synth.defects import inject_defects
 from pipeline.synth.interventions import enrol, enrolments, schedule
 from pipeline.synth.norms import NormTables, math_measure, quantile_tables, reading_measure
 from pipeline.synth.overrides import overrides_table
-from pipeline.synth.probes import probes
+from pipeline.synth.probes import Monitoring, monitor, with_phase_changes
 from pipeline.synth.scores import (
     SubjectModel,
     behavior_rows,
@@ -53,11 +53,13 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
     screenings: list[pd.DataFrame] = []
     interventions: list[pd.DataFrame] = []
     progress: list[pd.DataFrame] = []
+    monitoring: list[dict] = []
     for model in SUBJECTS:
-        rows, log, probed = _subject(model, students, base, shared, dates, norms, staff, spec, rng)
+        rows, log, watched = _subject(model, students, base, shared, dates, norms, staff, spec, rng)
         screenings += rows
-        interventions.append(log)
-        progress.append(probed)
+        interventions.append(with_phase_changes(log, watched.switches))
+        progress.append(watched.probes)
+        monitoring += watched.truth
     screenings += behavior_rows(students, base, dates, spec, rng)
     tables = {
         "students": students.drop(columns=["_shift"]),
@@ -73,7 +75,7 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
     )
     tables["staff"] = staff_table(students)
     tables["overrides"] = overrides_table(students, spec)
-    return tables, planted_truth(spec, len(students), defects)
+    return tables, planted_truth(spec, len(students), defects, monitoring)
 
 
 def _subject(
@@ -86,19 +88,24 @@ def _subject(
     staff: dict[str, list[str]],
     spec: SynthSpec,
     rng: np.random.Generator,
-) -> tuple[list[pd.DataFrame], pd.DataFrame, pd.DataFrame]:
-    """One subject's screenings, intervention log and probes."""
+) -> tuple[list[pd.DataFrame], pd.DataFrame, Monitoring]:
+    """One subject's screenings, intervention log and probes (with their phases and truth,
+    from a stream of their own)."""
     scores = draw_subject(model, students, base, shared, norms, rng)
     service = enrol(scores, model.subject, spec, rng)
     observe_later_windows(scores, service.effect_raw, model.error_sd, rng)
     rows = screening_rows(scores, model.subject, students, dates, norms, spec)
     schedule(service, dates, rng)
     log = enrolments(students, service, scores.fall_percentile, model.subject, spec, staff, rng)
-    return rows, log, probes(students, service, scores, model.subject, norms, rng)
+    own = np.random.default_rng([spec.seed, 14, SUBJECTS.index(model)])
+    return rows, log, monitor(students, service, scores, model.subject, norms, spec, own)
 
 
-def planted_truth(spec: SynthSpec, students: int, defects: dict) -> dict:
-    """``_truth.json``: the district's size, each program's planted effect, the defects."""
+def planted_truth(
+    spec: SynthSpec, students: int, defects: dict, monitoring: list[dict] | None = None
+) -> dict:
+    """``_truth.json``: the district's size, each program's planted effect, the defects
+    and each monitored student x measure x phase's true response (``monitoring``)."""
     return {
         "seed": spec.seed,
         "school_year": spec.school_year,
@@ -113,4 +120,5 @@ def planted_truth(spec: SynthSpec, students: int, defects: dict) -> dict:
             for name, p in spec.programs.items()
         },
         "defects": defects,
+        "monitoring": monitoring or [],
     }
