@@ -77,6 +77,12 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
         help="share of screening rows given a planted defect, shown in the "
         "data-quality report (default: 0.01)",
     )
+    group.add_argument(
+        "--scenario",
+        choices=["easy", "clustered", "selection", "by_grade"],
+        default="easy",
+        help="enrolment scenario of the planted truth (pipeline.synth.scenarios; default: easy)",
+    )
 
 
 def _profile_arg(parser: argparse.ArgumentParser) -> None:
@@ -261,6 +267,7 @@ def cmd_demo_data(args, config: DistrictConfig) -> int:
         students_per_grade=args.students_per_grade,
         seed=args.seed,
         defect_rate=args.defect_rate,
+        scenario=getattr(args, "scenario", "easy"),
     )
     truth = write_district(spec, args.raw)
     _say(

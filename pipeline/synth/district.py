@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.synth.defects import inject_defects
-from pipeline.synth.interventions import enrol, enrolments, schedule
+from pipeline.synth.interventions import AT_RISK_PERCENTILE, enrol, enrolments, schedule
 from pipeline.synth.norms import NormTables, math_measure, quantile_tables, reading_measure
 from pipeline.synth.overrides import overrides_table
 from pipeline.synth.probes import probes
+from pipeline.synth.scenarios import effect_at_cut, effect_truth, scenario
 from pipeline.synth.scores import (
     SubjectModel,
     behavior_rows,
@@ -53,8 +54,11 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
     screenings: list[pd.DataFrame] = []
     interventions: list[pd.DataFrame] = []
     progress: list[pd.DataFrame] = []
+    at_cut: dict[str, float] = {}
     for model in SUBJECTS:
-        rows, log, probed = _subject(model, students, base, shared, dates, norms, staff, spec, rng)
+        rows, log, probed = _subject(
+            model, students, base, shared, dates, norms, staff, spec, rng, at_cut
+        )
         screenings += rows
         interventions.append(log)
         progress.append(probed)
@@ -73,7 +77,8 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
     )
     tables["staff"] = staff_table(students)
     tables["overrides"] = overrides_table(students, spec)
-    return tables, planted_truth(spec, len(students), defects)
+    truth = planted_truth(spec, len(students), defects)
+    return tables, {**truth, **scenario_truth(spec, at_cut)}
 
 
 def _subject(
@@ -86,10 +91,17 @@ def _subject(
     staff: dict[str, list[str]],
     spec: SynthSpec,
     rng: np.random.Generator,
+    at_cut: dict[str, float] | None = None,
 ) -> tuple[list[pd.DataFrame], pd.DataFrame, pd.DataFrame]:
-    """One subject's screenings, intervention log and probes."""
+    """One subject's screenings, intervention log and probes; ``at_cut`` receives the
+    subject's planted effect at the tier cut."""
     scores = draw_subject(model, students, base, shared, norms, rng)
     service = enrol(scores, model.subject, spec, rng)
+    _apply_scenario(scores, service, students, model.subject, spec)
+    if at_cut is not None:
+        at_cut[model.subject] = effect_at_cut(
+            service.program, service.effect, scores.fall_percentile, AT_RISK_PERCENTILE
+        )
     observe_later_windows(scores, service.effect_raw, model.error_sd, rng)
     rows = screening_rows(scores, model.subject, students, dates, norms, spec)
     schedule(service, dates, rng)
@@ -113,4 +125,29 @@ def planted_truth(spec: SynthSpec, students: int, defects: dict) -> dict:
             for name, p in spec.programs.items()
         },
         "defects": defects,
+    }
+
+
+def _apply_scenario(scores, service, students: pd.DataFrame, subject: str, spec: SynthSpec):
+    """The scenario's departures from the easy district (:mod:`pipeline.synth.scenarios`):
+    effects by grade and the schools' own growth (nothing changes in the easy one)."""
+    chosen = scenario(spec.scenario)
+    factor = chosen.grade_factor(students["grade"].to_numpy(), spec.grades)
+    service.effect = service.effect * factor
+    service.effect_raw = service.effect_raw * factor
+    scores.growth = scores.growth + chosen.school_growth(
+        students, scores.fall_sd, spec.seed, subject
+    )
+
+
+def scenario_truth(spec: SynthSpec, at_cut: dict[str, float]) -> dict:
+    """The scenario's part of ``_truth.json``: its name, each program's effect per grade
+    and, per subject, the effect of being served at the tier cut (``rd``)."""
+    return {
+        "scenario": spec.scenario,
+        "effect_by_grade": effect_truth(spec.programs, spec.grades, scenario(spec.scenario)),
+        "rd": {
+            subject: {"cut_percentile": AT_RISK_PERCENTILE, "effect_sd": round(value, 6)}
+            for subject, value in at_cut.items()
+        },
     }
