@@ -352,6 +352,17 @@ def test_district_effect_is_ols_with_school_clustered_errors():
         se / 10
     )
     assert (fit["n_compared"], fit["n_comparison"]) == (served.sum(), (~served).sum())
+    # One grade pooled: the same estimate and CR1 standard error, with Student's t on
+    # G - 1 = 4 degrees of freedom.
+    from pipeline.stats.comparison import pool_grades
+
+    cell = pd.DataFrame([{"program": "P", "scope": DISTRICT, "subject": "reading", **fit}])
+    pooled = pool_grades(cell).iloc[0]
+    assert pooled["comparison_diff"] == pytest.approx(beta)
+    assert pooled["comparison_se"] == pytest.approx(se, rel=1e-9)
+    half = stats.t.ppf(0.975, 4) * pooled["comparison_se"]
+    assert pooled["comparison_ci_high"] == pytest.approx(beta + half)
+    assert pooled["effect_sd"] == pytest.approx(beta / 10)
 
 
 def test_grades_are_pooled_by_inverse_variance_weights():

@@ -214,6 +214,11 @@ _CELL_COLUMNS = [
     "df",
     "effect_sd",
     "effect_sd_se",
+    "se_hc",
+    "influence",
+    "clustered",
+    "sd_scale",
+    "n_params",
 ]
 
 
@@ -247,7 +252,7 @@ def regression_effect(
     schools = pd.factorize(both["school_id"])[0]
     n_schools = int(schools.max()) + 1
     design = _design(both, served, within, schools if by_school else None)
-    if len(served) <= design.shape[1] + 1:
+    if len(served) - design.shape[1] < MIN_RESIDUAL_DF:
         return None
     clustered = by_school and n_schools >= 2
     out = {"n_compared": len(t), "n_comparison": len(c), "n_schools": n_schools}
@@ -268,10 +273,29 @@ def regression_effect(
         else:
             fit = model.fit(cov_type="HC1")
         out[est], out[se] = float(fit.params[1]), float(fit.bse[1])
+        if column == "change":
+            out["se_hc"], out["influence"] = _influence(model, fit, both["school_id"])
     out["df"] = n_schools - 1 if clustered else len(served) - design.shape[1]
+    out["clustered"] = clustered
+    out["n_params"] = design.shape[1]
+    out["sd_scale"] = float(fall_sd[0]) if one_sd else np.nan
     return out
 
 
+def _influence(model, fit, school_ids: np.ndarray) -> tuple[float, pd.Series]:
+    """The served coefficient's HC1 standard error (the stable weight for pooling) and
+    each school's sum of the coefficient's influence ``e_1' (X'X)^-1 x_i u_i``, from which
+    the cluster-robust variance of a combination of grades follows (:func:`pool_grades`)."""
+    x = model.exog
+    row = (np.linalg.pinv(x.T @ x) @ x.T)[1]
+    contribution = row * fit.resid
+    n, k = x.shape
+    se_hc = float(np.sqrt(np.sum(contribution**2) * n / max(n - k, 1)))
+    return se_hc, pd.Series(contribution).groupby(school_ids).sum()
+
+
+# Fewest residual degrees of freedom of a grade's fit (fewer: no estimate for the grade).
+MIN_RESIDUAL_DF = 3
 _FIT_COLUMNS = ["pre", "fall_sd", "change", "change_sd"]
 
 
@@ -319,35 +343,73 @@ def pool_grades(cells: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 
         d = sum_g w_g d_g / sum_g w_g,   w_g = 1 / SE_g^2,   SE = (sum_g w_g)^(-1/2)
 
-    in score units (``comparison_*``) and SD units (``effect_sd*``); the interval is
-    d -/+ z SE. Counts are summed over the grades."""
+    in score units (``comparison_*``) and SD units (``effect_sd*``), with d -/+ z SE.
+    District-wide, where the grades' errors are clustered by school, ``SE_g`` in the
+    weights is the grade's heteroskedasticity-robust SE (``se_hc``: a cluster-robust SE
+    from a few schools is too noisy to weight by), and SE is the cluster-robust SE of the
+    weighted sum itself, ``SE^2 = c sum_s (sum_g a_g psi_gs)^2`` with ``a_g = w_g / sum
+    w_g``, ``psi_gs`` school s's influence on grade g's estimate (:func:`regression_effect`)
+    and statsmodels' CR1 factor ``c = G / (G - 1) (N - 1) / (N - K)`` (N students and K
+    coefficients over the grades), so one school's grades are not counted as independent;
+    the interval then uses Student's t with G - 1 degrees of freedom (Cameron & Miller
+    2015, section VI). Counts are summed over the grades."""
     if cells.empty:
         return pd.DataFrame(columns=[*_KEYS, "n_compared", "n_comparison", *_ALL_NAMES])
-    z = stats.norm.ppf(0.5 + level / 2)
-    parts = []
-    for estimate, se, names in (
-        ("diff", "se", _NAMES["change"]),
-        ("effect_sd", "effect_sd_se", _NAMES["change_sd"]),
-    ):
-        ok = cells[cells[se] > 0]
-        w = 1.0 / ok[se] ** 2
-        sums = (
-            ok.assign(_w=w, _wd=w * ok[estimate]).groupby(_KEYS, observed=True)[["_w", "_wd"]].sum()
-        )
-        pooled = sums["_wd"] / sums["_w"]
-        pooled_se = 1.0 / np.sqrt(sums["_w"])
-        parts.append(
-            pd.DataFrame(
-                {
-                    names["diff"]: pooled,
-                    names["se"]: pooled_se,
-                    names["ci_low"]: pooled - z * pooled_se,
-                    names["ci_high"]: pooled + z * pooled_se,
-                }
+    rows = []
+    for key, group in cells.groupby(_KEYS, observed=True, sort=False):
+        row = dict(zip(_KEYS, key, strict=True))
+        row.update(n_compared=group["n_compared"].sum(), n_comparison=group["n_comparison"].sum())
+        for sd_units, names in ((False, _NAMES["change"]), (True, _NAMES["change_sd"])):
+            row.update(_pooled(group, sd_units, names, level))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pooling_se(group: pd.DataFrame, sd_units: bool = True) -> tuple[pd.Series, bool]:
+    """Per grade, the SE its pooling weight ``1 / SE^2`` uses, and whether the grades are
+    clustered by school (then the HC1 SE; else the grade's own SE)."""
+    se = group["effect_sd_se"] if sd_units else group["se"]
+    scale = group["sd_scale"] if sd_units and "sd_scale" in group else 1.0
+    clustered = "clustered" in group and bool(group["clustered"].all())
+    if clustered and sd_units and np.isnan(np.asarray(scale, dtype=float)).any():
+        clustered = False  # no single SD per grade: pool with the formula alone
+    return (group["se_hc"] / scale if clustered else se), clustered
+
+
+def _pooled(group: pd.DataFrame, sd_units: bool, names: dict[str, str], level: float) -> dict:
+    """One program x scope x subject's pooled estimate (:func:`pool_grades`)."""
+    estimate = "effect_sd" if sd_units else "diff"
+    scale = group["sd_scale"] if sd_units and "sd_scale" in group else 1.0
+    weight_se, clustered = pooling_se(group, sd_units)
+    ok = (weight_se > 0) & group[estimate].notna()
+    if not ok.any():
+        return dict.fromkeys(names.values(), np.nan)
+    g = group[ok]
+    w = 1.0 / weight_se[ok] ** 2
+    a = w / w.sum()
+    pooled = float((a * g[estimate]).sum())
+    if clustered:
+        scaled = [
+            infl * share / sc
+            for infl, share, sc in zip(
+                g["influence"], a, np.broadcast_to(scale, len(group))[ok.to_numpy()], strict=True
             )
-        )
-    counts = cells.groupby(_KEYS, observed=True)[["n_compared", "n_comparison"]].sum()
-    return pd.concat([counts, *parts], axis=1).reset_index()
+        ]
+        by_school = pd.concat(scaled).groupby(level=0).sum()
+        schools = len(by_school)
+        n = float(g["n_compared"].sum() + g["n_comparison"].sum())
+        cr1 = schools / (schools - 1) * (n - 1) / (n - float(g["n_params"].sum()))
+        pooled_se = float(np.sqrt(cr1 * np.sum(by_school**2)))
+        crit = stats.t.ppf(0.5 + level / 2, schools - 1)
+    else:
+        pooled_se = float(w.sum() ** -0.5)
+        crit = stats.norm.ppf(0.5 + level / 2)
+    return {
+        names["diff"]: pooled,
+        names["se"]: pooled_se,
+        names["ci_low"]: pooled - crit * pooled_se,
+        names["ci_high"]: pooled + crit * pooled_se,
+    }
 
 
 _ALL_NAMES = [name for names in _NAMES.values() for name in names.values()]
