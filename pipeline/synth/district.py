@@ -71,6 +71,11 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
     }
     clean_screenings = tables["screenings"]
     tables, defects = inject_defects(tables, spec, rng)
+    if spec.lean:  # the subtests, staff and overrides draw from streams of their own
+        return tables, {
+            **planted_truth(spec, len(students), defects),
+            **scenario_truth(spec, at_cut),
+        }
     tables["screenings"] = pd.concat(
         [tables["screenings"], reading_subtests(students, clean_screenings, spec)],
         ignore_index=True,

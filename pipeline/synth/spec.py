@@ -32,6 +32,7 @@ class SynthSpec:
     school_year: str = SCHOOL_YEAR
     programs: dict[str, dict] = field(default_factory=lambda: PROGRAMS)
     scenario: str = "easy"  # enrolment scenario (pipeline.synth.scenarios)
+    lean: bool = False  # only what the effect statistics read: no subtests, staff, overrides
 
     @property
     def first_year(self) -> int:
