@@ -248,7 +248,12 @@ def rd_estimates(
     students: pd.DataFrame,
     config: DistrictConfig,
 ) -> pd.DataFrame:
-    """``rd.parquet``: :func:`rd_table` for every subject with an outcome measure."""
+    """``rd.parquet``: :func:`rd_table` for every subject with an outcome measure (empty
+    when rdrobust / rddensity are not installed: they are GPL-3.0, see the README)."""
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) for m in ("rdrobust", "rddensity")):
+        return pd.DataFrame(columns=RD_COLUMNS)
     tables = []
     for subject in config.effectiveness.outcome_measures:
         found = rd_effect(scores, enrolments, subject, config, students=students)
