@@ -8,6 +8,7 @@ tierwise process      tiers from the canonical tables
 tierwise render       execute the report notebooks and write HTML (reports/)
 tierwise reports      all of the above (demo data only when data/raw/ is empty)
 tierwise study        reproduce a published analysis from a spec in config/real/analyses/
+tierwise validate     check estimators against the synthetic district's planted truth
 """
 
 from __future__ import annotations
@@ -231,6 +232,31 @@ def _study_command(sub: Subcommands) -> None:
     _common(study)
 
 
+def _validate_command(sub: Subcommands) -> None:
+    validate = sub.add_parser(
+        "validate",
+        help="check estimators against the synthetic district's planted truth",
+        description="Run a validation suite over many seeds of small synthetic districts and "
+        "print, per planted quantity, the bias and the coverage of the 95%% intervals "
+        "(exit status 1 when a quantity misses its bar).",
+    )
+    validate.add_argument(
+        "--suite", choices=["effects"], required=True, help="effects: program effects and RD"
+    )
+    validate.add_argument(
+        "--seeds", type=int, default=200, help="seeds per scenario (default: 200)"
+    )
+    validate.add_argument("--first-seed", type=int, default=1, help="the first seed (default: 1)")
+    validate.add_argument(
+        "--scenario",
+        default="all",
+        choices=["all", "easy", "clustered", "selection", "by_grade"],
+        help="enrolment scenario (default: all)",
+    )
+    validate.add_argument("--out", type=Path, help="also write every seed's estimates (CSV)")
+    _common(validate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tierwise`` command line: one subcommand per stage (see the module's doc)."""
     parser = argparse.ArgumentParser(
@@ -247,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         _render_command,
         _reports_command,
         _study_command,
+        _validate_command,
     ):
         add_command(sub)
     return parser
@@ -408,6 +435,14 @@ def cmd_study(args, config: DistrictConfig) -> int:
     return 0
 
 
+def cmd_validate(args, config: DistrictConfig) -> int:
+    """Print the suite's bias and coverage per planted quantity; 1 when one misses."""
+    from pipeline.validate import effects
+
+    suites = {"effects": effects.run}
+    return suites[args.suite](args, config)
+
+
 COMMANDS = {
     "demo-data": cmd_demo_data,
     "ingest": lambda a, c: (cmd_ingest(a, c), 0)[1],
@@ -416,6 +451,7 @@ COMMANDS = {
     "render": cmd_render,
     "reports": cmd_reports,
     "study": cmd_study,
+    "validate": cmd_validate,
 }
 
 
