@@ -174,14 +174,13 @@ def rd_findings(term: TermData) -> list[dict]:
             effect["estimate"], effect["ci_low"], effect["ci_high"], term.config
         )
         text = (
-            f"{title}: students just below the tier cut, who were eligible for intervention, "
-            f"grew {effect['estimate']:+.2f} SD more per student served than students just "
-            f"above it ({level} % interval {effect['ci_low']:+.2f} to {effect['ci_high']:+.2f}, "
-            f"{int(effect['n_below'])} and {int(effect['n_above'])} students within "
-            f"{effect['bandwidth']:.2f} SD of the cut; "
-            f"{size}). "
-            "This is the strongest evidence the data allow: near the cut, who was eligible "
-            "depended only on a few points of the fall score. It holds for students near the cut."
+            f"{title}: for students near the tier cut, being served changed growth by "
+            f"{effect['estimate']:+.2f} SD ({level} % interval {effect['ci_low']:+.2f} to "
+            f"{effect['ci_high']:+.2f}; {size}), from {int(effect['n_below'])} eligible "
+            f"students just below the cut and {int(effect['n_above'])} just above it, within "
+            f"{effect['bandwidth']:.2f} SD of the cut score. This is the strongest evidence the "
+            "data allow: near the cut, who was eligible depended only on a few points of the "
+            "fall score, not on anything a comparison could miss."
         )
         out.append({"subject": subject, "shown": True, "text": text, "table": _rd_table(rows)})
     return out
