@@ -189,6 +189,7 @@ def effects_by_grade(
     within = [s for s in strata if s not in cell]
     control = _comparison_group(scores, enrolments, strata).dropna(subset=[*strata, "change"])
     control = with_scopes(control)
+    control = control[control["scope"].isin(treated["scope"].unique())]
     controls = dict(list(control.groupby(["scope", "subject", *cell], observed=True)))
     rows = []
     treated = treated.dropna(subset=strata)

@@ -211,9 +211,14 @@ def run(args, config: DistrictConfig) -> int:
 
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    runs = run_effects_suite(seeds, scenario_names(args.scenario), config)
-    if args.out is not None:
-        runs.to_csv(args.out, index=False)
+    chunks = []
+    for scenario in scenario_names(args.scenario):
+        for seed in seeds:
+            chunk = pd.DataFrame(seed_estimates(seed, scenario, config))
+            if args.out is not None:  # seed by seed, so a stopped run keeps what it did
+                chunk.to_csv(args.out, mode="a", header=not chunks, index=False)
+            chunks.append(chunk)
+    runs = pd.concat(chunks, ignore_index=True)
     summary = summarise(runs)
     print(report(summary), flush=True)
     judged = summary[summary["kind"] != "grade"]
