@@ -8,7 +8,7 @@ tierwise process      tiers from the canonical tables
 tierwise render       execute the report notebooks and write HTML (reports/)
 tierwise reports      all of the above (demo data only when data/raw/ is empty)
 tierwise study        reproduce a published analysis from a spec in config/real/analyses/
-tierwise validate     check processed tables against a synthetic district's planted truth
+tierwise validate     check the pipeline against a synthetic district's planted truth
 """
 
 from __future__ import annotations
@@ -77,6 +77,12 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
         default=0.01,
         help="share of screening rows given a planted defect, shown in the "
         "data-quality report (default: 0.01)",
+    )
+    group.add_argument(
+        "--scenario",
+        choices=["easy", "clustered", "selection", "by_grade"],
+        default="easy",
+        help="enrolment scenario of the planted truth (pipeline.synth.scenarios; default: easy)",
     )
 
 
@@ -229,11 +235,32 @@ def _study_command(sub: Subcommands) -> None:
 def _validate_command(sub: Subcommands) -> None:
     validate = sub.add_parser(
         "validate",
-        help="check the processed tables against the demo district's planted truth",
-        description="Compare a term's processed tables with --raw/_truth.json and print "
-        "the figures; exit 1 when one is outside its expected range.",
+        help="check the pipeline against a synthetic district's planted truth",
+        description="monitoring: compare a term's processed tables with --raw/_truth.json and "
+        "print the figures. effects: run the estimators over many seeds of small synthetic "
+        "districts and print, per planted quantity, the bias and the coverage of the 95%% "
+        "intervals. Exit status 1 when a figure misses its bar.",
     )
-    validate.add_argument("--suite", choices=["monitoring"], required=True, help="what to check")
+    validate.add_argument(
+        "--suite",
+        choices=["monitoring", "effects"],
+        required=True,
+        help="monitoring: progress decisions of a processed term; effects: program effects "
+        "and RD over many seeds",
+    )
+    validate.add_argument(
+        "--seeds", type=int, default=200, help="effects: seeds per scenario (default: 200)"
+    )
+    validate.add_argument(
+        "--first-seed", type=int, default=1, help="effects: the first seed (default: 1)"
+    )
+    validate.add_argument(
+        "--scenario",
+        default="all",
+        choices=["all", "easy", "clustered", "selection", "by_grade"],
+        help="effects: enrolment scenario (default: all)",
+    )
+    validate.add_argument("--out", type=Path, help="effects: also write every seed's estimates")
     _common(validate)
     _term(validate)
 
@@ -275,6 +302,7 @@ def cmd_demo_data(args, config: DistrictConfig) -> int:
         students_per_grade=args.students_per_grade,
         seed=args.seed,
         defect_rate=args.defect_rate,
+        scenario=getattr(args, "scenario", "easy"),
     )
     truth = write_district(spec, args.raw)
     _say(
@@ -416,6 +444,11 @@ def cmd_study(args, config: DistrictConfig) -> int:
 
 
 def cmd_validate(args, config: DistrictConfig) -> int:
+    """Print the suite's figures; 1 when one misses its bar."""
+    if args.suite == "effects":
+        from pipeline.validate import effects
+
+        return effects.run(args, config)
     from pipeline.stats.validate_monitoring import validate_monitoring
 
     term = _processed_term(args)

@@ -239,14 +239,18 @@ def test_no_number_is_shown_below_the_minimum_cell_size(counts, min_n):
         assert TOO_SMALL in out["note"] and out["suppressed"]
 
 
-def test_summary_table_says_n_too_small_instead_of_a_number(effectiveness):
+def test_summary_table_says_n_too_small_instead_of_a_number(effectiveness, config):
     from pipeline.reports.programs import summary_table
 
-    table = summary_table(effectiveness)
+    table = summary_table(effectiveness, config)
     small = effectiveness["n_scored"].between(1, 9).to_numpy()
     assert small.any(), "the small district has schools with fewer than 10 in a program"
-    assert (table.loc[small, "Pre/post g [95% CI]"] == TOO_SMALL).all()
-    assert (table.loc[~small, "Pre/post g [95% CI]"].str.match(r"^-?\d+\.\d\d \[")).all()
+    change = "Change since fall (points)"
+    assert (table.loc[small, change] == TOO_SMALL).all()
+    assert (table.loc[~small, change].str.match(r"^[+-]\d+\.\d")).all()
+    # The headers carry the configured fidelity threshold and interval level.
+    assert "At 80% fidelity" in table.columns and "Effect (SD) [95% CI]" in table.columns
+    assert not any("Hedges" in c or "Pre/post g" in c for c in table.columns)
 
 
 @settings(max_examples=80, deadline=None)
@@ -304,3 +308,128 @@ def test_moments_skip_missing_values_and_groups_with_none():
     got = _moments(frame, ["g"], ["x"], "p_")["x"]
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     assert got["p_n"].dtype.kind == "i"
+
+
+# ------------------------------------------------- the effect against a comparison group
+
+
+def cluster_robust(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """OLS coefficient 1 and its CR1 standard error, by hand (Cameron & Miller 2015, eq. 11
+    with the small-sample factor G / (G - 1) (N - 1) / (N - K))."""
+    bread = np.linalg.inv(X.T @ X)
+    beta = bread @ X.T @ y
+    u = y - X @ beta
+    meat = sum(
+        np.outer(X[groups == g].T @ u[groups == g], X[groups == g].T @ u[groups == g])
+        for g in np.unique(groups)
+    )
+    n, k, big_g = len(y), X.shape[1], len(np.unique(groups))
+    v = bread @ meat @ bread * big_g / (big_g - 1) * (n - 1) / (n - k)
+    return float(beta[1]), float(np.sqrt(v[1, 1]))
+
+
+def test_district_effect_is_ols_with_school_clustered_errors():
+    from pipeline.stats.comparison import regression_effect
+
+    rng = np.random.default_rng(4)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "school_id": rng.choice(["a", "b", "c", "d", "e"], n),
+            "fall_level": rng.choice([2, 3], n),
+            "pre": rng.normal(40, 10, n),
+            "fall_sd": 10.0,
+        }
+    )
+    served = rng.random(n) < 0.4
+    school = frame["school_id"].map({"a": 0, "b": 2, "c": -1, "d": 1, "e": 3})
+    growth = 5 + 0.3 * frame["pre"] + 4 * served + school + rng.normal(0, 6, n)
+    frame = frame.assign(change=growth, change_sd=growth / 10)
+    fit = regression_effect(frame[served], frame[~served], ["fall_level"], True)
+    # The same model by hand: intercept, served, centred pre in SDs, level 3, schools b-e.
+    both = pd.concat([frame[served], frame[~served]])
+    s = np.r_[np.ones(served.sum()), np.zeros((~served).sum())]
+    pre = both["pre"].to_numpy() / 10
+    X = np.column_stack(
+        [np.ones(n), s, pre - pre.mean(), both["fall_level"].to_numpy() == 3]
+        + [both["school_id"].to_numpy() == k for k in ["b", "c", "d", "e"]]
+    ).astype(float)
+    beta, se = cluster_robust(both["change"].to_numpy(), X, both["school_id"].to_numpy())
+    assert fit["diff"] == pytest.approx(beta, rel=1e-9)
+    assert fit["se"] == pytest.approx(se, rel=1e-9)
+    assert fit["df"] == 4  # G - 1
+    assert fit["effect_sd"] == pytest.approx(beta / 10) and fit["effect_sd_se"] == pytest.approx(
+        se / 10
+    )
+    assert (fit["n_compared"], fit["n_comparison"]) == (served.sum(), (~served).sum())
+    # One grade pooled: the same estimate and CR1 standard error, with Student's t on
+    # G - 1 = 4 degrees of freedom.
+    from pipeline.stats.comparison import pool_grades
+
+    cell = pd.DataFrame([{"program": "P", "scope": DISTRICT, "subject": "reading", **fit}])
+    pooled = pool_grades(cell).iloc[0]
+    assert pooled["comparison_diff"] == pytest.approx(beta)
+    assert pooled["comparison_se"] == pytest.approx(se, rel=1e-9)
+    half = stats.t.ppf(0.975, 4) * pooled["comparison_se"]
+    assert pooled["comparison_ci_high"] == pytest.approx(beta + half)
+    assert pooled["effect_sd"] == pytest.approx(beta / 10)
+
+
+def test_grades_are_pooled_by_inverse_variance_weights():
+    from pipeline.stats.comparison import pool_grades
+
+    cells = pd.DataFrame(
+        {
+            "program": "P",
+            "scope": "district",
+            "subject": "reading",
+            "grade": [1, 2, 3],
+            "n_compared": [10, 20, 30],
+            "n_comparison": [5, 6, 7],
+            "diff": [1.0, 2.0, 4.0],
+            "se": [1.0, 2.0, 4.0],
+            "effect_sd": [0.1, 0.3, 0.2],
+            "effect_sd_se": [0.05, 0.1, 0.2],
+        }
+    )
+    out = pool_grades(cells).iloc[0]
+    # Weights 1/0.05^2 = 400, 1/0.1^2 = 100, 1/0.2^2 = 25 (Borenstein et al. 2009, eq. 11.3).
+    assert out["effect_sd"] == pytest.approx((400 * 0.1 + 100 * 0.3 + 25 * 0.2) / 525)
+    assert out["effect_sd_se"] == pytest.approx(525**-0.5)
+    assert out["effect_sd_ci_low"] == pytest.approx(out["effect_sd"] - 1.959964 * 525**-0.5)
+    assert out["comparison_diff"] == pytest.approx((1 + 2 / 4 + 4 / 16) / (1 + 1 / 4 + 1 / 16))
+    assert (out["n_compared"], out["n_comparison"]) == (60, 18)
+
+
+def test_a_program_without_comparable_students_has_no_effect_and_says_so(config):
+    from pipeline.stats.comparison import growth_comparison
+    from pipeline.stats.effectiveness import NO_COMPARISON
+
+    scores = pd.DataFrame(
+        {
+            "student_id": [f"s{i}" for i in range(24)],
+            "school_id": "001",
+            "subject": "reading",
+            "measure": "m",
+            "grade": 2,
+            "pre": np.arange(24.0),
+            "post": np.arange(24.0) + 5,
+            "change": 5.0,
+            "fall_sd": 7.0,
+            "change_sd": 5 / 7,
+            # The served students are all at level 3; every comparison student at level 1.
+            "fall_level": [3] * 12 + [1] * 12,
+        }
+    )
+    enrol = pd.DataFrame(
+        {"student_id": [f"s{i}" for i in range(12)], "program": "P", "subject": "reading"}
+    ).assign(school_id="001")
+    out = growth_comparison(scores, enrol)
+    assert set(out["scope"]) == {"001", DISTRICT}  # a row for every scope: no KeyError
+    assert (out["n_compared"] == 0).all() and out["effect_sd"].isna().all()
+    from pipeline.stats.effectiveness import EFFECTIVENESS_COLUMNS
+
+    table = out.assign(n=12, n_scored=12).reindex(columns=EFFECTIVENESS_COLUMNS)
+    marked = suppress_small(table, 10, "spring")
+    assert (~marked["has_comparison"]).all()
+    assert marked["note"].str.contains(NO_COMPARISON, regex=False).all()

@@ -109,6 +109,14 @@ def test_estimates_are_unbiased_across_seeds(runs):
     assert ((mean - planted).abs() <= 3 * sd / np.sqrt(g.size())).all()
 
 
+def test_a_program_without_comparable_strata_has_a_row_not_a_key_error(config):
+    # Seed 214 used to raise KeyError: one program had no stratum with comparison students.
+    effects, truth = district_effects(214, config)
+    assert set(truth["programs"]) <= set(effects.index)
+    missing = effects[effects["n_compared"] == 0]
+    assert missing["effect_sd"].isna().all()
+
+
 def test_full_table_reports_the_same_effect(config):
     """The pipeline's effectiveness table carries the estimator's numbers unchanged."""
     tables, _ = generate(SynthSpec(seed=SEEDS[0], **SPEC))

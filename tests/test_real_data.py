@@ -66,6 +66,8 @@ def test_star_small_class_difference_per_grade(config):
 
 
 def test_early_intervention_growth_difference(config):
+    import statsmodels.formula.api as smf
+
     tables, cfg, path = study("early", config)
     scores = outcome_scores(tables["screenings"], tables["students"], cfg, "spring")
     enrol = tables["interventions"].merge(
@@ -76,12 +78,17 @@ def test_early_intervention_growth_difference(config):
 
     raw = pd.read_csv(path)
     wide = raw.pivot_table(index=["id", "trt"], columns="age", values="cog").reset_index()
-    wide["growth"] = wide[2.0] - wide[1.0]
+    wide.columns = ["id", "trt", "age1", "age15", "age2"]
+    wide["growth"] = wide["age2"] - wide["age1"]
     treated = wide.loc[wide["trt"] == "Y", "growth"].to_numpy()
     control = wide.loc[wide["trt"] == "N", "growth"].to_numpy()
-    diff, low, high = welch(treated, control)
     assert (row["n_compared"], row["n_comparison"]) == (58, 45) == (len(treated), len(control))
-    assert row["comparison_diff"] == pytest.approx(diff, rel=1e-10)
+    # The effect adjusts growth for the age-1 score (ANCOVA), with HC1 errors in one site.
+    fit = smf.ols("growth ~ C(trt, Treatment('N')) + age1", data=wide).fit(cov_type="HC1")
+    term = "C(trt, Treatment('N'))[T.Y]"
+    low, high = fit.conf_int().loc[term]
+    assert row["comparison_diff"] == pytest.approx(fit.params[term], rel=1e-9)
+    assert row["comparison_se"] == pytest.approx(fit.bse[term], rel=1e-9)
     assert (row["comparison_ci_low"], row["comparison_ci_high"]) == pytest.approx((low, high))
     # Per-child growth from age 1 to 2, by group.
     per_child = scores.set_index("student_id")["change"]
@@ -91,8 +98,30 @@ def test_early_intervention_growth_difference(config):
     )
     print(
         f"\nEarly intervention: growth age 1 -> 2, treated {treated.mean():.2f} vs control "
-        f"{control.mean():.2f}; difference {diff:.2f} [{low:.2f}, {high:.2f}]"
+        f"{control.mean():.2f}; adjusted for the age-1 score {fit.params[term]:.2f} "
+        f"[{low:.2f}, {high:.2f}]"
     )
+
+
+def test_early_program_vs_comparison_counts_each_child_once(config):
+    # 103 children (58 treated, 45 not), each seen at ages 1, 1.5 and 2: one score per
+    # child (the latest, age 2), not 174 vs 135 observations.
+    tables, _, path = study("early", config)
+    out = program_vs_comparison(
+        tables["screenings"],
+        tables["students"],
+        tables["interventions"],
+        tables["comparison"]["student_id"],
+    ).iloc[0]
+    raw = pd.read_csv(path)
+    at_two = raw[raw["age"] == 2]
+    diff, low, high = welch(
+        at_two.loc[at_two["trt"] == "Y", "cog"].to_numpy(),
+        at_two.loc[at_two["trt"] == "N", "cog"].to_numpy(),
+    )
+    assert (out["n_compared"], out["n_comparison"]) == (58, 45)
+    assert out["diff"] == pytest.approx(diff, rel=1e-10)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((low, high), rel=1e-9)
 
 
 # ------------------------------------------------------------ UO CORE ORF passages

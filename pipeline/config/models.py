@@ -282,6 +282,22 @@ class Progress(_Strict):
     meetings_at_screenings: bool = True
 
 
+class RegressionDiscontinuity(_Strict):
+    """The regression-discontinuity estimate at the tier cut and when its diagnostics pass
+    (:mod:`pipeline.stats.rd`)."""
+
+    # A diagnostic test fails below alpha / the number of tests of its kind (Bonferroni).
+    alpha: float = Field(0.05, gt=0, lt=1)
+    # The smallest jump in the share served at the cut that makes eligibility an instrument.
+    min_first_stage: float = Field(0.2, gt=0, le=1)
+    # Fewest students within the bandwidth on each side of the cut.
+    min_students: int = Field(50, ge=10)
+    # Placebo cuts, in fall SDs from the real cut (each tested on its own side only).
+    placebo_cuts: list[float] = [-0.5, 0.5]
+    # Student characteristics that must not jump at the cut (roster columns, 0/1).
+    covariates: list[str] = ["ell", "iep", "econ_disadvantaged"]
+
+
 class Effectiveness(_Strict):
     """Which screening measure is each subject's pre/post outcome, in order of preference."""
 
@@ -291,6 +307,10 @@ class Effectiveness(_Strict):
     }
     fidelity_threshold: float = Field(0.8, gt=0, le=1)
     confidence: float = Field(0.95, gt=0, lt=1)
+    # Kraft (2020) benchmarks of effects in SDs: below the first small, below the second
+    # medium, from the second on large.
+    magnitude_cuts: tuple[float, float] = (0.05, 0.20)
+    rd: RegressionDiscontinuity = RegressionDiscontinuity()
 
 
 class DistrictConfig(_Strict):

@@ -16,6 +16,7 @@ from pipeline.stats import district
 
 # The tables of a term a report shows when the stage that writes them has run.
 OPTIONAL_TABLES = (
+    "rd",
     "groups",
     "unserved",
     "effectiveness",

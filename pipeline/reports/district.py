@@ -6,9 +6,11 @@ scope.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.config import DistrictConfig
+from pipeline.reports import programs
 from pipeline.reports.data import TermData
 from pipeline.reports.subjects import SubjectView
 from pipeline.reports.words import SUBJECT_TITLES, confidence_level
@@ -129,15 +131,101 @@ def district_methods(config: DistrictConfig) -> list[tuple[str, str]]:
             "outside the measure's range, a student not in the roster). They are left out of "
             "every report and listed with file and row in the data-quality report.",
         ),
-        (
-            "Effect (SD)",
-            "Growth of a program's students beyond similar students without intervention, in "
-            f"standard deviations, with its {confidence_level(config)} % interval. An interval "
-            "that crosses 0 means the data cannot yet tell the program apart from no program.",
-        ),
+        ("Effect (SD)", programs.effect_words(config)),
+        ("Change since fall", programs.change_words()),
         (
             f"n<{k} and hidden",
             f"Numbers built from fewer than {k} students show n<{k}; a few more are hidden so "
             "that a small group cannot be worked out from the totals.",
         ),
     ]
+
+
+# --- regression discontinuity at the tier cut ------------------------------------------
+
+RD_TERMS = {
+    "first_stage": "Share served jumps at the cut",
+    "students": "Enough students on each side of the cut",
+    "density": "No bunching of fall scores at the cut",
+}
+
+
+def rd_findings(term: TermData) -> list[dict]:
+    """Per subject whose regression-discontinuity estimate passed every diagnostic
+    (``rd.parquet``, :mod:`pipeline.stats.rd`): a heading sentence and the table of the
+    estimate and its diagnostics. Subjects whose diagnostics failed say which failed."""
+    rd = term.table("rd")
+    if rd is None or rd.empty:
+        return []
+    level = confidence_level(term.config)
+    out = []
+    for subject, rows in rd.groupby("subject", sort=True):
+        effect = rows[rows["term"] == "effect"].iloc[0]
+        failed = rows.loc[~rows["passes"].astype(bool), "term"].map(_rd_term).tolist()
+        title = SUBJECT_TITLES.get(subject, subject)
+        if failed:
+            text = (
+                f"{title}: no estimate at the tier cut is shown, because these checks did not "
+                f"pass: {', '.join(failed)}."
+            )
+            out.append({"subject": subject, "shown": False, "text": text, "table": None})
+            continue
+        size = programs.magnitude_words(
+            effect["estimate"], effect["ci_low"], effect["ci_high"], term.config
+        )
+        text = (
+            f"{title}: for students near the tier cut, being served changed growth by "
+            f"{effect['estimate']:+.2f} SD ({level} % interval {effect['ci_low']:+.2f} to "
+            f"{effect['ci_high']:+.2f}; {size}), from {int(effect['n_below'])} eligible "
+            f"students just below the cut and {int(effect['n_above'])} just above it, within "
+            f"{effect['bandwidth']:.2f} SD of the cut score. This is the strongest evidence the "
+            "data allow: near the cut, who was eligible depended only on a few points of the "
+            "fall score, not on anything a comparison could miss."
+        )
+        out.append({"subject": subject, "shown": True, "text": text, "table": _rd_table(rows)})
+    return out
+
+
+def _rd_term(term: str) -> str:
+    if term.startswith("balance: "):
+        return f"no jump in {term.removeprefix('balance: ')} at the cut"
+    if term.startswith("placebo: "):
+        return f"no jump at a placebo cut ({term.removeprefix('placebo: ')})"
+    return RD_TERMS.get(term, term)
+
+
+def _rd_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The estimate and each diagnostic with its figure and whether it passed."""
+
+    def figure(row) -> str:
+        if pd.notna(row["estimate"]):
+            return f"{row['estimate']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
+        if pd.notna(row["p"]):
+            return f"p = {row['p']:.2f}"
+        return f"{int(row['n_below'])} below, {int(row['n_above'])} above"
+
+    return pd.DataFrame(
+        {
+            "Check": ["Effect of being served (SD)", *map(_rd_term, rows["term"].iloc[1:])],
+            "Figure": [figure(r) for _, r in rows.iterrows()],
+            "Passed": ["estimate", *np.where(rows["passes"].iloc[1:], "yes", "no")],
+        }
+    )
+
+
+def rd_methods(config: DistrictConfig) -> str:
+    """How the estimate at the cut is made and when it is shown."""
+    rd = config.effectiveness.rd
+    return (
+        "Students just below the Tier 2 cut of the fall screening are eligible for "
+        "intervention, students just above are not, but some eligible students are not "
+        "served and a few others are. The jump in growth at the cut, divided by the jump in "
+        "the share served, estimates the effect of being served for students near the cut "
+        "(a fuzzy regression discontinuity: rdrobust, local linear fits with the MSE-optimal "
+        "bandwidth and robust bias-corrected intervals; Calonico, Cattaneo & Titiunik 2014). "
+        "It is shown only when every check passes: the share served jumps by at least "
+        f"{rd.min_first_stage:g}; at least {rd.min_students} students sit on each side within "
+        "the bandwidth; fall scores do not bunch at the cut (rddensity); student "
+        f"characteristics ({', '.join(rd.covariates)}) do not jump at the cut; and growth "
+        f"does not jump at placebo cuts ({', '.join(f'{c:+g}' for c in rd.placebo_cuts)} SD)."
+    )

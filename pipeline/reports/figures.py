@@ -94,43 +94,45 @@ def tier_distribution_figure(tiers: pd.DataFrame) -> tuple[plt.Figure, str]:
 def forest_plot_figure(
     effectiveness: pd.DataFrame, config: DistrictConfig, school_id: str | None = None
 ) -> tuple[plt.Figure, str] | None:
-    """Per program: pre/post Hedges' g and the growth difference against comparable
-    students (SD units), each with its 95 % interval; this school and the district."""
-    e = effectiveness.dropna(subset=["hedges_g"], how="all")
+    """Per program, this school and the district: the effect (growth against similar
+    students without intervention, SD units) with its interval. Only programs with a
+    comparison group are drawn: a change since fall is not an effect; the alt text names
+    the programs left out."""
+    has = effectiveness["effect_sd"].notna()
+    if "has_comparison" in effectiveness:
+        has &= effectiveness["has_comparison"].fillna(False).astype(bool)
+    e = effectiveness[has].sort_values(
+        ["subject", "program", "scope"], ascending=[True, True, False]
+    )
     if e.empty:
         return None
-    e = e.sort_values(["subject", "program", "scope"], ascending=[True, True, False])
-    labels = [
-        f"{p} ({'district' if s == 'district' else 'this school' if s == school_id else s})"
-        for p, s in zip(e["program"], e["scope"], strict=True)
-    ]
+    where = lambda s: "district" if s == "district" else "this school" if s == school_id else s  # noqa: E731
+    labels = [f"{p} ({where(s)})" for p, s in zip(e["program"], e["scope"], strict=True)]
     y = list(range(len(e)))[::-1]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 0.38 * len(e) + 1.2), sharey=True)
-    panels = [
-        ("hedges_g", "g_ci_low", "g_ci_high", "Pre/post Hedges' g"),
-        ("effect_sd", "effect_sd_ci_low", "effect_sd_ci_high", "Growth vs comparison (SD)"),
-    ]
-    alt = []
-    for ax, (col, lo, hi, title) in zip(axes, panels, strict=True):
-        colors = ["#0072B2" if s == "district" else "#E69F00" for s in e["scope"]]
-        for yi, est, low, high, c in zip(y, e[col], e[lo], e[hi], colors, strict=True):
-            if pd.isna(est):
-                ax.text(0, yi, "n too small", fontsize=6.5, va="center", color="#6E6E6E")
-                continue
-            ax.plot([low, high], [yi, yi], color=c, lw=1.6)
-            ax.plot([est], [yi], "s", color=c, ms=4)
-        ax.axvline(0, color="#999999", lw=0.8)
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.spines[["top", "right"]].set_visible(False)
-    axes[0].set_yticks(y, labels, fontsize=7)
-    for label, g, s in zip(labels, e["hedges_g"], e["effect_sd"], strict=True):
-        g_text = "n too small" if pd.isna(g) else f"{g:.2f}"
-        s_text = "n too small" if pd.isna(s) else f"{s:.2f}"
-        alt.append(f"{label}: g {g_text}, vs comparison {s_text} SD")
+    fig, ax = plt.subplots(figsize=(7.5, 0.38 * len(e) + 1.3))
+    colors = ["#0072B2" if s == "district" else "#E69F00" for s in e["scope"]]
+    columns = [e["effect_sd"], e["effect_sd_ci_low"], e["effect_sd_ci_high"]]
+    for yi, est, low, high, c in zip(y, *columns, colors, strict=True):
+        ax.plot([low, high], [yi, yi], color=c, lw=1.6)
+        ax.plot([est], [yi], "s", color=c, ms=4)
+    ax.axvline(0, color="#999999", lw=0.8)
+    level = confidence_level(config)
+    ax.set_xlabel(f"Effect in SD ({level} % interval), vs similar students without intervention")
+    ax.tick_params(labelsize=7)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.set_yticks(y, labels, fontsize=7)
     fig.tight_layout()
-    heading = f"Forest plot of program effects with {confidence_level(config)}% intervals. "
-    return fig, heading + "; ".join(alt) + "."
+    alt = [
+        f"{label}: {est:+.2f} SD [{lo:+.2f}, {hi:+.2f}]"
+        for label, est, lo, hi in zip(labels, *columns, strict=True)
+    ]
+    left_out = sorted(set(effectiveness.loc[~has, "program"]) - set(e["program"]))
+    heading = (
+        f"Forest plot of program effects with {level}% intervals, compared with similar "
+        "students who had no intervention (not a controlled experiment). "
+    )
+    tail = f" Not shown (no comparison group): {', '.join(left_out)}." if left_out else ""
+    return fig, heading + "; ".join(alt) + "." + tail
 
 
 def forest_figure(

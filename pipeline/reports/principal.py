@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import DistrictConfig
+from pipeline.reports import programs
 from pipeline.reports.data import TermData
 from pipeline.reports.subjects import SubjectView, tier_table_display
 from pipeline.reports.words import SUBJECT_TITLES, confidence_level
@@ -152,28 +153,33 @@ def _movement_finding(view: SubjectView, k: int) -> list[Finding]:
 def program_findings(
     effectiveness: pd.DataFrame | None, scope: str, config: DistrictConfig
 ) -> list[Finding]:
-    """A sentence per published program effect: more, less or no clearly different growth
-    than similar students, with the effect and its interval."""
+    """A sentence per published program effect (only against a comparison group; a change
+    since fall is never a finding): more, less or no clearly different growth than similar
+    students without intervention, with the effect, its interval and its size (Kraft 2020)."""
+    from pipeline.reports.programs import magnitude_words
+
     level = confidence_level(config)
     rows = program_rows(effectiveness, scope)
     if rows is None or rows.empty:
         return []
-    shown = rows[rows["published"] & rows["effect"].notna()]
+    shown = rows[rows["published"] & rows["effect"].notna() & rows["has_comparison"]]
     out = []
     for row in shown.itertuples():
         low, high = row.low, row.high
         if low > 0:
-            verdict = "students grew more than similar students without it"
+            verdict = "students grew more than similar students who had no intervention"
         elif high < 0:
-            verdict = "students grew less than similar students without it"
+            verdict = "students grew less than similar students who had no intervention"
         else:
-            verdict = "no clear difference from similar students without it"
+            verdict = "no clear difference from similar students who had no intervention"
+        size = magnitude_words(row.effect, low, high, config)
         out.append(
             (
                 "program",
                 40.0 + abs(row.effect) * 20,
-                f"{row.program} ({row.subject}, {row.n} students): {verdict} "
-                f"(effect {row.effect:+.2f} SD, {level} % interval {low:+.2f} to {high:+.2f}).",
+                f"{row.program} ({row.subject}, {row.n_compared} students compared): {verdict} "
+                f"(effect {row.effect:+.2f} SD, {level} % interval {low:+.2f} to {high:+.2f}; "
+                f"{size}; not a controlled experiment).",
             )
         )
     return out
@@ -218,25 +224,31 @@ def key_findings(
 def program_rows(effectiveness: pd.DataFrame | None, scope: str) -> pd.DataFrame | None:
     """Programs at ``scope`` (a school id or ``"district"``) with the effect the report
     shows: growth beyond similar students without intervention, in SD units, with its
-    95 % interval; pre/post Hedges' g when the comparison is missing."""
+    interval (``effect``, ``low``, ``high``), only where a comparison group exists
+    (``has_comparison``); ``change``: the mean change since fall in points, which is
+    never an effect."""
     if effectiveness is None:
         return None
     rows = effectiveness[effectiveness["scope"].astype(str) == str(scope)]
     if rows.empty:
-        return rows.assign(effect=[], low=[], high=[], published=[], basis=[])
-    use_cmp = rows["effect_sd"].notna()
-    effect = rows["effect_sd"].where(use_cmp, rows["hedges_g"])
-    low = rows["effect_sd_ci_low"].where(use_cmp, rows["g_ci_low"])
-    high = rows["effect_sd_ci_high"].where(use_cmp, rows["g_ci_high"])
+        return rows.assign(
+            effect=[], low=[], high=[], published=[], basis=[], change=[], has_comparison=[]
+        )
+    has = rows["effect_sd"].notna()
+    if "has_comparison" in rows:
+        has = has & rows["has_comparison"].fillna(False).astype(bool)
     published = ~rows["suppressed"].fillna(False).astype(bool)
     return (
         rows.assign(
-            effect=effect.astype(float),
-            low=low.astype(float),
-            high=high.astype(float),
+            effect=rows["effect_sd"].where(has).astype(float),
+            low=rows["effect_sd_ci_low"].where(has).astype(float),
+            high=rows["effect_sd_ci_high"].where(has).astype(float),
             published=published,
-            basis=np.where(use_cmp, "vs similar students", "pre/post"),
+            has_comparison=has,
+            basis=np.where(has, "similar students who had no intervention", "no comparison group"),
+            change=rows["mean_change"].astype(float),
             n=rows["n"].fillna(0).astype(int),
+            n_compared=rows["n_compared"].fillna(0).astype(int),
         )
         .sort_values(["subject", "program"])
         .reset_index(drop=True)
@@ -244,8 +256,11 @@ def program_rows(effectiveness: pd.DataFrame | None, scope: str) -> pd.DataFrame
 
 
 def program_display(rows: pd.DataFrame, config: DistrictConfig) -> pd.DataFrame:
-    """The programs table: students, attendance, effect and its interval, and what the
-    effect is compared with; a program of fewer than k students shows n<k."""
+    """The programs table: students, attendance, the change since fall (never called an
+    effect), the students actually compared, the effect against similar students without
+    intervention with its interval and size; a count below k shows n<k."""
+    from pipeline.reports.programs import NOT_AN_EFFECT, magnitude_words
+
     k = config.privacy.min_cell_size
 
     def fmt(value: float, digits: int = 2, sign: bool = True) -> str:
@@ -255,6 +270,7 @@ def program_display(rows: pd.DataFrame, config: DistrictConfig) -> pd.DataFrame:
 
     published = rows["published"]
     small = privacy.small_text(k)
+    has = rows["has_comparison"]
     return pd.DataFrame(
         {
             "Program": rows["program"],
@@ -264,17 +280,33 @@ def program_display(rows: pd.DataFrame, config: DistrictConfig) -> pd.DataFrame:
                 fmt(v, sign=False) if p else small
                 for v, p in zip(rows["dosage_mean"], published, strict=True)
             ],
+            "Change since fall (points)": [
+                (
+                    small
+                    if not p
+                    else ""
+                    if pd.isna(c)
+                    else fmt(c, 1) + ("" if h else f" ({NOT_AN_EFFECT})")
+                )
+                for c, p, h in zip(rows["change"], published, has, strict=True)
+            ],
+            "Students compared": [
+                (str(n) if n >= k else small) if h else "none"
+                for n, h in zip(rows["n_compared"], has, strict=True)
+            ],
             "Effect (SD)": [
-                (fmt(v) or "no data yet") if p else small
-                for v, p in zip(rows["effect"], published, strict=True)
+                (fmt(v) if h else "no comparison group") if p else small
+                for v, p, h in zip(rows["effect"], published, has, strict=True)
             ],
             f"{confidence_level(config)} % interval": [
                 f"{fmt(lo)} to {fmt(hi)}" if p and pd.notna(lo) else (small if not p else "")
                 for lo, hi, p in zip(rows["low"], rows["high"], published, strict=True)
             ],
-            "Compared with": [
-                b if p and pd.notna(e) else ""
-                for b, p, e in zip(rows["basis"], published, rows["effect"], strict=True)
+            "Size (Kraft 2020)": [
+                magnitude_words(v, lo, hi, config) if p and h else ""
+                for v, lo, hi, p, h in zip(
+                    rows["effect"], rows["low"], rows["high"], published, has, strict=True
+                )
             ],
         }
     )
@@ -411,14 +443,8 @@ def principal_methods(config: DistrictConfig) -> list[tuple[str, str]]:
             "Students in Tier 2 or Tier 3 on this window's screening, as a share of the "
             "students screened in that subject.",
         ),
-        (
-            "Effect (SD)",
-            "How much more a program's students grew than similar students (same grade, same "
-            "starting level) who were not in an intervention, in standard deviations: 0.2 is "
-            f"small, 0.5 medium, 0.8 large. The {confidence_level(config)} % interval is the range "
-            "the true effect probably lies in; an interval that crosses 0 means the data "
-            "cannot yet tell the program apart from no program.",
-        ),
+        ("Effect (SD)", programs.effect_words(config)),
+        ("Change since fall", programs.change_words()),
         (
             f"n<{k} and hidden",
             f"Any number built from fewer than {k} students is shown as n<{k}, so no student "

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.config import DistrictConfig
-from pipeline.reports import monitoring
-from pipeline.reports.data import GroupingData, MonitoringData, SchoolData
+from pipeline.config import DistrictConfig, load_config
+from pipeline.reports import monitoring, programs
+from pipeline.reports.data import GroupingData, MonitoringData, SchoolData, from_root
 from pipeline.reports.words import SUBJECT_TITLES, confidence_level
 from pipeline.rules.labels import FOCUS_LABELS, TIER_LABELS, grade_label
 from pipeline.stats.district import crosstab
@@ -241,7 +241,25 @@ def program_effectiveness_table(monitoring: MonitoringData, school: SchoolData) 
     """The school's programs and the same programs district-wide."""
     from pipeline.reports.programs import summary_table
 
-    return summary_table(monitoring.effectiveness, {school.school_id: "This school"})
+    # load_school always sets the config; a hand-built SchoolData may not.
+    config = school.config if school.config is not None else load_config(from_root("config"))
+    return summary_table(monitoring.effectiveness, config, {school.school_id: "This school"})
+
+
+def effectiveness_lead(config: DistrictConfig) -> str:
+    """The lead of the "Is it working?" section: what is an effect and what is not."""
+    from pipeline.reports.programs import COMPARED_WITH, NOT_AN_EFFECT
+
+    level = confidence_level(config)
+    return (
+        "Per program, this school and the district: students served, sessions attended, the "
+        "change since fall on the screening measure, and the effect: growth beyond students at "
+        f"the same fall level, {COMPARED_WITH}, in points and in standard deviations with its "
+        f"{level}% interval and the number of students actually compared. The change since "
+        "fall includes the growth every student makes over a term, so where no comparison "
+        f'group exists it reads "{NOT_AN_EFFECT}". Statistics built from fewer students than '
+        'the district minimum read "n too small".'
+    )
 
 
 def transition_table(monitoring: MonitoringData, school: SchoolData) -> pd.DataFrame:
@@ -317,11 +335,6 @@ def specialist_methods(config: DistrictConfig) -> list[tuple[str, str]]:
             "the probes. It is compared with the aimline's slope and with typical growth.",
         ),
         ("Decision", monitoring.decision_words(config)),
-        (
-            "Effect size (Hedges' g, SD)",
-            "How big a change is, in standard deviations of the scores: about 0.2 is small, "
-            f"0.5 medium, 0.8 large. The {confidence_level(config)} % interval is the range the "
-            "true effect probably lies in; an interval that crosses 0 means the data cannot "
-            "yet rule out no effect.",
-        ),
+        ("Effect (SD)", programs.effect_words(config)),
+        ("Change since fall", programs.change_words()),
     ]

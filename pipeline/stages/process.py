@@ -43,6 +43,7 @@ TABLES = [
     "progress_history",
     "effectiveness",
     "transitions",
+    "rd",
     "groups",
     "unserved",
     "district_context",
@@ -153,11 +154,24 @@ def _effectiveness(processed: Path, config: DistrictConfig, term: Term) -> dict[
     effectiveness = program_effectiveness(
         screenings, students, interventions, config, window, fall_tiers, tiers, decisions
     )
+    rd = _regression_discontinuity(processed, config, term, screenings, interventions)
     moves = transitions(fall_tiers, tiers, interventions, config.privacy.min_cell_size)
     written: dict[str, int] = {}
+    _write(rd, processed, term, "rd", written)
     _write(effectiveness, processed, term, "effectiveness", written)
     _write(moves, processed, term, "transitions", written)
     return written
+
+
+def _regression_discontinuity(processed, config, term, screenings, interventions):
+    """``rd``: the district's regression-discontinuity estimate at the tier cut per subject
+    with its diagnostics (:func:`pipeline.stats.rd.rd_estimates`)."""
+    from pipeline.stats.outcomes import outcome_scores
+    from pipeline.stats.rd import rd_estimates
+
+    students = store.read_table(processed, term.school_year, term.window, "students")
+    scores = outcome_scores(screenings, students[ROSTER], config, term.window)
+    return rd_estimates(scores, interventions, students, config)
 
 
 def _district_context(processed, config, term, students, tiers) -> dict[str, int]:

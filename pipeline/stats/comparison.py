@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from scipy import stats
 
 from pipeline import fast
-from pipeline.stats.scopes import with_scopes
+from pipeline.config import WINDOW_ORDER
+from pipeline.stats.scopes import DISTRICT, with_scopes
 
 _KEYS = ["program", "scope", "subject"]
 # The comparison columns of each estimator: in score units and in fall-SD units.
@@ -144,9 +146,12 @@ def growth_comparison(
     strata: tuple[str, ...] = ("measure", "grade", "fall_level"),
     treated: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Growth of each program's students minus that of students at the same fall level
+    """Growth of each program's students beyond that of students at the same fall level
     with no intervention in the subject, per program x scope: ``comparison_*`` in score
-    units and ``effect_sd*`` in district fall-SD units (see the module docstring).
+    units and ``effect_sd*`` in district fall-SD units, each the inverse-variance pooled
+    estimate of :func:`effects_by_grade` (see :func:`pool_grades`). Every program x scope
+    with scored students has a row; where nothing is comparable ``n_compared`` is 0 and
+    the estimates are missing.
 
     ``scores``: :func:`pipeline.stats.outcomes.outcome_scores`; ``enrolments``: student_id,
     program, subject, school_id (one row per student x program); ``strata``: the columns
@@ -154,16 +159,261 @@ def growth_comparison(
     ``treated``: the enrolled students' scores with both pre and post, per scope
     (:func:`treated_scores`; computed when None).
     """
+    cells = effects_by_grade(scores, enrolments, level, strata, treated)
+    pooled = pool_grades(cells, level)
+    if treated is None:
+        treated = treated_scores(scores, enrolments)
+    keys = treated[_KEYS].drop_duplicates()
+    out = keys.merge(pooled, on=_KEYS, how="left")
+    for count in ("n_compared", "n_comparison"):
+        out[count] = out[count].fillna(0).astype(int)
+    return out.sort_values(_KEYS).reset_index(drop=True)
+
+
+def effects_by_grade(
+    scores: pd.DataFrame,
+    enrolments: pd.DataFrame,
+    level: float = 0.95,
+    strata: tuple[str, ...] = ("measure", "grade", "fall_level"),
+    treated: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per program x scope x subject x measure x grade: the growth of the program's
+    students beyond comparable students' (:func:`regression_effect`), in score units
+    (``diff``, ``se``, ``df``) and SD units (``effect_sd``, ``effect_sd_se``), with
+    ``n_compared`` / ``n_comparison``. A fall level counts only where it has at least two
+    students on either side."""
     if treated is None:
         treated = treated_scores(scores, enrolments)
     strata = list(strata)
-    control = with_scopes(_comparison_group(scores, enrolments, strata)).dropna(subset=strata)
-    differences = _stratified_differences(
-        treated.dropna(subset=strata), control, _KEYS, strata, list(_NAMES), level
-    )
-    score_units = differences["change"].drop(columns="df").rename(columns=_NAMES["change"])
-    sd_units = differences["change_sd"].drop(columns=["n_compared", "n_comparison", "df"])
-    return score_units.merge(sd_units.rename(columns=_NAMES["change_sd"]), on=_KEYS, how="outer")
+    cell = [s for s in strata if s in ("measure", "grade")]
+    within = [s for s in strata if s not in cell]
+    control = _comparison_group(scores, enrolments, strata).dropna(subset=[*strata, "change"])
+    control = with_scopes(control)
+    control = control[control["scope"].isin(treated["scope"].unique())]
+    controls = dict(list(control.groupby(["scope", "subject", *cell], observed=True)))
+    rows = []
+    treated = treated.dropna(subset=strata)
+    for key, mine in treated.groupby(["program", "scope", "subject", *cell], observed=True):
+        other = controls.get(key[1:])
+        if other is None:
+            continue
+        fit = regression_effect(mine, other, within, key[1] == DISTRICT, level)
+        if fit is not None:
+            rows.append(
+                {**dict(zip(["program", "scope", "subject", *cell], key, strict=True)), **fit}
+            )
+    columns = [*_KEYS, *cell, *_CELL_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
+
+
+_CELL_COLUMNS = [
+    "n_compared",
+    "n_comparison",
+    "n_schools",
+    "diff",
+    "se",
+    "df",
+    "effect_sd",
+    "effect_sd_se",
+    "se_hc",
+    "influence",
+    "clustered",
+    "sd_scale",
+    "n_params",
+]
+
+
+def regression_effect(
+    treated: pd.DataFrame,
+    control: pd.DataFrame,
+    within: list[str],
+    by_school: bool,
+    level: float = 0.95,
+) -> dict | None:
+    """One grade x measure: the coefficient of being served in the least-squares fit
+    (statsmodels OLS) of growth on served (0/1), the fall level (``within``), the fall
+    score in fall SDs, and, district-wide (``by_school``), the school::
+
+        change_i = a + effect served_i + b pre_i / fall_sd + level_i + school_i + e_i
+
+    Adjusting for the fall score removes the bias of serving the lower scorers of a fall
+    level more often (selection on an observed score). District-wide the standard errors
+    are cluster-robust by school (``cov_type="cluster"``: Liang & Zeger 1986; Cameron &
+    Miller 2015, J. Human Resources 50(2):317-372) with G - 1 degrees of freedom, since
+    students of one school share teachers; within one school they are
+    heteroskedasticity-robust (HC1) with n - k. Returns None when the fit has no degrees
+    of freedom left."""
+    kept = _comparable_levels(treated, control, within)
+    if kept is None:
+        return None
+    t, c = kept
+    served = np.r_[np.ones(len(t)), np.zeros(len(c))]
+    both = {k: np.r_[t[k].to_numpy(), c[k].to_numpy()] for k in ["school_id", *_FIT_COLUMNS]}
+    both.update({k: np.r_[t[k].to_numpy(), c[k].to_numpy()] for k in within})
+    schools = pd.factorize(both["school_id"])[0]
+    n_schools = int(schools.max()) + 1
+    design = _design(both, served, within, schools if by_school else None)
+    if len(served) - design.shape[1] < MIN_RESIDUAL_DF:
+        return None
+    clustered = by_school and n_schools >= 2
+    out = {"n_compared": len(t), "n_comparison": len(c), "n_schools": n_schools}
+    fall_sd = both["fall_sd"].astype(float)
+    # Within a grade x measure the fall SD is one number: the SD-unit fit is the score-unit
+    # fit divided by it (fitted separately only when it is not).
+    one_sd = np.isfinite(fall_sd).all() and np.ptp(fall_sd) == 0 and fall_sd[0] > 0
+    for column, est, se in (("change", "diff", "se"), ("change_sd", "effect_sd", "effect_sd_se")):
+        if column == "change_sd" and one_sd:
+            out[est], out[se] = out["diff"] / fall_sd[0], out["se"] / fall_sd[0]
+            continue
+        y = both[column].astype(float)
+        if not np.isfinite(y).all():
+            return None
+        model = sm.OLS(y, design)
+        if clustered:
+            fit = model.fit(cov_type="cluster", cov_kwds={"groups": schools})
+        else:
+            fit = model.fit(cov_type="HC1")
+        out[est], out[se] = float(fit.params[1]), float(fit.bse[1])
+        if column == "change":
+            out["se_hc"], out["influence"] = _influence(model, fit, both["school_id"])
+    out["df"] = n_schools - 1 if clustered else len(served) - design.shape[1]
+    out["clustered"] = clustered
+    out["n_params"] = design.shape[1]
+    out["sd_scale"] = float(fall_sd[0]) if one_sd else np.nan
+    return out
+
+
+def _influence(model, fit, school_ids: np.ndarray) -> tuple[float, pd.Series]:
+    """The served coefficient's HC1 standard error (the stable weight for pooling) and
+    each school's sum of the coefficient's influence ``e_1' (X'X)^-1 x_i u_i``, from which
+    the cluster-robust variance of a combination of grades follows (:func:`pool_grades`)."""
+    x = model.exog
+    row = (np.linalg.pinv(x.T @ x) @ x.T)[1]
+    contribution = row * fit.resid
+    n, k = x.shape
+    se_hc = float(np.sqrt(np.sum(contribution**2) * n / max(n - k, 1)))
+    return se_hc, pd.Series(contribution).groupby(school_ids).sum()
+
+
+# Fewest residual degrees of freedom of a grade's fit (fewer: no estimate for the grade).
+MIN_RESIDUAL_DF = 3
+_FIT_COLUMNS = ["pre", "fall_sd", "change", "change_sd"]
+
+
+def _comparable_levels(
+    treated: pd.DataFrame, control: pd.DataFrame, within: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Both sides restricted to the fall levels with at least two students on each."""
+    if not within:
+        ok = len(treated) >= 2 and len(control) >= 2
+        return (treated, control) if ok else None
+    nt = treated.groupby(within, observed=True).size()
+    nc = control.groupby(within, observed=True).size()
+    levels = nt.index[(nt >= 2)].intersection(nc.index[nc >= 2])
+    if levels.empty:
+        return None
+    keep = lambda f: f[pd.MultiIndex.from_frame(f[within]).isin(levels)]  # noqa: E731
+    if len(within) == 1:
+        keep = lambda f: f[f[within[0]].isin(levels)]  # noqa: E731
+    return keep(treated), keep(control)
+
+
+def _design(
+    both: dict[str, np.ndarray], served: np.ndarray, within: list[str], schools: np.ndarray | None
+) -> np.ndarray:
+    """Columns: intercept, served, the centred fall score in fall SDs, one indicator per
+    fall level and (when ``schools`` are given) school but the first (the intercept's)."""
+    pre = both["pre"].astype(float)
+    fall_sd = both["fall_sd"].astype(float)
+    pre = np.where(fall_sd > 0, pre / np.where(fall_sd > 0, fall_sd, 1), pre)
+    columns = [np.ones_like(served), served, pre - pre.mean()]
+    codes = [pd.factorize(both[f])[0] for f in within]
+    if schools is not None:
+        codes.append(schools)
+    for code in codes:
+        columns += [(code == k).astype(float) for k in range(1, int(code.max()) + 1)]
+    design = np.column_stack(columns)
+    # A constant column (a single fall score, say) adds nothing the intercept has not.
+    varying = np.r_[True, True, design[:, 2:].std(axis=0) > 0]
+    return design[:, varying]
+
+
+def pool_grades(cells: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """The grade x measure effects of each program x scope x subject combined by inverse-
+    variance weights (fixed-effect pooling; Borenstein et al. 2009, ch. 11)::
+
+        d = sum_g w_g d_g / sum_g w_g,   w_g = 1 / SE_g^2,   SE = (sum_g w_g)^(-1/2)
+
+    in score units (``comparison_*``) and SD units (``effect_sd*``), with d -/+ z SE.
+    District-wide, where the grades' errors are clustered by school, ``SE_g`` in the
+    weights is the grade's heteroskedasticity-robust SE (``se_hc``: a cluster-robust SE
+    from a few schools is too noisy to weight by), and SE is the cluster-robust SE of the
+    weighted sum itself, ``SE^2 = c sum_s (sum_g a_g psi_gs)^2`` with ``a_g = w_g / sum
+    w_g``, ``psi_gs`` school s's influence on grade g's estimate (:func:`regression_effect`)
+    and statsmodels' CR1 factor ``c = G / (G - 1) (N - 1) / (N - K)`` (N students and K
+    coefficients over the grades), so one school's grades are not counted as independent;
+    the interval then uses Student's t with G - 1 degrees of freedom (Cameron & Miller
+    2015, section VI). Counts are summed over the grades."""
+    if cells.empty:
+        return pd.DataFrame(columns=[*_KEYS, "n_compared", "n_comparison", *_ALL_NAMES])
+    rows = []
+    for key, group in cells.groupby(_KEYS, observed=True, sort=False):
+        row = dict(zip(_KEYS, key, strict=True))
+        row.update(n_compared=group["n_compared"].sum(), n_comparison=group["n_comparison"].sum())
+        for sd_units, names in ((False, _NAMES["change"]), (True, _NAMES["change_sd"])):
+            row.update(_pooled(group, sd_units, names, level))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pooling_se(group: pd.DataFrame, sd_units: bool = True) -> tuple[pd.Series, bool]:
+    """Per grade, the SE its pooling weight ``1 / SE^2`` uses, and whether the grades are
+    clustered by school (then the HC1 SE; else the grade's own SE)."""
+    se = group["effect_sd_se"] if sd_units else group["se"]
+    scale = group["sd_scale"] if sd_units and "sd_scale" in group else 1.0
+    clustered = "clustered" in group and bool(group["clustered"].all())
+    if clustered and sd_units and np.isnan(np.asarray(scale, dtype=float)).any():
+        clustered = False  # no single SD per grade: pool with the formula alone
+    return (group["se_hc"] / scale if clustered else se), clustered
+
+
+def _pooled(group: pd.DataFrame, sd_units: bool, names: dict[str, str], level: float) -> dict:
+    """One program x scope x subject's pooled estimate (:func:`pool_grades`)."""
+    estimate = "effect_sd" if sd_units else "diff"
+    scale = group["sd_scale"] if sd_units and "sd_scale" in group else 1.0
+    weight_se, clustered = pooling_se(group, sd_units)
+    ok = (weight_se > 0) & group[estimate].notna()
+    if not ok.any():
+        return dict.fromkeys(names.values(), np.nan)
+    g = group[ok]
+    w = 1.0 / weight_se[ok] ** 2
+    a = w / w.sum()
+    pooled = float((a * g[estimate]).sum())
+    if clustered:
+        scaled = [
+            infl * share / sc
+            for infl, share, sc in zip(
+                g["influence"], a, np.broadcast_to(scale, len(group))[ok.to_numpy()], strict=True
+            )
+        ]
+        by_school = pd.concat(scaled).groupby(level=0).sum()
+        schools = len(by_school)
+        n = float(g["n_compared"].sum() + g["n_comparison"].sum())
+        cr1 = schools / (schools - 1) * (n - 1) / (n - float(g["n_params"].sum()))
+        pooled_se = float(np.sqrt(cr1 * np.sum(by_school**2)))
+        crit = stats.t.ppf(0.5 + level / 2, schools - 1)
+    else:
+        pooled_se = float(w.sum() ** -0.5)
+        crit = stats.norm.ppf(0.5 + level / 2)
+    return {
+        names["diff"]: pooled,
+        names["se"]: pooled_se,
+        names["ci_low"]: pooled - crit * pooled_se,
+        names["ci_high"]: pooled + crit * pooled_se,
+    }
+
+
+_ALL_NAMES = [name for names in _NAMES.values() for name in names.values()]
 
 
 def treated_scores(scores: pd.DataFrame, enrolments: pd.DataFrame) -> pd.DataFrame:
@@ -186,7 +436,7 @@ def _comparison_group(
     candidates = pd.MultiIndex.from_frame(scores[["student_id", "subject"]].take(maybe))
     is_enrolled = np.zeros(len(scores), dtype=bool)
     is_enrolled[maybe[candidates.isin(enrolled)]] = True
-    wanted = ["school_id", "subject", *strata, "change", "change_sd"]
+    wanted = ["school_id", "subject", *strata, "pre", "fall_sd", "change", "change_sd"]
     return scores[[c for c in scores.columns if c in wanted]][~is_enrolled]
 
 
@@ -200,10 +450,20 @@ def program_vs_comparison(
 ) -> pd.DataFrame:
     """Mean score of each program's students minus the comparison group's, per ``by``
     (e.g. a post-only experiment such as Project STAR, per grade), with the Welch interval
-    of :func:`stratified_difference`."""
+    of :func:`stratified_difference`. One score per child and measure: the latest window
+    (a child followed over time counts once, not once per time point)."""
     scores = screenings.merge(students[["student_id", "school_id", "grade"]], on="student_id")
+    scores = _latest_window(scores)
     treated = enrolments[["student_id", "program", "subject"]].merge(
         scores, on=["student_id", "subject"]
     )
     control = scores[scores["student_id"].isin(set(comparison_ids))]
     return stratified_difference(treated, control, ["program", "subject", *by], [], "score", level)
+
+
+def _latest_window(scores: pd.DataFrame) -> pd.DataFrame:
+    """Each student's score on each measure in the latest window they have one in."""
+    order = scores["window"].map({w: k for k, w in enumerate(WINDOW_ORDER)}).fillna(-1)
+    ranked = scores.assign(_order=order).sort_values("_order", kind="stable")
+    latest = ranked.drop_duplicates(["student_id", "measure"], keep="last")
+    return latest.drop(columns="_order")

@@ -22,17 +22,21 @@ Statistics, per program and scope (a ``school_id`` or ``"district"``):
   less intensive tier;
 * **on track**: the share of monitored students whose progress decision is "continue" or
   "raise the goal"; median ROI against the median typical ROI of the same students;
-* **comparison**: growth (current minus fall) against students at the same fall level who
-  received no intervention in the subject. Students are stratified by outcome measure,
-  grade and fall level (the percentile band of the outcome measure's fall percentile);
-  within each stratum the difference of mean growth has variance ``s_p^2/n_p + s_c^2/n_c``;
-  strata are combined with weights ``n_p / sum n_p`` (the program's own mix, i.e. the
-  effect on the treated); the interval uses Student's t with Welch-Satterthwaite degrees of
-  freedom (:mod:`pipeline.stats.comparison`). ``comparison_diff`` is in score units;
-  ``effect_sd`` is the same estimator on growth divided by the district SD of fall scores
-  of the student's grade and measure (sample SD, ddof = 1): the scale the synthetic
-  district plants effects on. Pre/post g alone includes the growth every student makes
-  over a term; the comparison does not.
+* **comparison** (the only statistic called an *effect*): growth (current minus fall)
+  against students at the same fall level who received no intervention in the subject,
+  "compared with similar students who had no intervention (not a controlled
+  experiment)". Per grade x measure, the coefficient of being served in a least-squares
+  fit of growth on served, the fall level, the fall score and (district-wide) the school,
+  with cluster-robust standard errors by school district-wide (Liang & Zeger 1986;
+  Cameron & Miller 2015) and HC1 within a school; the grades are pooled by inverse-
+  variance weights ``d = sum w_g d_g / sum w_g``, ``w_g = 1 / SE_g^2``,
+  ``SE = (sum w_g)^(-1/2)`` (:mod:`pipeline.stats.comparison`). ``comparison_diff`` is in
+  score units; ``effect_sd`` in SDs of the district's fall scores of the student's grade
+  and measure (sample SD, ddof = 1): the scale the synthetic district plants effects on.
+  ``n_compared`` counts the served students with comparable students at their fall level;
+  where it is 0, ``has_comparison`` is False and the report shows the change since fall,
+  which is not an effect. Pre/post g alone includes the growth every student makes over
+  a term; the comparison does not.
 
 The outcome scores come from :mod:`pipeline.stats.outcomes`; the "effectiveness of
 support" table (:func:`transitions`, :mod:`pipeline.stats.transitions`) counts students by
@@ -53,12 +57,13 @@ from pipeline.stats.comparison import (
     treated_scores,
 )
 from pipeline.stats.outcomes import OUTCOME_COLUMNS, outcome_scores
-from pipeline.stats.scopes import DISTRICT, TOO_SMALL, with_scopes
+from pipeline.stats.scopes import DISTRICT, NO_COMPARISON, TOO_SMALL, with_scopes
 from pipeline.stats.transitions import TRANSITION_COLUMNS, transitions
 
 __all__ = [
     "DISTRICT",
     "EFFECTIVENESS_COLUMNS",
+    "NO_COMPARISON",
     "OUTCOME_COLUMNS",
     "TOO_SMALL",
     "TRANSITION_COLUMNS",
@@ -104,6 +109,7 @@ EFFECTIVENESS_COLUMNS = [
     "n_compared",
     "n_comparison",
     *_COMPARISON,
+    "has_comparison",
     "suppressed",
     "note",
 ]
@@ -308,8 +314,9 @@ def suppress_small(out: pd.DataFrame, min_n: int, window: str) -> pd.DataFrame:
     notes["comparison"] = np.where(
         small & had,
         f"comparison: {TOO_SMALL}",
-        np.where(fill("n_compared") == 0, "comparison: no comparable students", ""),
+        np.where(had, "", f"comparison: {NO_COMPARISON}"),
     )
+    out["has_comparison"] = had & ~small
     suppressed |= small & had
     if window == WINDOW_ORDER[0]:
         notes["window"] = "fall: no post-test yet"

@@ -1,5 +1,6 @@
 """The scopes a statistic is published for: each school (its ``school_id``) and the
-whole district (``"district"``), and what a statistic from too few students says."""
+whole district (``"district"``), and what a statistic from too few students, or an effect
+without a comparison group, says."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pandas as pd
 
 DISTRICT = "district"
 TOO_SMALL = "n too small"
+# Where no served student has comparable students without intervention.
+NO_COMPARISON = "no comparison group (change since fall is not an effect)"
 
 
 def with_scopes(frame: pd.DataFrame) -> pd.DataFrame:

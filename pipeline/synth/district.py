@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.synth.defects import inject_defects
-from pipeline.synth.interventions import enrol, enrolments, schedule
+from pipeline.synth.interventions import AT_RISK_PERCENTILE, enrol, enrolments, schedule
 from pipeline.synth.norms import NormTables, math_measure, quantile_tables, reading_measure
 from pipeline.synth.overrides import overrides_table
 from pipeline.synth.probes import Monitoring, monitor, with_phase_changes
+from pipeline.synth.scenarios import effect_at_cut, effect_truth, scenario
 from pipeline.synth.scores import (
     SubjectModel,
     behavior_rows,
@@ -54,8 +55,11 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
     interventions: list[pd.DataFrame] = []
     progress: list[pd.DataFrame] = []
     monitoring: list[dict] = []
+    at_cut: dict[str, float] = {}
     for model in SUBJECTS:
-        rows, log, watched = _subject(model, students, base, shared, dates, norms, staff, spec, rng)
+        rows, log, watched = _subject(
+            model, students, base, shared, dates, norms, staff, spec, rng, at_cut
+        )
         screenings += rows
         interventions.append(with_phase_changes(log, watched.switches))
         progress.append(watched.probes)
@@ -69,13 +73,19 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
     }
     clean_screenings = tables["screenings"]
     tables, defects = inject_defects(tables, spec, rng)
+    if spec.lean:  # the subtests, staff and overrides draw from streams of their own
+        return tables, {
+            **planted_truth(spec, len(students), defects),
+            **scenario_truth(spec, at_cut),
+        }
     tables["screenings"] = pd.concat(
         [tables["screenings"], reading_subtests(students, clean_screenings, spec)],
         ignore_index=True,
     )
     tables["staff"] = staff_table(students)
     tables["overrides"] = overrides_table(students, spec)
-    return tables, planted_truth(spec, len(students), defects, monitoring)
+    truth = planted_truth(spec, len(students), defects, monitoring)
+    return tables, {**truth, **scenario_truth(spec, at_cut)}
 
 
 def _subject(
@@ -88,11 +98,18 @@ def _subject(
     staff: dict[str, list[str]],
     spec: SynthSpec,
     rng: np.random.Generator,
+    at_cut: dict[str, float] | None = None,
 ) -> tuple[list[pd.DataFrame], pd.DataFrame, Monitoring]:
     """One subject's screenings, intervention log and probes (with their phases and truth,
-    from a stream of their own)."""
+    from a stream of their own); ``at_cut`` receives the subject's planted effect at the
+    tier cut."""
     scores = draw_subject(model, students, base, shared, norms, rng)
     service = enrol(scores, model.subject, spec, rng)
+    _apply_scenario(scores, service, students, model.subject, spec)
+    if at_cut is not None:
+        at_cut[model.subject] = effect_at_cut(
+            service.program, service.effect, scores.fall_percentile, AT_RISK_PERCENTILE
+        )
     observe_later_windows(scores, service.effect_raw, model.error_sd, rng)
     rows = screening_rows(scores, model.subject, students, dates, norms, spec)
     schedule(service, dates, rng)
@@ -121,4 +138,29 @@ def planted_truth(
         },
         "defects": defects,
         "monitoring": monitoring or [],
+    }
+
+
+def _apply_scenario(scores, service, students: pd.DataFrame, subject: str, spec: SynthSpec):
+    """The scenario's departures from the easy district (:mod:`pipeline.synth.scenarios`):
+    effects by grade and the schools' own growth (nothing changes in the easy one)."""
+    chosen = scenario(spec.scenario)
+    factor = chosen.grade_factor(students["grade"].to_numpy(), spec.grades)
+    service.effect = service.effect * factor
+    service.effect_raw = service.effect_raw * factor
+    scores.growth = scores.growth + chosen.school_growth(
+        students, scores.fall_sd, spec.seed, subject
+    )
+
+
+def scenario_truth(spec: SynthSpec, at_cut: dict[str, float]) -> dict:
+    """The scenario's part of ``_truth.json``: its name, each program's effect per grade
+    and, per subject, the effect of being served at the tier cut (``rd``)."""
+    return {
+        "scenario": spec.scenario,
+        "effect_by_grade": effect_truth(spec.programs, spec.grades, scenario(spec.scenario)),
+        "rd": {
+            subject: {"cut_percentile": AT_RISK_PERCENTILE, "effect_sd": round(value, 6)}
+            for subject, value in at_cut.items()
+        },
     }

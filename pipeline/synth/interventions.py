@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.synth.scenarios import scenario
 from pipeline.synth.scores import SubjectScores
 from pipeline.synth.spec import SynthSpec
 from pipeline.synth.staff import hash_index
@@ -42,7 +43,8 @@ def enrol(
     n = scores.fall_percentile.size
     at_risk = scores.fall_percentile < AT_RISK_PERCENTILE
     programs = [p for p, v in spec.programs.items() if v["subject"] == subject]
-    enrolled = at_risk & (rng.random(n) >= spec.unserved_share)
+    unserved = scenario(spec.scenario).unserved_share(scores.fall_percentile, spec.unserved_share)
+    enrolled = at_risk & (rng.random(n) >= unserved)
     program = np.where(enrolled, rng.choice(programs, n), None)
     effect = np.array([spec.programs[p]["effect_sd"] if p else 0.0 for p in program])
     return Service(np.flatnonzero(enrolled), program, effect, effect * scores.fall_sd)

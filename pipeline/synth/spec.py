@@ -31,6 +31,8 @@ class SynthSpec:
     defect_rate: float = 0.0
     school_year: str = SCHOOL_YEAR
     programs: dict[str, dict] = field(default_factory=lambda: PROGRAMS)
+    scenario: str = "easy"  # enrolment scenario (pipeline.synth.scenarios)
+    lean: bool = False  # only what the effect statistics read: no subtests, staff, overrides
 
     @property
     def first_year(self) -> int:
