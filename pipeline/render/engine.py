@@ -27,6 +27,7 @@ from tqdm import tqdm
 from pipeline.config import REPO_ROOT, WINDOW_ORDER, DistrictConfig
 from pipeline.errors import RenderError
 from pipeline.render.kernels import ENGINE_NAME, KernelStartError, WarmKernels, shutdown
+from pipeline.render.pages import school_links, write_pages
 from pipeline.reports.theme import TEMPLATES_DIR, stylesheet
 from pipeline.stages import store
 
@@ -266,17 +267,31 @@ def write_term_index(
     config: DistrictConfig,
     generated_at: str,
     programs=None,
+    config_dir: Path | None = None,
 ) -> Path:
     """``reports/<year>/<window>/index.html``: a link to every school's reports, and the
     district-wide program table when ``programs`` (``effectiveness.parquet``) is given."""
     term_reports = reports / school_year / window
     ok = {r.output for r in results if r.ok}
+    printable, downloads = school_links(config_dir or REPO_ROOT / "config")
+
+    def links(school_id: str, pairs: list[tuple[str, str]]) -> dict:
+        folder = term_reports / "schools" / school_id
+        found = [
+            {"text": text, "href": f"schools/{school_id}/{name}"}
+            for text, name in pairs
+            if (folder / name).exists()
+        ]
+        return {"links": found} if found else {"text": "not rendered"}
+
     rows = [
         [
             {"text": school_id},
             {"text": school_name},
             _report_link(term_reports, ok, f"schools/{school_id}/specialist.html", "Specialist"),
             _report_link(term_reports, ok, f"schools/{school_id}/principal.html", "Principal"),
+            links(school_id, printable),
+            links(school_id, downloads),
         ]
         for school_id, school_name in schools
     ]
@@ -292,9 +307,17 @@ def write_term_index(
             "title": "Schools",
             "lead": "The specialist report lists the students who need support, the reasons "
             "for their tier and their groups: share it only with the school's intervention "
-            "staff. The principal report shows the same picture at school level and names "
+            "staff, like the printable rosters, student pages, family letters and downloads "
+            "beside it. The principal report shows the same picture at school level and names "
             "no student.",
-            "headers": ["School ID", "School", "Specialist report", "Principal report"],
+            "headers": [
+                "School ID",
+                "School",
+                "Specialist report",
+                "Principal report",
+                "Printable pages",
+                "Downloads",
+            ],
             "rows": rows,
         },
     ]
@@ -403,10 +426,23 @@ def render_term(
     if notebooks:
         jobs = [job for job in jobs if job.notebook.stem in notebooks]
     results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
+    if not notebooks:
+        write_pages(
+            processed,
+            reports,
+            config_dir,
+            config,
+            school_year,
+            window,
+            list(schools["school_id"]),
+            generated_at,
+        )
     pairs = list(schools.itertuples(index=False, name=None))
     effectiveness = store.term_dir(processed, school_year, window) / "effectiveness.parquet"
     programs = pd.read_parquet(effectiveness) if effectiveness.exists() else None
-    write_term_index(reports, school_year, window, pairs, results, config, generated_at, programs)
+    write_term_index(
+        reports, school_year, window, pairs, results, config, generated_at, programs, config_dir
+    )
     write_root_index(reports, config, generated_at)
     return results
 

@@ -10,6 +10,8 @@ This report names students: it stays with the school's staff.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -19,6 +21,33 @@ from pipeline.reports.data import GroupingData, MonitoringData, SchoolData
 from pipeline.reports.words import SUBJECT_TITLES, confidence_level
 from pipeline.rules.labels import FOCUS_LABELS, TIER_LABELS, grade_label
 from pipeline.stats.district import crosstab
+
+# "DIBELS 8 composite 396 is below 406", "percentile 12 is at or above 10 and below 25"
+_BELOW = re.compile(
+    r"(?P<what>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,2}) (?P<score>-?\d+(?:\.\d+)?)(?: [a-z]+)? "
+    r"is (?:at or above -?[\d.]+ and )?below (?P<cut>-?\d+(?:\.\d+)?)"
+)
+_TERM = re.compile(r"grade (?P<grade>\w+) (?P<window>fall|winter|spring)")
+_LEVEL = re.compile(r"(?P<level>Well Below|Below) Benchmark \(Tier")
+
+
+def short_reason(reason: object) -> str:
+    """A tier's reason as a short phrase for a one-line table: "The composite decides
+    (composite first): DIBELS 8 composite 396 is below 406, the grade K spring cut for
+    Below Benchmark: Well Below Benchmark (Tier 3)" -> "DIBELS 8 composite 396 < 406: K
+    spring, Well Below". The full sentence stays beside it, on demand."""
+    if not isinstance(reason, str) or not reason:
+        return ""
+    if reason.startswith("Team override"):
+        return "Team override"
+    below = _BELOW.search(reason.split(" (computed")[0])
+    if below is None:
+        return reason.split(":")[0][:48]
+    phrase = f"{below['what']} {below['score']} < {below['cut']}"
+    term, level = _TERM.search(reason), _LEVEL.search(reason)
+    details = [f"{term['grade']} {term['window']}"] if term else []
+    details += [level["level"]] if level else []
+    return phrase + (": " + ", ".join(details) if details else "")
 
 
 def support_list(school: SchoolData, subject: str | None = None) -> pd.DataFrame:
