@@ -204,3 +204,34 @@ def test_letter_templates_exist_for_every_language():
 
     words = load_letter_words(letters_folder(REPO_ROOT / "config"))
     assert {"en", "es"} <= set(words["languages"])
+
+
+def test_a_school_whose_pages_fail_is_recorded_and_the_others_still_render(
+    printed, monkeypatch, tmp_path
+):
+    from pipeline.render import engine
+
+    real = engine.write_school_pages
+
+    def fail_first(tables, school_id, *args):
+        if school_id == SCHOOL:
+            raise ValueError("broken on purpose")
+        return real(tables, school_id, *args)
+
+    monkeypatch.setattr(engine, "write_school_pages", fail_first)
+    term = term_dir(printed, "processed")
+    schools = pd.DataFrame({"school_id": [SCHOOL, "002"]})
+    config = load_config(REPO_ROOT / "config")
+    results = engine.render_pages(
+        printed / "processed",
+        tmp_path,
+        REPO_ROOT / "config",
+        config,
+        term.parent.name,
+        term.name,
+        schools,
+        "2026-05-20 09:00",
+    )
+    assert [r.ok for r in results] == [False, True]
+    assert "broken on purpose" in results[0].error
+    assert (tmp_path / term.parent.name / term.name / "schools/002/letters.html").exists()

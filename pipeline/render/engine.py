@@ -27,7 +27,7 @@ from tqdm import tqdm
 from pipeline.config import REPO_ROOT, WINDOW_ORDER, DistrictConfig
 from pipeline.errors import RenderError
 from pipeline.render.kernels import ENGINE_NAME, KernelStartError, WarmKernels, shutdown
-from pipeline.render.pages import school_links, write_pages
+from pipeline.render.pages import TermTables, letters_folder, school_links, write_school_pages
 from pipeline.reports.theme import TEMPLATES_DIR, stylesheet
 from pipeline.stages import store
 
@@ -427,15 +427,8 @@ def render_term(
         jobs = [job for job in jobs if job.notebook.stem in notebooks]
     results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
     if not notebooks:
-        write_pages(
-            processed,
-            reports,
-            config_dir,
-            config,
-            school_year,
-            window,
-            list(schools["school_id"]),
-            generated_at,
+        results += render_pages(
+            processed, reports, config_dir, config, school_year, window, schools, generated_at
         )
     pairs = list(schools.itertuples(index=False, name=None))
     effectiveness = store.term_dir(processed, school_year, window) / "effectiveness.parquet"
@@ -444,6 +437,34 @@ def render_term(
         reports, school_year, window, pairs, results, config, generated_at, programs, config_dir
     )
     write_root_index(reports, config, generated_at)
+    return results
+
+
+def render_pages(
+    processed: Path,
+    reports: Path,
+    config_dir: Path,
+    config: DistrictConfig,
+    school_year: str,
+    window: str,
+    schools: pd.DataFrame,
+    generated_at: str,
+) -> list[ReportResult]:
+    """Each school's printable pages and downloads (:mod:`pipeline.render.pages`), one
+    result per school; a school whose pages fail is recorded and the others still render."""
+    tables = TermTables(processed, school_year, window, config)
+    letters = letters_folder(config_dir)
+    results = []
+    for school_id in schools["school_id"]:
+        started = time.perf_counter()
+        folder = reports / school_year / window / "schools" / school_id
+        label, output = f"{school_id} printable pages", folder / "groups.html"
+        try:
+            write_school_pages(tables, school_id, folder, letters, generated_at)
+            results.append(ReportResult(label, output, True, time.perf_counter() - started))
+        except Exception as err:  # noqa: BLE001 - one school's failure must not stop the rest
+            error = f"{type(err).__name__}: {err}"
+            results.append(ReportResult(label, output, False, time.perf_counter() - started, error))
     return results
 
 

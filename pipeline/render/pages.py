@@ -21,6 +21,7 @@ import jinja2
 import pandas as pd
 
 from pipeline.config import DistrictConfig
+from pipeline.errors import ConfigError
 from pipeline.reports import letters, rosters, student_pages
 from pipeline.reports.data import GroupingData, MonitoringData, SchoolData
 from pipeline.reports.theme import TEMPLATES_DIR, stylesheet
@@ -206,10 +207,14 @@ def letters_folder(config_dir: Path) -> Path:
 
 def school_links(config_dir: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(text, file) of a school's printable pages and of its downloads, for the index."""
-    words = letters.load_letter_words(letters_folder(config_dir))
+    try:
+        words = letters.load_letter_words(letters_folder(config_dir))
+        files = letter_files(words)
+    except ConfigError:  # the render records the letters' error per school
+        words, files = {"languages": {}}, {}
     printable = [("Group rosters", "groups.html"), ("Student pages", "students.html")] + [
-        (f"Family letters ({words['languages'][lang]['name']})", name)
-        for lang, name in letter_files(words).items()
+        (f"Family letters ({words['languages'][lang].get('name', lang)})", name)
+        for lang, name in files.items()
     ]
     downloads = [
         (f"{name.capitalize()} {ext.upper()}", f"downloads/{name}.{ext}")
