@@ -13,7 +13,7 @@ import atexit
 import datetime as dt
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -425,11 +425,24 @@ def render_term(
         jobs.insert(0, district)
     if notebooks:
         jobs = [job for job in jobs if job.notebook.stem in notebooks]
-    results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
-    if not notebooks:
-        results += render_pages(
-            processed, reports, config_dir, config, school_year, window, schools, generated_at
-        )
+    # The printable pages are Jinja2, not notebooks: a side thread writes them while the
+    # worker processes run the notebooks.
+    with ThreadPoolExecutor(max_workers=1) as side:
+        pages = None
+        if not notebooks:
+            pages = side.submit(
+                render_pages,
+                processed,
+                reports,
+                config_dir,
+                config,
+                school_year,
+                window,
+                schools,
+                generated_at,
+            )
+        results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
+        results += pages.result() if pages is not None else []
     pairs = list(schools.itertuples(index=False, name=None))
     effectiveness = store.term_dir(processed, school_year, window) / "effectiveness.parquet"
     programs = pd.read_parquet(effectiveness) if effectiveness.exists() else None
