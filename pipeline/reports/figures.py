@@ -277,8 +277,9 @@ def _need_legend(ax: plt.Axes, district: plt.Line2D | None) -> None:
 
 
 def schools_figure(tables: dict[str, privacy.Suppressed]) -> tuple[plt.Figure, str]:
-    """Per subject, each school's share needing support (Tier 3 and Tier 2 stacked) with
-    the district's share as a line; only published numbers are drawn."""
+    """Per subject, each school's share needing support (seaborn bars: Tier 2 or 3 with
+    Tier 3 over it, hatched where the split is hidden) with the district's share as a
+    line; only published numbers are drawn."""
     subjects = list(tables)
     schools = [r for r in tables[subjects[0]].counts.index if r != TOTAL]
     fig, axes = plt.subplots(
@@ -289,45 +290,63 @@ def schools_figure(tables: dict[str, privacy.Suppressed]) -> tuple[plt.Figure, s
         squeeze=False,
     )
     alt = []
-    y = np.arange(len(schools))[::-1]
     for ax, subject in zip(axes[0], subjects, strict=True):
         t = tables[subject]
-        parts = _school_bars(ax, t, y, schools)
+        parts = _school_bars(ax, t, schools)
         overall = t.share(TOTAL, NEED)
         if overall is not None:
             ax.axvline(overall, color=DISTRICT_COLOR, linewidth=1, linestyle="--")
-        ax.set_title(SUBJECT_TITLES[subject])
-        ax.set_xlabel("Need support (%)")
-        ax.spines[["top", "right"]].set_visible(False)
+        ax.set(title=SUBJECT_TITLES[subject], xlabel="Need support (%)", ylabel="")
+        sns.despine(ax=ax)
         alt.append(
             f"{SUBJECT_TITLES[subject]}"
             + (f" (district {overall:.0f}%)" if overall is not None else "")
             + ": "
             + ", ".join(parts)
         )
-    axes[0][0].set_yticks(y, schools)
     _need_legend(axes[0][-1], plt.Line2D([], [], color=DISTRICT_COLOR, linestyle="--"))
     fig.tight_layout()
     return fig, "Share of students needing support by school. " + "; ".join(alt) + "."
 
 
-def _school_bars(
-    ax: plt.Axes, table: privacy.Suppressed, y: np.ndarray, schools: list[str]
-) -> list[str]:
-    """One subject's bar per school; returns the alt text's parts."""
+def _school_bars(ax: plt.Axes, table: privacy.Suppressed, schools: list[str]) -> list[str]:
+    """One subject's bar per school, the first school on top; returns the alt text's
+    parts."""
+    shares = pd.DataFrame(
+        {
+            "need": [table.share(s, NEED) for s in schools],
+            "tier3": [table.share(s, ["Tier 3"]) for s in schools],
+            "tier2": [table.share(s, ["Tier 2"]) for s in schools],
+        },
+        dtype=float,
+    )
+    split = shares["tier2"].notna() & shares["tier3"].notna()
+    layers = [
+        (shares["need"].where(split), TIER_COLORS[2], None),
+        (shares["tier3"].where(split), TIER_COLORS[3], None),
+        (shares["need"].where(~split), TIER_COLORS[2], "///"),
+    ]
+    for values, color, hatch in layers:
+        sns.barplot(
+            x=values.to_numpy(),
+            y=schools,
+            order=schools,
+            orient="h",
+            color=color,
+            saturation=1,
+            errorbar=None,
+            width=0.7,
+            edgecolor="white",
+            hatch=hatch,
+            ax=ax,
+        )
     parts = []
-    for pos, school in zip(y, schools, strict=True):
-        need = table.share(school, NEED)
-        t3, t2 = table.share(school, ["Tier 3"]), table.share(school, ["Tier 2"])
-        if need is None:
+    for pos, school in enumerate(schools):
+        need = shares["need"].iloc[pos]
+        if pd.isna(need):
             label = table.share_text(school, NEED)
             ax.text(1, pos, label, va="center", fontsize=8)
             parts.append(f"{school} {label}")
-        elif t2 is not None and t3 is not None:
-            ax.barh(pos, t3, color=TIER_COLORS[3], edgecolor="white", height=0.7)
-            ax.barh(pos, t2, left=t3, color=TIER_COLORS[2], edgecolor="white", height=0.7)
-            parts.append(f"{school} {need:.0f}%")
         else:
-            ax.barh(pos, need, color=TIER_COLORS[2], hatch="///", edgecolor="white", height=0.7)
             parts.append(f"{school} {need:.0f}%")
     return parts
