@@ -165,8 +165,10 @@ def compact_table_html(
     links: dict[str, str] | None = None,
     empty: str = "None.",
     filterable: bool = False,
+    label: str = "",
 ) -> str:
-    """One line per row: a column named in ``on_demand`` shows its short text and opens
+    """One line per row (``label`` names the table for screen readers when it has no
+    caption): a column named in ``on_demand`` shows its short text and opens
     to the full text of the column it maps to (which is not shown as its own column);
     a column named in ``links`` links each cell to the href in the column it maps to."""
     on_demand, links = on_demand or {}, links or {}
@@ -193,9 +195,9 @@ def compact_table_html(
         rows.append(f"<tr>{''.join(cells)}</tr>")
     cls = "tw-table tw-compact" + (" tw-filterable" if filterable else "")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    label = esc(caption or "table")
+    name = esc(caption or label or "table")
     return (
-        f'<div class="tw-table-wrap" tabindex="0" role="region" aria-label="{label}">'
+        f'<div class="tw-table-wrap" tabindex="0" role="region" aria-label="{name}">'
         f'<table class="{cls}">{cap}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
