@@ -257,7 +257,9 @@ def test_principal_report_shows_every_section(run):
 
 def test_specialist_report_opens_with_the_summary_and_ends_with_the_methods(run):
     text = page(run, "schools/001/specialist.html")
-    assert text.index("Summary") < text.index("Tier distribution by grade and subject")
+    # what needs action first, then the contents, then the sections (summary first)
+    assert text.index("What needs action this meeting") < text.index("Contents")
+    assert text.index("Contents") < text.index("Summary and tiers by grade")
     assert "students needing a change" in text
     assert "intervention groups" in text
     for term in ("Aimline", "Effect size", "Tier"):

@@ -13,7 +13,7 @@ import atexit
 import datetime as dt
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -27,6 +27,7 @@ from tqdm import tqdm
 from pipeline.config import REPO_ROOT, WINDOW_ORDER, DistrictConfig
 from pipeline.errors import RenderError
 from pipeline.render.kernels import ENGINE_NAME, KernelStartError, WarmKernels, shutdown
+from pipeline.render.pages import TermTables, letters_folder, school_links, write_school_pages
 from pipeline.reports.theme import TEMPLATES_DIR, stylesheet
 from pipeline.stages import store
 
@@ -277,17 +278,31 @@ def write_term_index(
     config: DistrictConfig,
     generated_at: str,
     programs=None,
+    config_dir: Path | None = None,
 ) -> Path:
     """``reports/<year>/<window>/index.html``: a link to every school's reports, and the
     district-wide program table when ``programs`` (``effectiveness.parquet``) is given."""
     term_reports = reports / school_year / window
     ok = {r.output for r in results if r.ok}
+    printable, downloads = school_links(config_dir or REPO_ROOT / "config")
+
+    def links(school_id: str, pairs: list[tuple[str, str]]) -> dict:
+        folder = term_reports / "schools" / school_id
+        found = [
+            {"text": text, "href": f"schools/{school_id}/{name}"}
+            for text, name in pairs
+            if (folder / name).exists()
+        ]
+        return {"links": found} if found else {"text": "not rendered"}
+
     rows = [
         [
             {"text": school_id},
             {"text": school_name},
             _report_link(term_reports, ok, f"schools/{school_id}/specialist.html", "Specialist"),
             _report_link(term_reports, ok, f"schools/{school_id}/principal.html", "Principal"),
+            links(school_id, printable),
+            links(school_id, downloads),
         ]
         for school_id, school_name in schools
     ]
@@ -303,9 +318,17 @@ def write_term_index(
             "title": "Schools",
             "lead": "The specialist report lists the students who need support, the reasons "
             "for their tier and their groups: share it only with the school's intervention "
-            "staff. The principal report shows the same picture at school level and names "
+            "staff, like the printable rosters, student pages, family letters and downloads "
+            "beside it. The principal report shows the same picture at school level and names "
             "no student.",
-            "headers": ["School ID", "School", "Specialist report", "Principal report"],
+            "headers": [
+                "School ID",
+                "School",
+                "Specialist report",
+                "Principal report",
+                "Printable pages",
+                "Downloads",
+            ],
             "rows": rows,
         },
     ]
@@ -413,12 +436,59 @@ def render_term(
         jobs.insert(0, district)
     if notebooks:
         jobs = [job for job in jobs if job.notebook.stem in notebooks]
-    results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
+    # The printable pages are Jinja2, not notebooks: a side thread writes them while the
+    # worker processes run the notebooks.
+    with ThreadPoolExecutor(max_workers=1) as side:
+        pages = None
+        if not notebooks:
+            pages = side.submit(
+                render_pages,
+                processed,
+                reports,
+                config_dir,
+                config,
+                school_year,
+                window,
+                schools,
+                generated_at,
+            )
+        results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
+        results += pages.result() if pages is not None else []
     pairs = list(schools.itertuples(index=False, name=None))
     effectiveness = store.term_dir(processed, school_year, window) / "effectiveness.parquet"
     programs = pd.read_parquet(effectiveness) if effectiveness.exists() else None
-    write_term_index(reports, school_year, window, pairs, results, config, generated_at, programs)
+    write_term_index(
+        reports, school_year, window, pairs, results, config, generated_at, programs, config_dir
+    )
     write_root_index(reports, config, generated_at)
+    return results
+
+
+def render_pages(
+    processed: Path,
+    reports: Path,
+    config_dir: Path,
+    config: DistrictConfig,
+    school_year: str,
+    window: str,
+    schools: pd.DataFrame,
+    generated_at: str,
+) -> list[ReportResult]:
+    """Each school's printable pages and downloads (:mod:`pipeline.render.pages`), one
+    result per school; a school whose pages fail is recorded and the others still render."""
+    tables = TermTables(processed, school_year, window, config)
+    letters = letters_folder(config_dir)
+    results = []
+    for school_id in schools["school_id"]:
+        started = time.perf_counter()
+        folder = reports / school_year / window / "schools" / school_id
+        label, output = f"{school_id} printable pages", folder / "groups.html"
+        try:
+            write_school_pages(tables, school_id, folder, letters, generated_at)
+            results.append(ReportResult(label, output, True, time.perf_counter() - started))
+        except Exception as err:  # noqa: BLE001 - one school's failure must not stop the rest
+            error = f"{type(err).__name__}: {err}"
+            results.append(ReportResult(label, output, False, time.perf_counter() - started, error))
     return results
 
 

@@ -1,6 +1,9 @@
-"""The report figures, drawn with matplotlib from published numbers only: the tier
-distribution by grade, the programs' effects with their intervals, the share needing
-support by grade (school and district) and by school. Each returns ``(figure, alt text)``.
+"""The report figures, drawn with seaborn (on matplotlib) from published numbers only:
+the tier distribution by grade, the programs' effects with their intervals, the share
+needing support by grade (school and district) and by school. Each returns
+``(figure, alt text)``. The small per-student progress charts are inline SVG instead
+(:mod:`pipeline.reports.monitoring`): a school has hundreds, and SVG text costs
+milliseconds where a PNG per chart costs seconds.
 
 Colours are colour-blind-safe (after Okabe & Ito); tiers have the same colour everywhere.
 """
@@ -16,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import PercentFormatter  # noqa: E402
 
 from pipeline.config import DistrictConfig  # noqa: E402
 from pipeline.reports.words import SUBJECT_TITLES, confidence_level  # noqa: E402
@@ -44,7 +49,8 @@ def tier_counts_by_grade(tiers: pd.DataFrame) -> pd.DataFrame:
 
 
 def tier_distribution_figure(tiers: pd.DataFrame) -> tuple[plt.Figure, str]:
-    """Stacked bars of tier shares by grade, one panel per subject; returns (fig, alt)."""
+    """Tier shares by grade, one panel per subject: seaborn's histogram of the students
+    by grade, stacked by tier and filled to 100 %; returns (fig, alt)."""
     counts = tier_counts_by_grade(tiers)
     subjects = [s for s in SUBJECT_TITLES if s in set(counts["subject"])]
     fig, axes = plt.subplots(
@@ -56,39 +62,48 @@ def tier_distribution_figure(tiers: pd.DataFrame) -> tuple[plt.Figure, str]:
     )
     alt_parts = []
     for ax, subject in zip(axes[0], subjects, strict=False):
-        table = (
-            counts[counts["subject"] == subject]
-            .pivot_table(index="grade", columns="tier", values="students", fill_value=0)
-            .reindex(columns=[1, 2, 3], fill_value=0)
+        rows = counts[counts["subject"] == subject].assign(
+            tier=lambda t: t["tier"].astype(int).map(TIER_LABELS)
         )
-        shares = table.div(table.sum(axis=1), axis=0) * 100
-        bottom = pd.Series(0.0, index=shares.index)
-        labels = [grade_label(g) for g in shares.index]
-        for tier in (1, 2, 3):
-            ax.bar(
-                labels,
-                shares[tier],
-                bottom=bottom,
-                color=TIER_COLORS[tier],
-                label=TIER_LABELS[tier],
-                edgecolor="white",
-                linewidth=0.6,
-            )
-            bottom = bottom + shares[tier]
-        ax.set_title(SUBJECT_TITLES[subject])
-        ax.set_xlabel("Grade")
-        ax.set_ylim(0, 100)
-        support = (shares[2] + shares[3]).round().astype(int)
+        sns.histplot(
+            data=rows,
+            x="grade",
+            weights="students",
+            hue="tier",
+            hue_order=[TIER_LABELS[t] for t in (3, 2, 1)],
+            palette={TIER_LABELS[t]: TIER_COLORS[t] for t in (1, 2, 3)},
+            multiple="fill",
+            discrete=True,
+            shrink=0.8,
+            edgecolor="white",
+            linewidth=0.6,
+            alpha=1,
+            legend=ax is axes[0][-1],
+            ax=ax,
+        )
+        grades = sorted(rows["grade"].unique())
+        ax.set_xticks(grades, [grade_label(g) for g in grades])
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set(title=SUBJECT_TITLES[subject], xlabel="Grade", ylabel="Students (%)", ylim=(0, 1))
         alt_parts.append(
-            f"{SUBJECT_TITLES[subject]}: share needing support by grade "
-            + ", ".join(f"{lab} {v}%" for lab, v in zip(labels, support, strict=True))
+            f"{SUBJECT_TITLES[subject]}: share needing support by grade " + _need_shares(rows)
         )
-    axes[0][0].set_ylabel("Students (%)")
-    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    if subjects:
+        sns.move_legend(
+            axes[0][-1], "upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title=""
+        )
     for ax in axes[0]:
-        ax.spines[["top", "right"]].set_visible(False)
+        sns.despine(ax=ax)
     fig.tight_layout()
     return fig, "Tier distribution by grade. " + "; ".join(alt_parts) + "."
+
+
+def _need_shares(rows: pd.DataFrame) -> str:
+    """ "K 40%, 1 35%": the share of each grade in Tier 2 or 3, for the alt text."""
+    total = rows.groupby("grade")["students"].sum()
+    need = rows[rows["tier"] != TIER_LABELS[1]].groupby("grade")["students"].sum()
+    share = (need.reindex(total.index, fill_value=0) / total * 100).round().astype(int)
+    return ", ".join(f"{grade_label(g)} {v}%" for g, v in share.items())
 
 
 def forest_plot_figure(
@@ -198,37 +213,54 @@ def need_by_grade_figure(views: list[SubjectView]) -> tuple[plt.Figure, str]:
 
 
 def _grade_bars(ax: plt.Axes, view: SubjectView) -> tuple[list[str], float]:
-    """One subject's bars by grade and the district's markers; returns the alt text's
-    parts and the highest share drawn."""
+    """One subject's bars by grade (seaborn: Tier 2 or 3 in the Tier 2 colour with Tier 3
+    drawn over it, hatched where the split is hidden) and the district's markers; returns
+    the alt text's parts and the highest share drawn."""
     g = view.grades
     grades = [r for r in g.counts.index if r != TOTAL]
     labels = [r.replace("Grade ", "") for r in grades]
+    shares = pd.DataFrame(
+        {
+            "grade": labels,
+            "need": [g.share(r, NEED) for r in grades],
+            "tier3": [g.share(r, ["Tier 3"]) for r in grades],
+            "tier2": [g.share(r, ["Tier 2"]) for r in grades],
+        }
+    ).astype({"need": float, "tier3": float, "tier2": float})
+    split = shares["tier2"].notna() & shares["tier3"].notna()
+    layers = [
+        (shares["need"].where(split), TIER_COLORS[2], None),
+        (shares["tier3"].where(split), TIER_COLORS[3], None),
+        (shares["need"].where(~split), TIER_COLORS[2], "///"),
+    ]
+    for values, color, hatch in layers:
+        sns.barplot(
+            x=labels,
+            y=values.to_numpy(),
+            order=labels,
+            color=color,
+            saturation=1,
+            errorbar=None,
+            width=0.7,
+            edgecolor="white",
+            hatch=hatch,
+            ax=ax,
+        )
     parts = []
-    top = 0.0
+    top = float(shares["need"].max()) if shares["need"].notna().any() else 0.0
     for x, grade in enumerate(grades):
-        need = g.share(grade, NEED)
-        t3 = g.share(grade, ["Tier 3"])
-        t2 = g.share(grade, ["Tier 2"])
         district = view.district_share.get(grade)
         if district is not None:
             ax.plot(x, district, marker="D", color=DISTRICT_COLOR, markersize=6, zorder=4)
             top = max(top, district)
-        if need is None:
+        if pd.isna(shares["need"].iloc[x]):
             label = g.share_text(grade, NEED)
             ax.text(x, 1, label, ha="center", va="bottom", fontsize=8, color="#333333")
             parts.append(f"grade {labels[x]} {label}")
-            continue
-        if t2 is not None and t3 is not None:
-            ax.bar(x, t3, color=TIER_COLORS[3], edgecolor="white", width=0.7)
-            ax.bar(x, t2, bottom=t3, color=TIER_COLORS[2], edgecolor="white", width=0.7)
         else:
-            ax.bar(x, need, color=TIER_COLORS[2], hatch="///", edgecolor="white", width=0.7)
-        top = max(top, need)
-        parts.append(f"grade {labels[x]} {need:.0f}%")
-    ax.set_xticks(range(len(grades)), labels)
-    ax.set_title(view.title)
-    ax.set_xlabel("Grade")
-    ax.spines[["top", "right"]].set_visible(False)
+            parts.append(f"grade {labels[x]} {shares['need'].iloc[x]:.0f}%")
+    ax.set(title=view.title, xlabel="Grade", ylabel="")
+    sns.despine(ax=ax)
     return parts, top
 
 
@@ -247,8 +279,9 @@ def _need_legend(ax: plt.Axes, district: plt.Line2D | None) -> None:
 
 
 def schools_figure(tables: dict[str, privacy.Suppressed]) -> tuple[plt.Figure, str]:
-    """Per subject, each school's share needing support (Tier 3 and Tier 2 stacked) with
-    the district's share as a line; only published numbers are drawn."""
+    """Per subject, each school's share needing support (seaborn bars: Tier 2 or 3 with
+    Tier 3 over it, hatched where the split is hidden) with the district's share as a
+    line; only published numbers are drawn."""
     subjects = list(tables)
     schools = [r for r in tables[subjects[0]].counts.index if r != TOTAL]
     fig, axes = plt.subplots(
@@ -259,45 +292,63 @@ def schools_figure(tables: dict[str, privacy.Suppressed]) -> tuple[plt.Figure, s
         squeeze=False,
     )
     alt = []
-    y = np.arange(len(schools))[::-1]
     for ax, subject in zip(axes[0], subjects, strict=True):
         t = tables[subject]
-        parts = _school_bars(ax, t, y, schools)
+        parts = _school_bars(ax, t, schools)
         overall = t.share(TOTAL, NEED)
         if overall is not None:
             ax.axvline(overall, color=DISTRICT_COLOR, linewidth=1, linestyle="--")
-        ax.set_title(SUBJECT_TITLES[subject])
-        ax.set_xlabel("Need support (%)")
-        ax.spines[["top", "right"]].set_visible(False)
+        ax.set(title=SUBJECT_TITLES[subject], xlabel="Need support (%)", ylabel="")
+        sns.despine(ax=ax)
         alt.append(
             f"{SUBJECT_TITLES[subject]}"
             + (f" (district {overall:.0f}%)" if overall is not None else "")
             + ": "
             + ", ".join(parts)
         )
-    axes[0][0].set_yticks(y, schools)
     _need_legend(axes[0][-1], plt.Line2D([], [], color=DISTRICT_COLOR, linestyle="--"))
     fig.tight_layout()
     return fig, "Share of students needing support by school. " + "; ".join(alt) + "."
 
 
-def _school_bars(
-    ax: plt.Axes, table: privacy.Suppressed, y: np.ndarray, schools: list[str]
-) -> list[str]:
-    """One subject's bar per school; returns the alt text's parts."""
+def _school_bars(ax: plt.Axes, table: privacy.Suppressed, schools: list[str]) -> list[str]:
+    """One subject's bar per school, the first school on top; returns the alt text's
+    parts."""
+    shares = pd.DataFrame(
+        {
+            "need": [table.share(s, NEED) for s in schools],
+            "tier3": [table.share(s, ["Tier 3"]) for s in schools],
+            "tier2": [table.share(s, ["Tier 2"]) for s in schools],
+        },
+        dtype=float,
+    )
+    split = shares["tier2"].notna() & shares["tier3"].notna()
+    layers = [
+        (shares["need"].where(split), TIER_COLORS[2], None),
+        (shares["tier3"].where(split), TIER_COLORS[3], None),
+        (shares["need"].where(~split), TIER_COLORS[2], "///"),
+    ]
+    for values, color, hatch in layers:
+        sns.barplot(
+            x=values.to_numpy(),
+            y=schools,
+            order=schools,
+            orient="h",
+            color=color,
+            saturation=1,
+            errorbar=None,
+            width=0.7,
+            edgecolor="white",
+            hatch=hatch,
+            ax=ax,
+        )
     parts = []
-    for pos, school in zip(y, schools, strict=True):
-        need = table.share(school, NEED)
-        t3, t2 = table.share(school, ["Tier 3"]), table.share(school, ["Tier 2"])
-        if need is None:
+    for pos, school in enumerate(schools):
+        need = shares["need"].iloc[pos]
+        if pd.isna(need):
             label = table.share_text(school, NEED)
             ax.text(1, pos, label, va="center", fontsize=8)
             parts.append(f"{school} {label}")
-        elif t2 is not None and t3 is not None:
-            ax.barh(pos, t3, color=TIER_COLORS[3], edgecolor="white", height=0.7)
-            ax.barh(pos, t2, left=t3, color=TIER_COLORS[2], edgecolor="white", height=0.7)
-            parts.append(f"{school} {need:.0f}%")
         else:
-            ax.barh(pos, need, color=TIER_COLORS[2], hatch="///", edgecolor="white", height=0.7)
             parts.append(f"{school} {need:.0f}%")
     return parts

@@ -10,6 +10,8 @@ This report names students: it stays with the school's staff.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -19,6 +21,34 @@ from pipeline.reports.data import GroupingData, MonitoringData, SchoolData, from
 from pipeline.reports.words import SUBJECT_TITLES, confidence_level
 from pipeline.rules.labels import FOCUS_LABELS, TIER_LABELS, grade_label
 from pipeline.stats.district import crosstab
+
+# "DIBELS 8 composite 396 is below 406", "percentile 12 is at or above 10 and below 25"
+_BELOW = re.compile(
+    r"(?P<what>[A-Za-z][\w\-]*(?: [A-Za-z][\w\-]*){0,2}) (?P<score>-?\d+(?:\.\d+)?)(?: [a-z]+)? "
+    r"is (?:at or above -?[\d.]+ and )?below (?P<cut>-?\d+(?:\.\d+)?)"
+)
+_TERM = re.compile(r"grade (?P<grade>\w+) (?P<window>fall|winter|spring)")
+_LEVEL = re.compile(r"(?P<level>Well Below|Below) Benchmark \(Tier")
+
+
+def short_reason(reason: object) -> str:
+    """A tier's reason as a short phrase for a one-line table: "The composite decides
+    (composite first): DIBELS 8 composite 396 is below 406, the grade K spring cut for
+    Below Benchmark: Well Below Benchmark (Tier 3)" -> "Composite 396 < 406: K spring, Well
+    Below". The full sentence stays beside it, on demand."""
+    if not isinstance(reason, str) or not reason:
+        return ""
+    if reason.startswith("Team override"):
+        return "Team override"
+    below = _BELOW.search(reason.split(" (computed")[0])
+    if below is None:
+        return reason.split(":")[0][:48]
+    what = below["what"]
+    phrase = f"{what[:1].upper()}{what[1:]} {below['score']} < {below['cut']}"
+    term, level = _TERM.search(reason), _LEVEL.search(reason)
+    details = [f"{term['grade']} {term['window']}"] if term else []
+    details += [level["level"]] if level else []
+    return phrase + (": " + ", ".join(details) if details else "")
 
 
 def support_list(school: SchoolData, subject: str | None = None) -> pd.DataFrame:
@@ -338,3 +368,120 @@ def specialist_methods(config: DistrictConfig) -> list[tuple[str, str]]:
         ("Effect (SD)", programs.effect_words(config)),
         ("Change since fall", programs.change_words()),
     ]
+
+
+# --- the report as a team meets: action first, students by grade and homeroom ----------
+
+NO_HOMEROOM = "No homeroom on the roster"
+
+
+def student_href(student_id: str) -> str:
+    """The student's page in students.html, beside this report."""
+    return f"students.html#student-{student_id}"
+
+
+def support_rows(school: SchoolData) -> pd.DataFrame:
+    """One line per student x subject needing support, with the short reason and the
+    full sentence, the focus and why; in grade, homeroom, name order."""
+    cols = ["student_id", "first_name", "last_name", "homeroom"]
+    need = school.tiers[school.tiers["tier"].fillna(1) >= 2].merge(
+        school.students[cols], on="student_id"
+    )
+    need = need.assign(homeroom=need["homeroom"].fillna(NO_HOMEROOM)).sort_values(
+        ["grade", "homeroom", "last_name", "first_name", "subject"]
+    )
+    focus = need.get("focus", pd.Series("", index=need.index))
+    focus_reason = need.get("focus_reason", pd.Series("", index=need.index))
+    override = need.get("override", pd.Series(False, index=need.index)).fillna(False)
+    return pd.DataFrame(
+        {
+            "grade": need["grade"].to_numpy(),
+            "homeroom": need["homeroom"].to_numpy(),
+            "Student": (need["last_name"] + ", " + need["first_name"]).to_numpy(),
+            "href": need["student_id"].map(student_href).to_numpy(),
+            "ID": need["student_id"].to_numpy(),
+            "Subject": need["subject"].map(SUBJECT_TITLES).to_numpy(),
+            "Tier": need["tier"].astype(int).to_numpy(),
+            "Score": need["score"].map(lambda v: f"{v:g}").to_numpy(),
+            "Why": need["reason"].map(short_reason).to_numpy(),
+            "reason": need["reason"].fillna("").to_numpy(),
+            "Focus": _focus_label(focus.fillna("")).replace("", "").to_numpy(),
+            "focus_reason": focus_reason.fillna("").to_numpy(),
+            "Override": override.map(lambda v: "yes" if v is True else "").to_numpy(),
+        }
+    )
+
+
+def class_summary(rows: pd.DataFrame, class_size: int) -> str:
+    """One homeroom in a sentence: how many need support, per subject, and Tier 3."""
+    students = rows["ID"].nunique()
+    per_subject = rows.groupby("Subject")["ID"].nunique()
+    subjects = ", ".join(f"{s.lower()} {n}" for s, n in per_subject.items())
+    tier3 = rows.loc[rows["Tier"] == 3, "ID"].nunique()
+    return (
+        f"{students} of {class_size} students need support ({subjects}); "
+        f"{tier3} in Tier 3 in at least one subject."
+    )
+
+
+def support_by_class(school: SchoolData) -> list[dict]:
+    """The support list as a team meets: per grade, per homeroom, a class summary and one
+    line per student x subject."""
+    rows = support_rows(school)
+    roster = school.students.assign(homeroom=school.students["homeroom"].fillna(NO_HOMEROOM))
+    sizes = roster.groupby(["grade", "homeroom"]).size()
+    grades = []
+    for grade, in_grade in rows.groupby("grade", sort=True):
+        classes = [
+            {
+                "homeroom": homeroom,
+                "summary": class_summary(in_class, int(sizes.get((grade, homeroom), 0))),
+                "rows": in_class.drop(columns=["grade", "homeroom"]),
+            }
+            for homeroom, in_class in in_grade.groupby("homeroom", sort=True)
+        ]
+        grades.append(
+            {
+                "grade": grade_label(grade),
+                "students": in_grade["ID"].nunique(),
+                "tier3": in_grade.loc[in_grade["Tier"] == 3, "ID"].nunique(),
+                "classes": classes,
+            }
+        )
+    return grades
+
+
+def tier3_unserved(grouping: GroupingData, school: SchoolData) -> pd.DataFrame:
+    """Tier 3 students not yet served: no group this term and no running program."""
+    u = grouping.unserved
+    if u.empty:
+        return pd.DataFrame()
+    table = unserved_table(grouping, school)
+    table = table[table["Tier"] == 3]
+    why = table["Why not placed"]
+    return table.assign(
+        href=table["ID"].map(student_href),
+        why_short=why.str.split(" (", n=1, regex=False).str[0],
+    ).rename(columns={"Why not placed": "why_full", "why_short": "Why not placed"})
+
+
+def new_groups_summary(grouping: GroupingData) -> pd.DataFrame:
+    """The groups to start, per subject and tier (continuing groups, when the groups
+    table says which are running, are not new)."""
+    g = grouping.groups
+    if g.empty:
+        return pd.DataFrame()
+    if "status" in g.columns:
+        g = g[g["status"] != "continuing"]
+    table = g.groupby(["subject", "tier"]).agg(
+        groups=("group_id", "size"), students=("size", "sum")
+    )
+    table = table.reset_index().sort_values(["subject", "tier"], ascending=[True, False])
+    return pd.DataFrame(
+        {
+            "Subject": table["subject"].map(SUBJECT_TITLES).to_numpy(),
+            "Tier": table["tier"].astype(int).to_numpy(),
+            "Groups to start": table["groups"].to_numpy(),
+            "Students": table["students"].to_numpy(),
+        }
+    )
