@@ -84,6 +84,7 @@ class TermTables:
         self.groups = store.read_optional(processed, school_year, window, "groups")
         self.unserved = optional("unserved")
         self.decisions = store.read_optional(processed, school_year, window, "progress_decisions")
+        self.history = optional("progress_history")
         self.probes = optional("progress")
 
     def school(self, school_id: str) -> rosters.PrintableData:
@@ -106,16 +107,26 @@ class TermTables:
             _of_school(self.unserved, school_id),
             self.groups is not None,
         )
-        decisions = _of_school(self.decisions, school_id)
-        points = pd.DataFrame()
-        if len(decisions):
-            decisions = decisions.merge(
-                students[["student_id", "first_name", "last_name"]], on="student_id"
-            )
+        # Every phase's decision, the current phase's, and the data-meeting history, as
+        # reports.data.load_monitoring reads them.
+        phases = _of_school(self.decisions, school_id)
+        decisions, points = phases, pd.DataFrame()
+        if len(phases):
+            names = students[["student_id", "first_name", "last_name"]]
+            phases = phases.merge(names, on="student_id")
+            decisions = phases[phases["current"]] if "current" in phases else phases
             probes = self.probes[self.probes["student_id"].isin(decisions["student_id"])]
-            points = aimline_points(probes, decisions) if len(probes) else points
+            points = aimline_points(probes, phases) if len(probes) else points
         empty = pd.DataFrame()
-        monitoring = MonitoringData(decisions, points, empty, empty, self.decisions is not None)
+        monitoring = MonitoringData(
+            decisions,
+            points,
+            empty,
+            empty,
+            self.decisions is not None,
+            phases=phases,
+            history=_of_school(self.history, school_id),
+        )
         fall = self.fall_tiers
         return rosters.PrintableData(
             school,

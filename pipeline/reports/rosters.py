@@ -43,17 +43,21 @@ class PrintableData:
 # --- the adapter to the monitoring views (PM owns what a chart and a decision say) -------
 
 
-def progress_chart(row, points: pd.DataFrame, config: DistrictConfig) -> str:
-    """One monitored series as inline SVG. The one call into the monitoring chart code:
-    switch it to ``monitoring.student_chart(history, points, config)`` once that exists."""
-    return monitoring._svg_chart(row, points, config.measure_name(row.measure))
+def progress_chart(phases: pd.DataFrame, points: pd.DataFrame, config: DistrictConfig) -> str:
+    """One monitored series (its phases' progress_decisions rows, the current one last)
+    as the monitoring section's inline SVG chart."""
+    return monitoring.student_chart(phases, points, config)
 
 
 def decision_sentence(row, config: DistrictConfig) -> str:
-    """The decision on one monitored series in a sentence (adapter, as above: switch to
-    ``monitoring.decision_sentence(row, config)`` once that exists)."""
-    measure = config.measure_name(row.measure)
-    return f"{measure}: {row.decision_label}, {row.reason} ({row.n_probes} probes)."
+    """The current decision on one monitored series in a sentence, named by its measure."""
+    return f"{config.measure_name(row.measure)}: {monitoring.decision_sentence(row, config)}"
+
+
+def history_sentence(history: pd.DataFrame | None) -> str:
+    """The decisions at the data meetings of one series, oldest first."""
+    text = monitoring.history_sentence(history)
+    return f"At the data meetings: {text}." if text else ""
 
 
 # --- small shared pieces -------------------------------------------------------------

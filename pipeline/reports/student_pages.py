@@ -9,7 +9,13 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.config import WINDOW_ORDER
-from pipeline.reports.rosters import PrintableData, _focus, decision_sentence, progress_chart
+from pipeline.reports.rosters import (
+    PrintableData,
+    _focus,
+    decision_sentence,
+    history_sentence,
+    progress_chart,
+)
 from pipeline.reports.specialist import short_reason
 from pipeline.reports.words import SUBJECT_TITLES
 from pipeline.rules.labels import TIER_LABELS, grade_label
@@ -124,15 +130,18 @@ def student_pages(data: PrintableData) -> list[dict]:
     history, tiers = _by_student(cells), _by_student(data.school.tiers)
     fall = {} if data.fall_tiers is None else _by_student(data.fall_tiers)
     programs, decisions = _by_student(data.interventions), _by_student(data.monitoring.decisions)
-    points = data.monitoring.points
-    by_series = (
-        dict(tuple(points.groupby(["student_id", "measure"], sort=False))) if len(points) else {}
+    by_series, phases_of, history_of = (
+        _by_series(data.monitoring.points),
+        _by_series(data.monitoring.phases),
+        _by_series(data.monitoring.history),
     )
     planned = _planned_groups(data.grouping.groups)
     pages = []
     for s in students_to_discuss(data).itertuples(index=False):
         series = [
-            (r, by_series.get((r.student_id, r.measure))) for r in decisions.get(s.student_id, [])
+            (r, by_series.get(key), phases_of.get(key), history_of.get(key))
+            for r in decisions.get(s.student_id, [])
+            for key in [(r.student_id, r.measure)]
         ]
         pages.append(
             {
@@ -144,8 +153,22 @@ def student_pages(data: PrintableData) -> list[dict]:
                 "tiers": _tier_rows(tiers.get(s.student_id, []), fall.get(s.student_id, [])),
                 "programs": _program_rows(programs.get(s.student_id, [])),
                 "planned": planned.get(s.student_id, []),
-                "charts": [progress_chart(r, pts, config) for r, pts in series if pts is not None],
-                "decisions": [decision_sentence(r, config) for r, _ in series],
+                "charts": [
+                    progress_chart(phases, pts, config)
+                    for _, pts, phases, _ in series
+                    if pts is not None and phases is not None
+                ],
+                "decisions": [
+                    " ".join(filter(None, [decision_sentence(r, config), history_sentence(h)]))
+                    for r, _, _, h in series
+                ],
             }
         )
     return pages
+
+
+def _by_series(frame: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
+    """A table's rows per (student, measure) series."""
+    if frame is None or frame.empty:
+        return {}
+    return dict(tuple(frame.groupby(["student_id", "measure"], sort=False)))
