@@ -109,7 +109,34 @@ DECISION_COLUMNS = [
     "decision_date",
     "on_track",
 ]
-HISTORY_COLUMNS = [*DECISION_COLUMNS[:4], "measure", "phase", "meeting_date", *DECISION_COLUMNS[6:]]
+# The history keeps what a meeting's decision rests on (at a million students it has about
+# seven rows per phase, so no reason text: the current decision has it).
+HISTORY_COLUMNS = [
+    "student_id",
+    "school_id",
+    "subject",
+    "measure",
+    "phase",
+    "meeting_date",
+    "as_of",
+    "n_probes",
+    "weeks",
+    "roi",
+    "roi_se",
+    "roi_ci_low",
+    "roi_ci_high",
+    "decision_low",
+    "decision_high",
+    "aim_slope",
+    "goal",
+    "goal_date",
+    "p_goal",
+    "decision",
+    "rule_id",
+    "decision_week",
+    "decision_date",
+    "on_track",
+]
 
 
 def progress_decisions(
@@ -154,7 +181,7 @@ def progress_tables(
     if not history:
         return decisions, pd.DataFrame(columns=HISTORY_COLUMNS)
     code, last, meeting = _meetings(rows, series, config, school_year)
-    past = _decide(rows, series, code, last, config.progress)
+    past = _decide(rows, series, code, last, config.progress, reasons=False)
     past = _decision_table(
         past.assign(as_of=meeting, meeting_date=meeting),
         config.progress.report_confidence,
@@ -279,9 +306,15 @@ def _goal(
 
 
 def _decide(
-    rows: pd.DataFrame, series: ProbeSeries, code: np.ndarray, last: np.ndarray, rules: Progress
+    rows: pd.DataFrame,
+    series: ProbeSeries,
+    code: np.ndarray,
+    last: np.ndarray,
+    rules: Progress,
+    reasons: bool = True,
 ) -> pd.DataFrame:
-    """The decision of series ``code`` on its probes up to ``last`` (one row per pair)."""
+    """The decision of series ``code`` on its probes up to ``last`` (one row per pair),
+    with its reason in words unless ``reasons`` is false."""
     fits = cumulative_fits(series, code, last)
     fits = pd.concat([rows.iloc[code].reset_index(drop=True), fits], axis=1)
     fits = fits.assign(weeks=series.weeks[last], last_date=series.dates[last])
@@ -296,7 +329,7 @@ def _decide(
         p_goal=rule.goal_probability(fits),
         decision_week=week,
         decision_date=(fits["first_date"] + pd.to_timedelta(week * 7, unit="D")).dt.normalize(),
-        reason=_reasons(fits, rules),
+        reason=_reasons(fits, rules) if reasons else "",
     )
 
 
