@@ -7,6 +7,7 @@ effectiveness); this module only reads its inputs from and writes its outputs to
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -59,7 +60,7 @@ def run_process(
     year, window = term.school_year, term.window
     written: dict[str, int] = {}
     with _Side() as side:
-        side.submit(_progress_and_fall_tiers, processed, config, term, config_dir)
+        decided = side.submit(_progress_and_fall_tiers, processed, config, term, config_dir)
         students = store.read_table(processed, year, window, "students")
         screenings = _read_screenings(processed, term, [window])
         overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
@@ -73,7 +74,9 @@ def run_process(
         grouped, counted = tiers[GROUP_INPUTS], tiers[COUNT_COLUMNS]
         del tiers
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="groups") as background:
-            grouping = background.submit(_groups, processed, raw, config, term, grouped)
+            # Groups wait for the progress decisions (who keeps a running group).
+            ready = functools.partial(side.result, decided)
+            grouping = background.submit(_groups, processed, raw, config, term, grouped, ready)
             del grouped
             written.update(_district_context(processed, config, term, students, counted))
             del counted
@@ -145,6 +148,8 @@ class _Side:
 
         self._steps: list[tuple] = []
         self._pool = None
+        self._lock = threading.Lock()
+        self._broken = False
         if multiprocessing.current_process().daemon or os.environ.get("TIERWISE_SIDE") == "0":
             return  # a daemonic process may not start processes of its own
         context = multiprocessing.get_context("forkserver")
@@ -163,10 +168,11 @@ class _Side:
                 worker.terminate()
         self._pool.shutdown(wait=error is None, cancel_futures=True)
 
-    def submit(self, step, *args) -> None:
+    def submit(self, step, *args) -> int:
+        """Run ``step(*args)`` after the steps before; its number for :meth:`result`."""
         if self._pool is None:
             self._steps.append((None, {}, step, args, step(*args)))
-            return
+            return len(self._steps) - 1
         # Starting the worker (on the first submit) takes a second: not on this thread,
         # and each submit after the one before (the worker runs them in that order).
         submitted: dict = {}
@@ -180,26 +186,32 @@ class _Side:
         thread = threading.Thread(target=send, daemon=True)
         thread.start()
         self._steps.append((thread, submitted, step, args, None))
+        return len(self._steps) - 1
 
     def results(self) -> list[dict[str, int]]:
         """Each step's result, in the order submitted."""
+        return [self.result(k) for k in range(len(self._steps))]
+
+    def result(self, k: int) -> dict[str, int]:
+        """The ``k``-th submitted step's result, once it is done (a step that waits for
+        another's table waits here)."""
         from concurrent.futures.process import BrokenProcessPool
 
-        results, broken = [], False
-        for thread, submitted, step, args, result in self._steps:
+        with self._lock:
+            thread, submitted, step, args, result = self._steps[k]
             if thread is not None:
                 thread.join()
                 try:
-                    if broken or "future" not in submitted:
+                    if self._broken or "future" not in submitted:
                         raise BrokenProcessPool
                     result = submitted["future"].result()
                 except BrokenProcessPool:
                     # The worker could not start (e.g. the caller's script, which a spawned
                     # worker imports, has no ``if __name__ == "__main__":``) or died.
-                    broken = True
+                    self._broken = True
                     result = step(*args)
-            results.append(result)
-        return results
+                self._steps[k] = (None, submitted, step, args, result)
+            return result
 
 
 def _district_context(processed, config, term, students, tiers) -> dict[str, int]:
@@ -270,15 +282,27 @@ def _read_hand_made(raw: Path, name: str, validate, *args):
         raise InputError(path, f"not a readable CSV: {err}") from err
 
 
-def _groups(processed, raw, config, term, tiers) -> dict[str, int]:
+def _groups(processed, raw, config, term, tiers, decided=None) -> dict[str, int]:
     """Intervention groups and the unserved list (``groups``, ``unserved``) from the tiers,
-    with the interventionists of ``staff.csv`` (or ``grouping.default_staff``)."""
+    with the interventionists of ``staff.csv`` (or ``grouping.default_staff``) and the
+    students enrolled in the term, who keep their group unless their progress decision
+    (written once ``decided()`` returns) says change."""
     from pipeline.groups.form import form_groups
+    from pipeline.groups.running import current_enrolments
     from pipeline.groups.staff import validate_staff
 
     staff = _read_hand_made(raw, "staff.csv", validate_staff, config)
-    groups, unserved = form_groups(tiers, config, staff)
     year, window = term.school_year, term.window
+    if decided is not None:
+        decided()
+    enrolled = current_enrolments(
+        store.read_optional(processed, year, window, "interventions"),
+        _read_roster(processed, term),
+        store.read_optional(processed, year, window, "progress_decisions"),
+        config,
+        config.window_dates(year, window),
+    )
+    groups, unserved = form_groups(tiers, config, staff, enrolled=enrolled)
     store.write_table(groups, processed, year, window, "groups")
     store.write_table(unserved, processed, year, window, "unserved")
     return {"groups": len(groups), "unserved": len(unserved)}
