@@ -71,7 +71,7 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
         [tables["screenings"], reading_subtests(students, clean_screenings, spec)],
         ignore_index=True,
     )
-    tables["staff"] = staff_table(students)
+    tables["staff"] = staff_table(students, pd.concat(interventions, ignore_index=True))
     tables["overrides"] = overrides_table(students, spec)
     return tables, planted_truth(spec, len(students), defects)
 
