@@ -36,6 +36,7 @@ TABLES = [
     "transitions",
     "groups",
     "unserved",
+    "staff_capacity",
     "district_context",
 ]
 
@@ -289,7 +290,7 @@ def _groups(processed, raw, config, term, tiers, decided=None) -> dict[str, int]
     (written once ``decided()`` returns) says change."""
     from pipeline.groups.form import form_groups
     from pipeline.groups.running import current_enrolments
-    from pipeline.groups.staff import validate_staff
+    from pipeline.groups.staff import capacity_table, staff_for_schools, validate_staff
 
     staff = _read_hand_made(raw, "staff.csv", validate_staff, config)
     year, window = term.school_year, term.window
@@ -305,4 +306,9 @@ def _groups(processed, raw, config, term, tiers, decided=None) -> dict[str, int]
     groups, unserved = form_groups(tiers, config, staff, enrolled=enrolled)
     store.write_table(groups, processed, year, window, "groups")
     store.write_table(unserved, processed, year, window, "unserved")
-    return {"groups": len(groups), "unserved": len(unserved)}
+    # The capacity the groups were formed with, for the principal's staffing figure.
+    people = staff_for_schools(staff, sorted(tiers["school_id"].astype(str).unique()), config)
+    source = "grouping.default_staff" if staff is None else "staff.csv"
+    capacity = capacity_table(people, groups, source)
+    store.write_table(capacity, processed, year, window, "staff_capacity")
+    return {"groups": len(groups), "unserved": len(unserved), "staff_capacity": len(capacity)}
