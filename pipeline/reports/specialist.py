@@ -155,14 +155,20 @@ def grouping_summary(grouping: GroupingData, school: SchoolData) -> pd.DataFrame
 
 
 def group_table(grouping: GroupingData, school: SchoolData, subject: str) -> pd.DataFrame:
-    """The recommended groups of one subject: members, grades, focus, score range, who."""
+    """The groups of one subject: running ones first (their program), then the new ones
+    recommended; members, grades, focus, score range, who."""
     g = grouping.groups
-    g = g[g["subject"] == subject].sort_values(
-        ["tier", "focus", "grade_min", "group_id"], ascending=[False, True, True, True]
+    if "status" not in g:  # a term processed before running groups were kept
+        g = g.assign(status="new", program="")
+    g = g[g["subject"] == subject].assign(_new=lambda d: d["status"] != "continuing")
+    g = g.sort_values(
+        ["_new", "tier", "focus", "grade_min", "group_id"],
+        ascending=[True, False, True, True, True],
     )
     names = _names(school)
     return pd.DataFrame(
         {
+            "Status": g["program"].astype(str).radd("Running: ").where(~g["_new"], "New"),
             "Group": g["group_id"],
             "Tier": g["tier"].astype(int),
             "Focus": _focus_label(g["focus"]),
