@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from pipeline.groups.form import form_groups
 from pipeline.groups.running import change_flags, current_enrolments
 from pipeline.groups.staff import validate_staff
-from tests.test_groups import _config, _staff, _tiers
+
+from .test_groups import _config, _staff, _tiers
 
 WINTER = (dt.date(2025, 12, 1), dt.date(2026, 2, 28))
 
