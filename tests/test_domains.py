@@ -1,0 +1,147 @@
+"""Focus from domain scores (MAP Growth goals, i-Ready domains, SAEBRS sub-scales).
+
+The expected focus of each planted student follows from DESIGN.md "Skill focus" and the
+configured labels: MAP goal adjectives Low (below the 21st percentile) and LoAvg (21st-40th)
+are at risk, Low more so; i-Ready "2 Grade Levels Below" is Tier 3, "1 Grade Level Below"
+Tier 2; the SAEBRS sub-scale cuts of district.yml. Domain scores never decide a tier.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from pipeline.config import Measure
+from pipeline.rules.domains import domain_levels
+from pipeline.rules.labels import DIAGNOSTIC
+from pipeline.rules.tiers import assign_tiers
+
+GOALS = ("number", "algebra", "measurement", "geometry")
+SUBJECT = {"map_math_rit": "math", "saebrs_total": "behavior"}
+
+
+def _screen(rows):
+    """rows: (student_id, measure, score, percentile, vendor_level)."""
+    students = pd.DataFrame(
+        {"student_id": sorted({r[0] for r in rows}), "school_id": "001", "grade": 3}
+    )
+    screenings = pd.DataFrame(
+        {
+            "student_id": [r[0] for r in rows],
+            "window": "winter",
+            "measure": [r[1] for r in rows],
+            "subject": [SUBJECT.get(r[1], "math" if "math" in r[1] else "behavior") for r in rows],
+            "score": [float(r[2]) for r in rows],
+            "percentile": pd.array([r[3] for r in rows], dtype="Float64"),
+            "vendor_level": [r[4] for r in rows],
+            "source_file": "screenings.csv",
+            "source_row": range(2, 2 + len(rows)),
+        }
+    )
+    return screenings, students
+
+
+def _map(student, percentile, adjectives):
+    """A MAP math test: overall RIT at ``percentile`` and four goal adjectives."""
+    rows = [(student, "map_math_rit", 190, percentile, None)]
+    for goal, adjective in zip(GOALS, adjectives, strict=True):
+        if adjective:
+            rit = {"Low": 175, "LoAvg": 185, "Avg": 195, "HiAvg": 205}[adjective]
+            rows.append((student, f"map_math_goal_{goal}", rit, None, adjective))
+    return rows
+
+
+def _saebrs(student, total, social, academic, emotional):
+    return [
+        (student, "saebrs_total", total, None, None),
+        (student, "saebrs_social", social, None, None),
+        (student, "saebrs_academic", academic, None, None),
+        (student, "saebrs_emotional", emotional, None, None),
+    ]
+
+
+@pytest.fixture(scope="module")
+def planted(config):
+    rows = [
+        *_map("number-low", 15, ("Low", "Avg", "LoAvg", "Avg")),  # Tier 2 (10th-24th)
+        *_map("shapes-low", 8, ("Avg", "Avg", "LoAvg", "LoAvg")),  # Tier 3 (below 10th)
+        *_map("both", 20, ("LoAvg", "Avg", "Avg", "LoAvg")),
+        *_map("no-goals", 20, (None, None, None, None)),
+        *_map("all-fine", 20, ("Avg", "HiAvg", "Avg", "Avg")),
+        *_map("core", 60, ("Low", "Low", "Low", "Low")),  # Tier 1 whatever the goals say
+        # SAEBRS: total under 37 is Tier 2, under 25 Tier 3 (district.yml saebrs_total)
+        *_saebrs("acting-out", 30, 7, 12, 18),  # social under 9: Tier 3 level
+        *_saebrs("withdrawn", 20, 15, 12, 8),  # emotional under 10
+        *_saebrs("disengaged", 33, 14, 8, 17),  # academic under 10 (level 2)
+    ]
+    screenings, students = _screen(rows)
+    tiers = assign_tiers(screenings, students, config, "winter")
+    return tiers.set_index(["student_id", "subject"])
+
+
+@pytest.mark.parametrize(
+    ("student", "subject", "tier", "focus", "measure"),
+    [
+        ("number-low", "math", 2, "computation", "map_math_goal_number"),
+        # measurement and geometry both LoAvg at 185: the first in config order
+        ("shapes-low", "math", 3, "concepts", "map_math_goal_measurement"),
+        ("both", "math", 2, "computation + concepts", "map_math_goal_number"),
+        ("no-goals", "math", 2, DIAGNOSTIC, "map_math_rit"),
+        ("all-fine", "math", 2, DIAGNOSTIC, "map_math_rit"),
+        ("acting-out", "behavior", 2, "externalizing", "saebrs_social"),
+        ("withdrawn", "behavior", 3, "internalizing", "saebrs_emotional"),
+        ("disengaged", "behavior", 2, "externalizing", "saebrs_academic"),
+    ],
+)
+def test_planted_domain_scores_give_the_focus(planted, student, subject, tier, focus, measure):
+    row = planted.loc[(student, subject)]
+    assert row["tier"] == tier
+    assert row["focus"] == focus
+    if focus != DIAGNOSTIC:
+        assert row["focus_measure"] == measure
+        assert row["focus_reason"].startswith("At risk: ")
+
+
+def test_the_reason_names_each_domain_at_risk(planted):
+    reason = planted.loc[("number-low", "math"), "focus_reason"]
+    assert "MAP Number and Operations 175 RIT (Low)" in reason
+    assert "MAP Measurement and Data 185 RIT (LoAvg)" in reason
+    assert "Geometry" not in reason  # Avg is not at risk
+
+
+def test_domain_scores_never_decide_a_tier(planted):
+    core = planted.loc[("core", "math")]
+    assert core["tier"] == 1 and pd.isna(core["focus"])
+    assert core["measure"] == "map_math_rit"
+
+
+def test_a_domain_measure_with_a_tier_rule_is_a_config_error():
+    with pytest.raises(ValidationError, match="role 'domain' never decides a tier"):
+        Measure(
+            subject="math",
+            label="x",
+            min=0,
+            max=1,
+            tier_rule="percentile",
+            role="domain",
+            skill="computation",
+        )
+
+
+def test_iready_relative_placement_and_percentile_levels(config):
+    screenings, _ = _screen(
+        [
+            ("a", "iready_math_number_operations_scale", 400, None, "2 Grade Levels Below"),
+            ("a", "iready_math_geometry_scale", 430, None, "1 Grade Level Below"),
+            ("a", "iready_math_algebra_scale", 450, None, "Early On Grade Level"),
+            ("a", "iready_math_measurement_data_scale", 420, 7, None),  # no label: percentile
+        ]
+    )
+    levels = domain_levels(screenings, config, "winter").set_index("measure")["level"]
+    assert levels.to_dict() == {
+        "iready_math_number_operations_scale": 3,
+        "iready_math_geometry_scale": 2,
+        "iready_math_algebra_scale": 1,
+        "iready_math_measurement_data_scale": 3,  # below the 10th percentile
+    }
