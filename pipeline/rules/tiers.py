@@ -32,6 +32,7 @@ from pipeline import fast
 from pipeline.config import SKILLS, DistrictConfig
 from pipeline.contract import OVERRIDES
 from pipeline.errors import InputError
+from pipeline.rules.domains import with_domain_focus
 from pipeline.rules.labels import DIAGNOSTIC, FOCUS_LABELS, LEVEL_LABELS, TIER_LABELS, grade_label  # noqa: F401
 
 LEVEL_TIER = {"above": 1, "benchmark": 1, "below": 2, "well_below": 3}
@@ -847,4 +848,5 @@ def assign_tiers(
     order = np.lexsort(keys)
     # Text columns are converted straight into the sorted order (no sorted object copy).
     text = {column: fast.as_string(out.pop(column), order) for column in TEXT_COLUMNS}
-    return out.take(order).reset_index(drop=True).assign(**text).reindex(columns=TIER_COLUMNS)
+    out = out.take(order).reset_index(drop=True).assign(**text).reindex(columns=TIER_COLUMNS)
+    return with_domain_focus(out, screenings, config, window)
