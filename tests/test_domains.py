@@ -67,6 +67,7 @@ def planted(config):
         *_map("number-low", 15, ("Low", "Avg", "LoAvg", "Avg")),  # Tier 2 (10th-24th)
         *_map("shapes-low", 8, ("Avg", "Avg", "LoAvg", "LoAvg")),  # Tier 3 (below 10th)
         *_map("both", 20, ("LoAvg", "Avg", "Avg", "LoAvg")),
+        *_map("more-number", 20, ("Low", "Low", "Low", "LoAvg")),  # computation 3, 3; concepts 3, 2
         *_map("no-goals", 20, (None, None, None, None)),
         *_map("all-fine", 20, ("Avg", "HiAvg", "Avg", "Avg")),
         *_map("core", 60, ("Low", "Low", "Low", "Low")),  # Tier 1 whatever the goals say
@@ -87,6 +88,7 @@ def planted(config):
         # measurement and geometry both LoAvg at 185: the first in config order
         ("shapes-low", "math", 3, "concepts", "map_math_goal_measurement"),
         ("both", "math", 2, "computation + concepts", "map_math_goal_number"),
+        ("more-number", "math", 2, "computation", "map_math_goal_number"),
         ("no-goals", "math", 2, DIAGNOSTIC, "map_math_rit"),
         ("all-fine", "math", 2, DIAGNOSTIC, "map_math_rit"),
         ("acting-out", "behavior", 2, "externalizing", "saebrs_social"),
@@ -108,6 +110,11 @@ def test_the_reason_names_each_domain_at_risk(planted):
     assert "MAP Number and Operations 175 RIT (Low)" in reason
     assert "MAP Measurement and Data 185 RIT (LoAvg)" in reason
     assert "Geometry" not in reason  # Avg is not at risk
+
+
+def test_a_sub_scale_reason_names_its_cut(planted):
+    reason = planted.loc[("acting-out", "behavior"), "focus_reason"]
+    assert reason == "At risk: SAEBRS social 7 points (under 9)"
 
 
 def test_domain_scores_never_decide_a_tier(planted):

@@ -11,10 +11,8 @@ domain is at risk, as a level 1-3 read like a tier:
 * else its national percentile in the default percentile bands.
 
 A domain is at risk at level 2 or 3. The focus of a Tier 2 or 3 student in math or
-behaviour is the domain most at risk (the highest level; domains at the same level are
-all named, "computation + concepts"), its measure the first such domain's lowest score (config
-order breaks ties); a
-focus the tiered skill measures already found keeps its measure and gains the domains.
+behaviour is the skill most at risk (:func:`domain_focus`); a focus the tiered skill
+measures already found keeps its measure and gains the skills.
 """
 
 from __future__ import annotations
@@ -53,12 +51,16 @@ def domain_levels(screenings: pd.DataFrame, config: DistrictConfig, window: str)
     # One lookup of "measure|label" for every label a measure's level_tiers knows.
     known = {f"{n}|{v}": t for n, m in domain.items() for v, t in m.level_tiers.items()}
     by_label = (measure + "|" + label).map(known).astype("Float64")
-    level = by_label.fillna(_level_from_bands(measure, score, domain))
+    by_bands, cut = _level_from_bands(measure, score, domain)
+    level = by_label.fillna(by_bands)
     level = level.fillna(_level_from_percentile(measure, percentile, domain, config))
     name = measure.map(config.measure_name)
     unit = measure.map({n: m.short_unit or m.unit for n, m in domain.items()})
-    detail = label.where(by_label.notna(), "level " + level.astype("string"))
+    # Why: the vendor's label, else the cut the score is under, else the percentile.
+    detail = ("percentile " + percentile.map("{:g}".format)).where(percentile.notna(), "")
+    detail = cut.where(by_bands.notna(), detail).where(by_label.isna(), label)
     reason = name + " " + score.map("{:g}".format) + " " + unit + " (" + detail + ")"
+    reason = reason.str.replace(" ()", "", regex=False)
     return pd.DataFrame(
         {
             "student_id": rows["student_id"].astype(str),
@@ -76,8 +78,11 @@ def _column(rows: pd.DataFrame, name: str) -> pd.Series:
     return rows[name] if name in rows else pd.Series(pd.NA, index=rows.index, dtype="object")
 
 
-def _level_from_bands(measure: pd.Series, score: pd.Series, domain: dict) -> pd.Series:
-    """Level by the measure's ``score_bands`` (missing without bands or score)."""
+def _level_from_bands(
+    measure: pd.Series, score: pd.Series, domain: dict
+) -> tuple[pd.Series, pd.Series]:
+    """Level by the measure's ``score_bands`` (missing without bands or score), and the
+    cut that placed it ("under 13"; "" at level 1)."""
     bands = {n: m.score_bands for n, m in domain.items() if m.score_bands is not None}
     tier3 = measure.map({n: b.tier3 for n, b in bands.items()}).astype(float)
     tier2 = measure.map({n: b.tier2 for n, b in bands.items()}).astype(float)
@@ -93,7 +98,12 @@ def _level_from_bands(measure: pd.Series, score: pd.Series, domain: dict) -> pd.
         1.0,
     )
     known = tier3.notna() & score.notna()
-    return pd.Series(level, index=measure.index, dtype="Float64").where(known)
+    level = pd.Series(level, index=measure.index, dtype="Float64").where(known)
+    three = level.fillna(1).eq(3).to_numpy()
+    at = pd.Series(np.where(three, tier3, tier2), index=measure.index).map("{:g}".format)
+    cut = np.where(low.to_numpy(), "under " + at, at + " or more")
+    cut = pd.Series(cut, index=measure.index, dtype="string").where(level.fillna(1) >= 2, "")
+    return level, cut
 
 
 def _level_from_percentile(
@@ -108,23 +118,35 @@ def _level_from_percentile(
 
 
 def domain_focus(levels: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Per student x subject with a domain at risk: ``domains`` (the skills at the highest
-    level, in :data:`DOMAINS` order, joined by " + "), the focus ``measure`` and ``score``,
-    and ``reason`` ("At risk: ..." naming every domain score at risk); ``order``: the
-    measures in config order, which breaks ties of score."""
-    risky = levels[levels["level"].fillna(1) >= 2].copy()
-    if risky.empty:
+    """Per student x subject with a domain at risk: ``domains``, the focus ``measure`` and
+    ``score``, and ``reason`` ("At risk: ..." naming every domain score at risk).
+
+    A skill (computation, concepts, ...) is at risk when any of its domain scores is at
+    level 2 or 3. The focus is the skill at risk with the highest level, then the highest
+    mean level over its domain scores; skills still equal are all named, in
+    :data:`DOMAINS` order ("computation + concepts"). The focus measure is the chosen
+    skills' lowest score at that level (``order``: config order, breaks ties).
+    """
+    keys = ["student_id", "subject"]
+    scored = levels.assign(level=levels["level"].fillna(1).astype(float))
+    per_skill = scored.groupby([*keys, "skill"], as_index=False)["level"].agg(["max", "mean"])
+    per_skill = per_skill[per_skill["max"] >= 2]
+    if per_skill.empty:
         return pd.DataFrame(
             columns=["student_id", "subject", "domains", "measure", "score", "reason"]
         )
-    keys = ["student_id", "subject"]
-    risky["top"] = risky.groupby(keys)["level"].transform("max")
     rank = {s: k for domains in DOMAINS.values() for k, s in enumerate(domains)}
-    risky["rank"] = risky["skill"].map(rank)
-    risky["order"] = risky["measure"].map({n: k for k, n in enumerate(order)})
-    top = risky[risky["level"] == risky["top"]].sort_values([*keys, "rank", "score", "order"])
-    domains = top.drop_duplicates([*keys, "skill"]).groupby(keys)["skill"].agg(" + ".join)
-    first = top.drop_duplicates(keys).set_index(keys)
+    per_skill = per_skill.assign(rank=per_skill["skill"].map(rank))
+    best = per_skill.groupby(keys)[["max", "mean"]].transform("max")
+    chosen = per_skill[per_skill["max"].eq(best["max"]) & per_skill["mean"].eq(best["mean"])]
+    chosen = chosen.sort_values([*keys, "rank"])
+    domains = chosen.groupby(keys)["skill"].agg(" + ".join)
+    rows = scored.merge(chosen[[*keys, "skill", "max"]], on=[*keys, "skill"])
+    rows = rows[rows["level"] == rows["max"]].assign(
+        order=lambda d: d["measure"].map({n: k for k, n in enumerate(order)})
+    )
+    first = rows.sort_values([*keys, "score", "order"]).drop_duplicates(keys).set_index(keys)
+    risky = scored[scored["level"] >= 2].assign(rank=lambda d: d["skill"].map(rank))
     risky = risky.sort_values([*keys, "level", "rank"], ascending=[True, True, False, True])
     reasons = risky.groupby(keys)["reason"].agg("; ".join)
     return pd.DataFrame(
