@@ -152,3 +152,26 @@ def test_iready_relative_placement_and_percentile_levels(config):
         "iready_math_algebra_scale": 1,
         "iready_math_measurement_data_scale": 3,  # below the 10th percentile
     }
+
+
+def test_the_synthetic_district_shows_math_and_behaviour_focus(small_district, config):
+    """The demo writes MAP goal scores and SAEBRS sub-scales: Tier 2/3 math and behaviour
+    students get a domain focus instead of "needs a diagnostic"."""
+    screenings = pd.read_csv(small_district / "screenings.csv", dtype={"student_id": str})
+    students = pd.read_csv(small_district / "students.csv", dtype={"student_id": str})
+    spring = screenings[screenings["window"] == "spring"]
+    # SAEBRS sub-scales add up to the total, as on the real form.
+    wide = spring.pivot_table(index="student_id", columns="measure", values="score")
+    scales = ["saebrs_social", "saebrs_academic", "saebrs_emotional"]
+    both = wide.dropna(subset=[*scales, "saebrs_total"])
+    assert len(both) and (both[scales].sum(axis=1) == both["saebrs_total"]).all()
+    tiers = assign_tiers(spring, students, config, "spring")
+    need = tiers[tiers["tier"] >= 2]
+    for subject, domains in (
+        ("math", {"computation", "concepts"}),
+        ("behavior", {"externalizing", "internalizing"}),
+    ):
+        focus = need.loc[need["subject"] == subject, "focus"]
+        named = focus.str.split(" + ", regex=False).map(set)
+        assert sum(s <= domains for s in named) > 0.9 * len(named), subject
+        assert {"+".join(sorted(s)) for s in named} >= domains  # each domain alone somewhere
