@@ -175,3 +175,63 @@ def test_the_synthetic_district_shows_math_and_behaviour_focus(small_district, c
         named = focus.str.split(" + ", regex=False).map(set)
         assert sum(s <= domains for s in named) > 0.9 * len(named), subject
         assert {"+".join(sorted(s)) for s in named} >= domains  # each domain alone somewhere
+
+
+# --- from vendor exports, through the profiles --------------------------------------
+
+
+def _ingested(raw, config):
+    from .test_ingest import ingest
+
+    return ingest(raw, config).tables
+
+
+def test_map_growth_goals_are_read_beside_the_rit_and_give_the_focus(tmp_path, config):
+    """The vendor sample's math test, its goals renamed to the grade 3-5 areas."""
+    from .test_ingest import roster_of, vendor_raw
+
+    raw = vendor_raw(tmp_path, "map_growth_cdf.csv", roster=roster_of(["605001"], grade="4"))
+    cdf = pd.read_csv(raw / "map_growth_cdf.csv", dtype=str, keep_default_na=False)
+    math = cdf["Subject"].eq("Mathematics")
+    goals = [
+        ("Operations and Algebraic Thinking", "210", "Low"),
+        ("Number and Operations", "218", "LoAvg"),
+        ("Measurement and Data", "226", "Avg"),
+        ("Geometry", "231", "Avg"),
+    ]
+    for k, (name, rit, adjective) in enumerate(goals, start=1):
+        cdf.loc[math, [f"Goal{k}Name", f"Goal{k}RitScore", f"Goal{k}Adjective"]] = [
+            name,
+            rit,
+            adjective,
+        ]
+    cdf.loc[math, "TestPercentile"] = "18"  # below the 25th: Tier 2
+    cdf[math | cdf["Subject"].str.startswith("Language")].to_csv(
+        raw / "map_growth_cdf.csv", index=False
+    )
+    screenings = _ingested(raw, config)["screenings"]
+    mine = screenings[screenings["student_id"] == "605001"].set_index("measure")
+    assert mine.loc["map_math_rit", "score"] == 233  # the overall RIT is still read
+    assert mine.loc["map_math_goal_algebra", ["score", "vendor_level"]].tolist() == [210, "Low"]
+    assert mine.loc["map_math_goal_geometry", "score"] == 231
+    students = pd.DataFrame({"student_id": ["605001"], "school_id": "001", "grade": 4})
+    tiers = assign_tiers(screenings, students, config, "fall").set_index("subject")
+    assert tiers.loc["math", "tier"] == 2
+    assert tiers.loc["math", "focus"] == "computation"  # Operations and Algebraic Thinking: Low
+    assert tiers.loc["math", "focus_measure"] == "map_math_goal_algebra"
+
+
+def test_iready_domain_placements_give_the_focus(tmp_path, config):
+    """The vendor sample's student 605001 in winter: overall 2 grade levels below
+    (percentile 14: Tier 2); Number and Operations and Measurement and Data 1 below,
+    Algebra 3 or more below, Geometry 2 below: both skills reach the Tier 3 level with the
+    same mean, so both are named; the lowest score at that level is Algebra's 374."""
+    from .test_ingest import vendor_raw
+
+    screenings = _ingested(vendor_raw(tmp_path, "iready_diagnostic_math.csv"), config)["screenings"]
+    winter = screenings[screenings["window"] == "winter"]
+    students = pd.DataFrame({"student_id": ["605001"], "school_id": "001", "grade": 3})
+    row = assign_tiers(winter, students, config, "winter").set_index("subject").loc["math"]
+    assert row["tier"] == 2
+    assert row["focus"] == "computation + concepts"
+    assert row["focus_measure"] == "iready_math_algebra_scale" and row["focus_score"] == 374
