@@ -109,6 +109,19 @@ def test_the_latest_phase_decides_and_a_missing_table_or_column_changes_no_one(c
     )
     flags = change_flags(phases, config)
     assert dict(zip(flags["student_id"], flags["change"], strict=True)) == {"a": False, "b": True}
+    # Within the current phase, each measure's latest data meeting decides.
+    meetings = pd.DataFrame(
+        {
+            "student_id": ["c", "c", "d", "d"],
+            "subject": "reading",
+            "measure": "dibels8_orf_wrc",
+            "phase": 1,
+            "as_of": pd.to_datetime(["2025-11-01", "2025-12-15"] * 2),
+            "decision": ["change_intervention", "continue", "continue", "change_intervention"],
+        }
+    )
+    flags = change_flags(meetings, config)
+    assert dict(zip(flags["student_id"], flags["change"], strict=True)) == {"c": False, "d": True}
     assert change_flags(None, config).empty
     assert change_flags(phases.drop(columns=["decision"]), config).empty
     # No subject column: the measure's subject from the config.

@@ -205,6 +205,7 @@ def _group_schools(
         r for school in sorted(running) if school not in placed for r in running[school][0]
     )
     groups = pd.DataFrame(records, columns=GROUP_COLUMNS)
+    groups = groups.sort_values("school_id", kind="stable")
     if school_without_groups:  # as concatenating that school's empty table would
         groups = pd.concat([groups, pd.DataFrame(columns=GROUP_COLUMNS)], ignore_index=True)
     unserved = table.unserved(taken, reasons)

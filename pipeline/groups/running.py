@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 
 import pandas as pd
 
@@ -35,15 +36,18 @@ ENROLLED_COLUMNS = [
 ]
 # The decision values that say the intervention should change (``progress_decisions``).
 CHANGE_DECISIONS = ("change_intervention", "change")
-# Columns that order a student's monitoring phases, latest last, where the table has them.
-PHASE_ORDER = ("phase", "phase_start", "first_date", "last_date")
+# Columns that order a student's monitoring phases, latest last, where the table has them
+# (the first one present names the phase), then the data meetings within a phase.
+PHASE_ORDER = ("phase", "phase_number", "phase_start")
+MEETING_ORDER = ("as_of", "meeting_date", "decision_date", "last_date")
 
 
 def change_flags(decisions: pd.DataFrame | None, config: DistrictConfig) -> pd.DataFrame:
     """Per student x subject, whether the current phase's decision says change (``change``).
 
-    The current phase is the latest by :data:`PHASE_ORDER`; several measures monitored in
-    it: change when any of them says so. No table, or no ``decision`` column: no one.
+    The current phase is the latest by :data:`PHASE_ORDER`, and in it each measure's
+    decision of the latest data meeting (:data:`MEETING_ORDER`); several measures
+    monitored: change when any of them says so. No table, or no ``decision`` column: no one.
     """
     empty = pd.DataFrame({"student_id": [], "subject": [], "change": []})
     if decisions is None or decisions.empty or "decision" not in decisions:
@@ -53,13 +57,16 @@ def change_flags(decisions: pd.DataFrame | None, config: DistrictConfig) -> pd.D
         subject_of = {name: m.subject for name, m in config.measures.items()}
         rows["subject"] = rows.get("measure", pd.Series(index=rows.index)).map(subject_of)
     rows = rows.dropna(subset=["subject"]).assign(student_id=lambda d: d["student_id"].astype(str))
-    order = [c for c in PHASE_ORDER if c in rows]
+    phases = [c for c in PHASE_ORDER if c in rows]
+    meetings = [c for c in MEETING_ORDER if c in rows]
     keys = ["student_id", "subject"]
     rows = rows.assign(change=rows["decision"].isin(CHANGE_DECISIONS))
-    if order:
-        rows = rows.sort_values([*keys, *order], kind="stable")
-        latest = rows.groupby(keys)[order[0]].transform("last")
-        rows = rows[rows[order[0]].eq(latest) | latest.isna()]
+    rows = rows.sort_values([*keys, *phases, *meetings], kind="stable")
+    if phases:
+        latest = rows.groupby(keys)[phases[0]].transform("last")
+        rows = rows[rows[phases[0]].eq(latest) | latest.isna()]
+    if "measure" in rows:  # the latest data meeting's decision of each measure
+        rows = rows.drop_duplicates([*keys, "measure"], keep="last")
     return rows.groupby(keys, as_index=False)["change"].any()
 
 
@@ -107,7 +114,7 @@ def continuing_groups(
     tiers: pd.DataFrame,
     staff: list[Staff],
     config: DistrictConfig,
-    name,
+    name: Callable[[str], str],
 ) -> list[dict]:
     """The school's running groups with their members who keep them (``change`` false):
     records of :data:`~pipeline.groups.members.GROUP_COLUMNS` plus ``status`` and
@@ -133,8 +140,18 @@ def continuing_groups(
     return records
 
 
-def _continuing_record(school_id, subject, group_id, keep, group, rows, config, name) -> dict:
-    """One continuing group's row: members, grades, current tier rows' scores, who, note."""
+def _continuing_record(
+    school_id: str,
+    subject: str,
+    group_id: str,
+    keep: pd.DataFrame,
+    group: pd.DataFrame,
+    rows: pd.DataFrame,
+    config: DistrictConfig,
+    name: Callable[[str], str],
+) -> dict:
+    """One continuing group's row: its members who stay (``keep``, of the log's ``group``),
+    grades, their current tier rows' (``rows``) scores, who runs it, and a note."""
     grades = sorted(int(g) for g in keep["grade"])
     tier = _most_common(keep["tier"].dropna().astype(int)) or _most_common(
         rows["tier"].dropna().astype(int)
