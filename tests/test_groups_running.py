@@ -215,3 +215,28 @@ def test_an_enrolled_student_not_flagged_change_is_never_unserved(config, rows, 
         cap = min(cap, slot_cap) if slot_cap else cap
         assert len(mine) <= cap
         assert mine["size"].sum() <= int(limits.loc[name, "max_students"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(log_rows=enrolment_strategy, seed=st.randoms(use_true_random=False))
+def test_shuffled_tiers_and_log_give_identical_groups(config, log_rows, seed):
+    cfg = _config(config)
+    ids = [f"s{k:02d}" for k in range(20)]
+    tiers = _tiers([(s, "reading", 2, 2 + k % 2, "phonics", k) for k, s in enumerate(ids)])
+    log = _log([(f"s{r[0]:02d}", r[1], "Boost", r[2], r[3], "2025-10-01", None) for r in log_rows])
+    decisions = _decisions([(f"s{r[0]:02d}", r[1], 1, r[4]) for r in log_rows if r[4]])
+    staff = validate_staff(_staff([("P0", ("reading", "math"), 3, 12)]), "staff.csv", cfg)
+
+    def run(order):
+        shuffled = [frame.sample(frac=1, random_state=order) for frame in (tiers, log, decisions)]
+        enrolled = current_enrolments(shuffled[1], _roster(ids), shuffled[2], cfg, WINTER)
+        return form_groups(shuffled[0], cfg, staff, enrolled=enrolled)
+
+    groups, unserved = run(None)
+    other_groups, other_unserved = run(seed.randrange(1000))
+    pd.testing.assert_frame_equal(groups, other_groups)
+    key = ["student_id", "subject"]
+    pd.testing.assert_frame_equal(
+        unserved.sort_values(key).reset_index(drop=True),
+        other_unserved.sort_values(key).reset_index(drop=True),
+    )

@@ -57,17 +57,22 @@ def change_flags(decisions: pd.DataFrame | None, config: DistrictConfig) -> pd.D
         subject_of = {name: m.subject for name, m in config.measures.items()}
         rows["subject"] = rows.get("measure", pd.Series(index=rows.index)).map(subject_of)
     rows = rows.dropna(subset=["subject"]).assign(student_id=lambda d: d["student_id"].astype(str))
-    phases = [c for c in PHASE_ORDER if c in rows]
-    meetings = [c for c in MEETING_ORDER if c in rows]
     keys = ["student_id", "subject"]
     rows = rows.assign(change=rows["decision"].isin(CHANGE_DECISIONS))
-    rows = rows.sort_values([*keys, *phases, *meetings], kind="stable")
-    if phases:
-        latest = rows.groupby(keys)[phases[0]].transform("last")
-        rows = rows[rows[phases[0]].eq(latest) | latest.isna()]
+    rows = _latest(rows, keys, [c for c in PHASE_ORDER if c in rows][:1])
     if "measure" in rows:  # the latest data meeting's decision of each measure
-        rows = rows.drop_duplicates([*keys, "measure"], keep="last")
+        rows = _latest(rows, [*keys, "measure"], [c for c in MEETING_ORDER if c in rows][:1])
+    # Rows left tied (the same phase and meeting) count together: any change is change.
     return rows.groupby(keys, as_index=False)["change"].any()
+
+
+def _latest(rows: pd.DataFrame, keys: list[str], order: list[str]) -> pd.DataFrame:
+    """The rows holding the greatest value of ``order`` (one column, or none: all rows)
+    within each ``keys`` group; a group with no value keeps all its rows."""
+    if not order:
+        return rows
+    latest = rows.groupby(keys)[order[0]].transform("max")
+    return rows[rows[order[0]].eq(latest) | latest.isna()]
 
 
 def current_enrolments(
@@ -93,7 +98,10 @@ def current_enrolments(
     log = log[active].assign(
         start_date=start[active], student_id=lambda d: d["student_id"].astype(str)
     )
-    log = log.sort_values(["student_id", "subject", "start_date"], kind="stable")
+    # The latest start is the current program; a tie goes by value, not by row order.
+    ties = ["program", "group_id", "interventionist"]
+    log[ties] = log[ties].astype("string")
+    log = log.sort_values(["student_id", "subject", "start_date", *ties], na_position="first")
     log = log.drop_duplicates(["student_id", "subject"], keep="last")
     roster = students[["student_id", "school_id", "grade"]].astype({"student_id": str})
     log = log.merge(roster.astype({"school_id": str}), on="student_id", how="inner")
