@@ -235,3 +235,11 @@ def test_iready_domain_placements_give_the_focus(tmp_path, config):
     assert row["tier"] == 2
     assert row["focus"] == "computation + concepts"
     assert row["focus_measure"] == "iready_math_algebra_scale" and row["focus_score"] == 374
+
+
+def test_a_focus_of_several_domains_reads_as_their_labels():
+    from pipeline.rules.labels import focus_label
+
+    assert focus_label("computation + concepts") == "Computation + Concepts and application"
+    assert focus_label("internalizing") == "Internalizing behavior"
+    assert focus_label(None) == ""

@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.config import DistrictConfig, Grouping
 from pipeline.groups.model import Solution, bands
 from pipeline.groups.staff import Staff
-from pipeline.rules.labels import DIAGNOSTIC, FOCUS_LABELS, grade_span
+from pipeline.rules.labels import DIAGNOSTIC, focus_label, grade_span
 
 GROUP_COLUMNS = [
     "group_id",
@@ -365,7 +365,7 @@ def unserved_reasons(
             elif (grouping.undersized == "unserved" and pool < size.min) or room:
                 reason = (
                     f"No valid group: {pool} Tier {tier} student(s) in this grade band need "
-                    f"{FOCUS_LABELS.get(focus, focus).lower()}, and a group needs "
+                    f"{focus_label(focus).lower()}, and a group needs "
                     f"{size.min}-{size.max}"
                 )
             else:
