@@ -17,7 +17,7 @@ from pipeline.config import DistrictConfig
 from pipeline.reports import monitoring
 from pipeline.reports.data import GroupingData, MonitoringData, SchoolData
 from pipeline.reports.words import SUBJECT_TITLES, confidence_level
-from pipeline.rules.labels import FOCUS_LABELS, TIER_LABELS, grade_label
+from pipeline.rules.labels import TIER_LABELS, focus_label, grade_label
 from pipeline.stats.district import crosstab
 
 
@@ -52,7 +52,7 @@ def _focus_columns(need: pd.DataFrame) -> dict[str, pd.Series]:
     if "focus" not in need.columns:
         return {}
     return {
-        "Focus": need["focus"].map(lambda f: FOCUS_LABELS.get(f, f) if isinstance(f, str) else ""),
+        "Focus": need["focus"].map(focus_label),
         "Why this focus": need["focus_reason"].fillna(""),
         "Override": need["override"].map(lambda v: "yes" if v is True else ""),
     }
@@ -130,7 +130,7 @@ def _names(school: SchoolData) -> dict[str, str]:
 
 
 def _focus_label(focus: pd.Series) -> pd.Series:
-    return focus.map(lambda f: FOCUS_LABELS.get(f, str(f)))
+    return focus.map(focus_label)
 
 
 def grouping_summary(grouping: GroupingData, school: SchoolData) -> pd.DataFrame:
