@@ -10,12 +10,25 @@ import pytest
 from pipeline.config import load_config
 from pipeline.synth import SynthSpec, write_district
 
+from .untouched import checkout_changes, snapshot_checkout
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # ../shared/data/ beside the checkout; $TIERWISE_SHARED_DATA for a checkout elsewhere.
 SHARED_DATA = Path(os.environ.get("TIERWISE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 # Vendor-export fixtures (attribution in their README) and the shipped layout profiles.
 VENDOR = Path(__file__).resolve().parent / "fixtures" / "vendor"
 PROFILES = REPO_ROOT / "config" / "profiles"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_untouched():
+    """Every test writes only under its temporary directory: the checkout's reports/ and
+    data/ (a user's real reports and data) are the same after the session as before it;
+    otherwise the session ends with an error naming what changed."""
+    before = snapshot_checkout(REPO_ROOT)
+    yield
+    changed = checkout_changes(before, snapshot_checkout(REPO_ROOT))
+    assert not changed, "the tests wrote into the checkout:\n" + "\n".join(changed[:20])
 
 
 @pytest.fixture(scope="session")

@@ -28,20 +28,20 @@ def test_python_dash_m_pipeline_runs():
 
 
 def test_missing_processed_data_is_a_clear_error(tmp_path, capsys):
-    code = main(["process", "--processed", str(tmp_path / "nothing")])
+    code = main(["process", "--processed", str(tmp_path / "nothing"), "--raw", str(tmp_path)])
     assert code == 2
     assert "run `tierwise ingest` first" in capsys.readouterr().err
 
 
 def test_demo_data_then_ingest_picks_the_latest_term(tmp_path, capsys):
     raw, processed = tmp_path / "raw", tmp_path / "processed"
-    assert (
-        main(["demo-data", "--raw", str(raw), "--schools", "1", "--students-per-grade", "8"]) == 0
-    )
-    assert main(["ingest", "--raw", str(raw), "--processed", str(processed)]) == 0
+    # Every location under tmp_path: without --reports, ingest would write the data-quality
+    # pages into the checkout's reports/.
+    locations = ["--raw", str(raw), "--processed", str(processed)]
+    locations += ["--reports", str(tmp_path / "reports")]
+    assert main(["demo-data", *locations, "--schools", "1", "--students-per-grade", "8"]) == 0
+    assert main(["ingest", *locations]) == 0
     assert (processed / "2025-2026" / "spring" / "students.parquet").exists()
-    assert (
-        main(["ingest", "--raw", str(raw), "--processed", str(processed), "--window", "winter"])
-        == 0
-    )
+    assert (tmp_path / "reports" / "2025-2026" / "spring" / "data-quality").is_dir()
+    assert main(["ingest", *locations, "--window", "winter"]) == 0
     assert (processed / "2025-2026" / "winter" / "screenings.parquet").exists()

@@ -396,8 +396,15 @@ def test_process_writes_groups_and_unserved_for_every_student_needing_support(pr
         for s in ids
     }
     left = set(zip(unserved["student_id"], unserved["subject"], strict=True))
-    assert placed | left == set(zip(need["student_id"], need["subject"], strict=True))
+    needing = set(zip(need["student_id"], need["subject"], strict=True))
+    assert needing <= placed | left
     assert not placed & left
+    # Anyone placed who does not need support now keeps a running group (status continuing).
+    running = groups[groups["status"] == "continuing"]
+    pairs = zip(running["student_ids"], running["subject"], strict=True)
+    kept = {(s, subj) for ids, subj in pairs for s in ids}
+    assert placed - needing <= kept
+    assert set(groups["status"]) <= {"continuing", "new"}
     # The demo's staff.csv names the interventionists; its overrides.csv is applied.
     staff = pd.read_csv(processed_demo / "raw" / "staff.csv", dtype=str)
     assert set(groups["interventionist"]) <= set(staff["interventionist"])

@@ -118,6 +118,12 @@ class Measure(_Strict):
     Where the benchmark table or the vendor label has nothing for a student,
     ``fallback: percentile`` (or ``score_bands``) decides instead. ``skill`` is the rung
     or domain the measure speaks to (skill focus).
+
+    ``role: domain`` marks a domain or sub-scale score (a MAP Growth goal, an i-Ready
+    domain, a SAEBRS sub-scale): it never decides a tier (``tier_rule`` must be ``none``)
+    and only says which domain of its subject is at risk, by its vendor label
+    (``level_tiers``), else its ``score_bands``, else its percentile in the default bands
+    (:mod:`pipeline.rules.domains`).
     """
 
     subject: Literal["reading", "math", "behavior"]
@@ -137,6 +143,7 @@ class Measure(_Strict):
     level_tiers: dict[str, Literal[1, 2, 3]] = {}
     skill: Literal[SKILLS] | None = None  # type: ignore[valid-type]
     progress_monitoring: bool = False
+    role: Literal["screener", "domain"] = "screener"
 
     @model_validator(mode="after")
     def _range(self) -> Measure:
@@ -146,6 +153,10 @@ class Measure(_Strict):
             raise ValueError("tier_rule 'score_bands' needs a score_bands: {tier3, tier2} entry")
         if self.tier_rule == "vendor_level" and not self.level_tiers:
             raise ValueError("tier_rule 'vendor_level' needs level_tiers: {label: tier}")
+        if self.role == "domain" and (self.tier_rule != "none" or self.skill is None):
+            raise ValueError(
+                "role 'domain' never decides a tier: it needs tier_rule: none and a skill"
+            )
         return self
 
     @property

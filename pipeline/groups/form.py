@@ -12,6 +12,11 @@ served, fewest groups, fewest undersized, balanced sizes); :mod:`~pipeline.group
 names the students of each counted group, neediest first, in blocks of least score
 range, and says why the rest are unserved. Everything is sorted by value before it
 reaches the solver, so the same students give the same groups whatever the row order.
+
+Running groups come first (:mod:`~pipeline.groups.running`): students enrolled in the term
+keep their program and group unless their progress decision says change, their groups
+(``status`` "continuing") take their interventionist's capacity and slots, and only what
+is left is given to new groups (``status`` "new") of the students still to be placed.
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ from pipeline.groups.members import (
     unserved_reasons,
 )
 from pipeline.groups.model import Solution, solve_counts
+from pipeline.groups.running import (
+    ENROLLED_COLUMNS,
+    capacity_left,
+    continuing_groups,
+    over_capacity,
+)
 from pipeline.groups.staff import Staff, staff_for_schools
 from pipeline.rules.labels import DIAGNOSTIC
 
@@ -59,28 +70,87 @@ def form_groups(
     config: DistrictConfig,
     staff: pd.DataFrame | None = None,
     executor: Executor | None = None,
+    enrolled: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Groups (``groups.parquet``) and the unserved list (``unserved.parquet``) for a term.
 
     ``tiers`` is :func:`pipeline.rules.tiers.assign_tiers`'s output (its
     :data:`GROUP_INPUTS` columns); ``staff`` the validated ``staff.csv``
     (:func:`~pipeline.groups.staff.validate_staff`) or ``None`` for
-    ``grouping.default_staff``. ``executor`` (e.g. a ``ProcessPoolExecutor``) solves the
-    schools' programmes while this process names the groups; ``None``: solve here. A
-    school's solve depends on nothing but its own counts and staff, so the result does
-    not depend on where it runs.
+    ``grouping.default_staff``; ``enrolled`` the students enrolled in the term
+    (:func:`~pipeline.groups.running.current_enrolments`) or ``None`` for no one.
+    ``executor`` (e.g. a ``ProcessPoolExecutor``) solves the schools' programmes while
+    this process names the groups; ``None``: solve here. A school's solve depends on
+    nothing but its own counts and staff, so the result does not depend on where it runs.
     """
-    need = _needing_support(tiers)
-    if need.empty:
+    enrolled = pd.DataFrame(columns=ENROLLED_COLUMNS) if enrolled is None else enrolled
+    keep = enrolled[~enrolled["change"].astype(bool)]
+    need = _without(_needing_support(tiers), keep)
+    schools = sorted(set(need["school_id"]) | set(keep["school_id"].astype(str)))
+    if not schools:
         return pd.DataFrame(columns=GROUP_COLUMNS), pd.DataFrame(columns=UNSERVED_COLUMNS)
     # Sort by value so the row order of the input cannot matter.
     need = need.sort_values(["school_id", "subject", "student_id"]).reset_index(drop=True)
-    people = staff_for_schools(staff, sorted(need["school_id"].unique()), config)
-    staff_of: dict[str, list[Staff]] = {}
-    for person in people:
+    staff_of: dict[str, list[Staff]] = {school: [] for school in schools}
+    for person in staff_for_schools(staff, schools, config):
         staff_of.setdefault(person.school_id, []).append(person)
+    running = _running_groups(enrolled, tiers, staff_of, config)
+    if need.empty:
+        records = [r for school in sorted(running) for r in running[school][0]]
+        groups = pd.DataFrame(records, columns=GROUP_COLUMNS)
+        return groups, pd.DataFrame(columns=UNSERVED_COLUMNS)
     table = Candidates(need, {n: k for k, n in enumerate(config.measures)})
-    return _group_schools(table, staff_of, config, executor)
+    groups, unserved = _group_schools(table, staff_of, running, config, executor)
+    return groups, _with_decisions(unserved, enrolled)
+
+
+def _without(need: pd.DataFrame, keep: pd.DataFrame) -> pd.DataFrame:
+    """``need`` less the students who keep their running group in the subject."""
+    kept = pd.MultiIndex.from_arrays([keep["student_id"].astype(str), keep["subject"].astype(str)])
+    mine = pd.MultiIndex.from_arrays([need["student_id"], need["subject"].astype(str)])
+    return need[~mine.isin(kept)]
+
+
+def _running_groups(
+    enrolled: pd.DataFrame,
+    tiers: pd.DataFrame,
+    staff_of: dict[str, list[Staff]],
+    config: DistrictConfig,
+) -> dict[str, tuple[list[dict], dict[str, set[str]]]]:
+    """Per school: its continuing groups (slots given, overloads noted) and the slots their
+    members now hold."""
+    current = tiers.assign(
+        student_id=tiers["student_id"].astype(str), school_id=tiers["school_id"].astype(str)
+    ).drop_duplicates(["student_id", "subject"])
+    running = {}
+    enrolled = enrolled.assign(school_id=enrolled["school_id"].astype(str))
+    keep = enrolled[~enrolled["change"].astype(bool)]
+    for school in sorted(set(keep["school_id"])):
+        people = staff_of.get(school, [])
+        records = continuing_groups(school, enrolled, current, people, config, config.measure_name)
+        held = assign_slots(records, people)
+        over_capacity(records, people)
+        running[school] = (records, held)
+    return running
+
+
+def _with_decisions(unserved: pd.DataFrame, enrolled: pd.DataFrame) -> pd.DataFrame:
+    """The reason of an unserved student whose progress decision says change starts so."""
+    changed = enrolled[enrolled["change"].astype(bool)]
+    if changed.empty or unserved.empty:
+        return unserved
+    was = dict(
+        zip(
+            zip(changed["student_id"].astype(str), changed["subject"], strict=True),
+            changed["program"].astype(str),
+            strict=True,
+        )
+    )
+    program = [
+        was.get(key) for key in zip(unserved["student_id"], unserved["subject"], strict=True)
+    ]
+    prefix = [f"Progress decision says change (was in {p}). " if p else "" for p in program]
+    return unserved.assign(reason=[a + b for a, b in zip(prefix, unserved["reason"], strict=True)])
 
 
 def _needing_support(tiers: pd.DataFrame) -> pd.DataFrame:
@@ -99,12 +169,18 @@ def _needing_support(tiers: pd.DataFrame) -> pd.DataFrame:
 def _group_schools(
     table: Candidates,
     staff_of: dict[str, list[Staff]],
+    running: dict[str, tuple[list[dict], dict[str, set[str]]]],
     config: DistrictConfig,
     executor: Executor | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Count each school's groups (in ``executor``), name their members here, in turn."""
+    """Count each school's new groups (in ``executor``) with the capacity its running
+    groups leave, name their members here, in turn."""
     schools = list(table.by_school())
-    mine = [staff_of.get(school_id, []) for school_id, _, _ in schools]
+    nothing: tuple[list[dict], dict[str, set[str]]] = ([], {})
+    mine = [
+        capacity_left(staff_of.get(school_id, []), running.get(school_id, nothing)[0])
+        for school_id, _, _ in schools
+    ]
     solutions = _solutions([cells for _, cells, _ in schools], mine, config.grouping, executor)
     runs = len(table.starts)
     taken = np.zeros(runs, dtype=np.int64)
@@ -112,15 +188,24 @@ def _group_schools(
     records: list[dict] = []
     school_without_groups = False
     for (school_id, cells, index), people, solution in zip(schools, mine, solutions, strict=True):
+        continuing, held = running.get(school_id, nothing)
         named, took = name_groups(school_id, table, index, solution, people, config)
-        assign_slots(named, people)
-        records.extend(named)
-        school_without_groups |= not named
+        assign_slots(named, people, {sid: set(s) for sid, s in held.items()})
+        records.extend(continuing + named)
+        school_without_groups |= not (continuing or named)
         for run, n in took.items():
             taken[run] = n
-        for key, reason in unserved_reasons(cells, named, people, config.grouping).items():
+        everyone = staff_of.get(school_id, [])
+        load = continuing + named
+        for key, reason in unserved_reasons(cells, load, everyone, config.grouping).items():
             reasons[index[key]] = reason
+    # Schools whose only groups are running ones (no one left to place).
+    placed = {school_id for school_id, _, _ in schools}
+    records.extend(
+        r for school in sorted(running) if school not in placed for r in running[school][0]
+    )
     groups = pd.DataFrame(records, columns=GROUP_COLUMNS)
+    groups = groups.sort_values("school_id", kind="stable")
     if school_without_groups:  # as concatenating that school's empty table would
         groups = pd.concat([groups, pd.DataFrame(columns=GROUP_COLUMNS)], ignore_index=True)
     unserved = table.unserved(taken, reasons)

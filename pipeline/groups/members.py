@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.config import DistrictConfig, Grouping
 from pipeline.groups.model import Solution, bands
 from pipeline.groups.staff import Staff
-from pipeline.rules.labels import DIAGNOSTIC, FOCUS_LABELS, grade_span
+from pipeline.rules.labels import DIAGNOSTIC, focus_label, grade_span
 
 GROUP_COLUMNS = [
     "group_id",
@@ -38,7 +38,11 @@ GROUP_COLUMNS = [
     "slot",
     "undersized",
     "note",
+    "status",
+    "program",
 ]
+# ``status``: "continuing" (a running group of the intervention log, ``program`` its
+# program) or "new" (recommended here, ``program`` blank: the team chooses it).
 UNSERVED_COLUMNS = ["student_id", "school_id", "subject", "grade", "tier", "focus", "reason"]
 SUBJECT_LETTERS = {"reading": "R", "math": "M", "behavior": "B"}
 
@@ -255,6 +259,8 @@ def _group_record(
         "slot": "",
         "undersized": size < minimum,
         "note": _group_note(tier, focus, size, minimum),
+        "status": "new",
+        "program": "",
     }
 
 
@@ -304,15 +310,18 @@ def best_order(scores: tuple[float, ...], sizes: tuple[int, ...]) -> tuple[int, 
     return best(0, start_state)[1]
 
 
-def assign_slots(records: list[dict], staff: list[Staff]) -> None:
+def assign_slots(
+    records: list[dict], staff: list[Staff], student_slots: dict[str, set[str]] | None = None
+) -> dict[str, set[str]]:
     """Give each group a free slot of its interventionist, avoiding a student's other groups.
 
     Greedy in group-id order (``records`` are one school's groups, updated in place). A
-    clash that cannot be avoided is written into ``note``, never hidden.
+    clash that cannot be avoided is written into ``note``, never hidden. ``student_slots``:
+    the slots students already have (their running groups); returned with these groups'.
     """
     slots = {p.name: list(p.slots) for p in staff}
     taken: dict[str, set[str]] = {}
-    student_slots: dict[str, set[str]] = {}
+    student_slots = {} if student_slots is None else student_slots
     for row in sorted(records, key=lambda r: r["group_id"]):
         mine = slots.get(row["interventionist"], [])
         if not mine:
@@ -331,6 +340,7 @@ def assign_slots(records: list[dict], staff: list[Staff]) -> None:
         for sid in row["student_ids"]:
             student_slots.setdefault(sid, set()).add(slot)
         row["slot"] = slot
+    return student_slots
 
 
 def unserved_reasons(
@@ -355,7 +365,7 @@ def unserved_reasons(
             elif (grouping.undersized == "unserved" and pool < size.min) or room:
                 reason = (
                     f"No valid group: {pool} Tier {tier} student(s) in this grade band need "
-                    f"{FOCUS_LABELS.get(focus, focus).lower()}, and a group needs "
+                    f"{focus_label(focus).lower()}, and a group needs "
                     f"{size.min}-{size.max}"
                 )
             else:

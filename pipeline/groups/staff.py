@@ -125,3 +125,49 @@ def staff_for_schools(
         )
         for r in staff.sort_values(["school_id", "interventionist"]).itertuples(index=False)
     ]
+
+
+# ``staff_capacity.parquet``: each interventionist's capacity and the groups given them.
+CAPACITY_COLUMNS = [
+    "school_id",
+    "interventionist",
+    "subjects",
+    "group_capacity",
+    "max_students",
+    "groups",
+    "continuing_groups",
+    "students",
+    "source",
+]
+
+
+def capacity_table(people: list[Staff], groups: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Per interventionist (``people``): their capacity, and the groups and students
+    ``groups`` gives them (``continuing_groups``: of those, running ones); ``source`` says
+    where the capacity comes from ("staff.csv" or "grouping.default_staff")."""
+    running = groups["status"].eq("continuing") if "status" in groups else False
+    load = (
+        groups.assign(continuing=running, school_id=groups["school_id"].astype(str))
+        .groupby(["school_id", "interventionist"])
+        .agg(
+            groups=("size", "size"),
+            continuing_groups=("continuing", "sum"),
+            students=("size", "sum"),
+        )
+    )
+    rows = [
+        {
+            "school_id": p.school_id,
+            "interventionist": p.name,
+            "subjects": ";".join(p.subjects),
+            "group_capacity": p.group_capacity,
+            "max_students": p.max_students,
+            "source": source,
+        }
+        for p in people
+    ]
+    table = pd.DataFrame(rows, columns=[c for c in CAPACITY_COLUMNS if c not in load.columns])
+    table = table.merge(load.reset_index(), on=["school_id", "interventionist"], how="left")
+    counts = ["groups", "continuing_groups", "students"]
+    table[counts] = table[counts].fillna(0).astype(int)
+    return table[CAPACITY_COLUMNS]

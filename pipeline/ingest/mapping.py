@@ -223,13 +223,14 @@ def _apply_measure_rules(
     facts: _Facts, columns: _Columns, shared: Fields, profile: Profile
 ) -> np.ndarray:
     """Every measure rule on the rows its ``when`` matches (a row claimed by a rule with
-    ``when`` is not offered to later rules); returns the rows some reading rule applies to."""
+    ``when``, and ``claim`` true, is not offered to later rules); returns the rows some
+    reading rule applies to."""
     blocks = list(profile.wide.items()) if profile.wide else [(None, None)]
     taken = np.zeros(len(facts.rows), dtype=bool)
     matched = np.zeros(len(facts.rows), dtype=bool)
     for rule in profile.measures:
         match = _row_matches(columns, rule.when).to_numpy() & ~taken
-        if rule.when:
+        if rule.when and rule.claim:
             taken |= match
         if rule.skip is not None:
             facts.skip(match, rule.skip)

@@ -81,7 +81,9 @@ class MeasureRule(_Strict):
 
     ``when`` restricts the rule to rows whose columns match glob patterns (e.g.
     ``{Subject: Mathematics}``); a rule with ``skip`` marks matching rows as out of
-    scope, with that reason, instead of reading them.
+    scope, with that reason, instead of reading them. A row a rule with ``when`` reads
+    is not offered to later rules, unless the rule says ``claim: false`` (a sub-score
+    read beside the row's main score, such as a MAP Growth goal).
     """
 
     measure: str | FieldSpec | None = None
@@ -89,6 +91,7 @@ class MeasureRule(_Strict):
     skip: str | None = None
     subject: Literal["reading", "math", "behavior"] | None = None
     optional: bool = False  # True: an all-empty block is no record (not a missing score)
+    claim: bool = True  # False: the rows it reads stay open to the rules after it
     score: FieldSpec | None = None
     percentile: FieldSpec | None = None
     vendor_level: FieldSpec | None = None

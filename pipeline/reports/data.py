@@ -24,6 +24,7 @@ OPTIONAL_TABLES = (
     "quarantine",
     "ledger",
     "district_context",
+    "staff_capacity",
 )
 # The data-quality report, relative to a term's reports folder (written by ingest).
 DATA_DOCS = "data-quality/index.html"

@@ -343,7 +343,7 @@ def staffing(term: TermData, school_id: str) -> dict:
         "groups": served["groups"],
         "served": served["served"],
         "staff": served["staff"],
-        "capacity": _capacity(term, school_id, served["groups"]),
+        "capacity": _capacity(term, school_id),
         "source": served["source"],
         "table": privacy.suppress(table, k) if not table.empty else None,
         "k": k,
@@ -377,22 +377,19 @@ def _served(term: TermData, school_id: str, need: pd.DataFrame) -> dict:
     }
 
 
-def _capacity(term: TermData, school_id: str, n_groups: int) -> str:
-    """Groups formed against the interventionists' group capacity, when known."""
-    grouping = getattr(term.config, "grouping", None)
-    groups = term.table("groups")
-    if grouping is None or groups is None:
+def _capacity(term: TermData, school_id: str) -> str:
+    """Groups given to the school's interventionists against their group capacity, as the
+    process stage formed them (``staff_capacity``: from staff.csv, or the configured
+    default staff when there is none); "not available" for a term processed without it."""
+    capacity = term.table("staff_capacity")
+    if capacity is None:
         return "not available"
-    try:
-        from pipeline.groups.staff import staff_for_schools
-
-        people = staff_for_schools(None, [school_id], term.config)
-        slots = sum(p.group_capacity for p in people if p.school_id == school_id)
-    except Exception:  # noqa: BLE001 - capacity is a nicety; the report must still render
-        return "not available"
+    mine = capacity[capacity["school_id"].astype(str) == school_id]
+    slots, used = int(mine["group_capacity"].sum()), int(mine["groups"].sum())
     if not slots:
         return "not available"
-    return f"{n_groups} of {slots} group slots ({n_groups / slots:.0%})"
+    source = str(mine["source"].iloc[0]).replace("grouping.default_staff", "default staff")
+    return f"{used} of {slots} group slots ({used / slots:.0%}; {source})"
 
 
 def staffing_display(info: dict) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from pipeline.config import DistrictConfig, load_config
 from pipeline.reports import monitoring, programs
 from pipeline.reports.data import GroupingData, MonitoringData, SchoolData, from_root
 from pipeline.reports.words import SUBJECT_TITLES, confidence_level
-from pipeline.rules.labels import FOCUS_LABELS, TIER_LABELS, grade_label
+from pipeline.rules.labels import TIER_LABELS, focus_label, grade_label
 from pipeline.stats.district import crosstab
 
 # "DIBELS 8 composite 396 is below 406", "percentile 12 is at or above 10 and below 25"
@@ -82,7 +82,7 @@ def _focus_columns(need: pd.DataFrame) -> dict[str, pd.Series]:
     if "focus" not in need.columns:
         return {}
     return {
-        "Focus": need["focus"].map(lambda f: FOCUS_LABELS.get(f, f) if isinstance(f, str) else ""),
+        "Focus": need["focus"].map(focus_label),
         "Why this focus": need["focus_reason"].fillna(""),
         "Override": need["override"].map(lambda v: "yes" if v is True else ""),
     }
@@ -160,7 +160,7 @@ def _names(school: SchoolData) -> dict[str, str]:
 
 
 def _focus_label(focus: pd.Series) -> pd.Series:
-    return focus.map(lambda f: FOCUS_LABELS.get(f, str(f)))
+    return focus.map(focus_label)
 
 
 def grouping_summary(grouping: GroupingData, school: SchoolData) -> pd.DataFrame:
@@ -185,14 +185,20 @@ def grouping_summary(grouping: GroupingData, school: SchoolData) -> pd.DataFrame
 
 
 def group_table(grouping: GroupingData, school: SchoolData, subject: str) -> pd.DataFrame:
-    """The recommended groups of one subject: members, grades, focus, score range, who."""
+    """The groups of one subject: running ones first (their program), then the new ones
+    recommended; members, grades, focus, score range, who."""
     g = grouping.groups
-    g = g[g["subject"] == subject].sort_values(
-        ["tier", "focus", "grade_min", "group_id"], ascending=[False, True, True, True]
+    if "status" not in g:  # a term processed before running groups were kept
+        g = g.assign(status="new", program="")
+    g = g[g["subject"] == subject].assign(_new=lambda d: d["status"] != "continuing")
+    g = g.sort_values(
+        ["_new", "tier", "focus", "grade_min", "group_id"],
+        ascending=[True, False, True, True, True],
     )
     names = _names(school)
     return pd.DataFrame(
         {
+            "Status": g["program"].astype(str).radd("Running: ").where(~g["_new"], "New"),
             "Group": g["group_id"],
             "Tier": g["tier"].astype(int),
             "Focus": _focus_label(g["focus"]),

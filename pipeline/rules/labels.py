@@ -22,6 +22,16 @@ FOCUS_LABELS = {
     DIAGNOSTIC: "Needs a diagnostic",
 }
 GRADE_WORDS = {-1: "PK", 0: "K"}
+# Several domains at risk are named together: "computation + concepts".
+FOCUS_JOIN = " + "
+
+
+def focus_label(focus: object) -> str:
+    """A focus as a specialist reads it: "computation + concepts" -> "Computation +
+    Concepts and application"; missing -> ""."""
+    if not isinstance(focus, str):
+        return ""
+    return FOCUS_JOIN.join(FOCUS_LABELS.get(part, part) for part in focus.split(FOCUS_JOIN))
 
 
 def grade_label(grade: int) -> str:

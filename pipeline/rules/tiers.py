@@ -21,6 +21,7 @@ from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.rules import reasons
 from pipeline.rules.combine import combine, combine_tiers
+from pipeline.rules.domains import with_domain_focus
 from pipeline.rules.focus import focus_by_pair, skill_focus
 from pipeline.rules.keys import measure_keys
 from pipeline.rules.labels import DIAGNOSTIC
@@ -110,7 +111,8 @@ def assign_tiers(
     decided, focus = _decided_and_focus(screenings, students, config, window, overrides)
     if decided is None:
         return pd.DataFrame(columns=TIER_COLUMNS)
-    return _in_report_order(_with_focus(decided, focus))
+    tiers = _in_report_order(_with_focus(decided, focus))
+    return with_domain_focus(tiers, screenings, config, window)
 
 
 def _decided_and_focus(screenings, students, config, window, overrides):

@@ -4,15 +4,15 @@ Each step is a pure function in its own module (tiers, groups, progress,
 effectiveness); this module only reads its inputs from and writes its outputs to
 ``data/processed/<year>/<window>/``.
 
-How the work is shared (the whole story): the steps form a small graph, and every step
-but the term's tiers is submitted to one standard-library ``ProcessPoolExecutor``.
-While this process computes the term's tiers, a worker computes the progress decisions
-and the fall tiers, which need no tiers. Once the tiers are written, a worker forms the
-groups (reading the tiers from disk) while this process computes the district context;
-once the progress decisions and fall tiers are written too, effectiveness and
-transitions follow. A step reads its inputs from the tables written before it and is a
-pure function of them, so where it runs cannot change a table: ``workers=0`` runs every
-step here, one after another, and gives the same tables (tests/test_process.py).
+How the work is shared (the whole story): the steps form a small graph on one
+standard-library ``ProcessPoolExecutor``. This process computes the term's tiers and then
+the district context while a worker computes the progress decisions and the fall tiers,
+which need no tiers. Once both are written, one worker forms the groups (a student in a
+running group keeps it unless their progress decision says change) while the other
+computes effectiveness, transitions and the regression discontinuity. A step reads its
+inputs from the tables written before it and is a pure function of them, so where it runs
+cannot change a table: ``workers=0`` runs every step here, one after another, and gives
+the same tables (tests/test_process.py).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ TABLES = [
     "rd",
     "groups",
     "unserved",
+    "staff_capacity",
     "district_context",
 ]
 # Worker processes beside this one: the graph has at most two steps ready at once.
@@ -74,9 +75,10 @@ def run_process(
         _write(tiers, processed, term, "tiers", written)
         if window == "fall":  # the fall tiers the reports compare with are the term's own
             _write(tiers, processed, term, "fall_tiers", written)
-        groups = pool.submit(_groups, processed, raw, config, term)
         written.update(_district_context(processed, config, term, students, tiers))
         written.update(progress.result())
+        # Groups read the progress decisions (who keeps a running group) and the tiers.
+        groups = pool.submit(_groups, processed, raw, config, term)
         effectiveness = pool.submit(_effectiveness, processed, config, term)
         for step in (groups, effectiveness):
             written.update(step.result())
@@ -247,18 +249,33 @@ def _read_hand_made(raw: Path, name: str, validate, *args):
 def _groups(processed, raw, config, term) -> dict[str, int]:
     """Intervention groups and the unserved list (``groups``, ``unserved``) from the
     written tiers, with the interventionists of ``staff.csv`` (or
-    ``grouping.default_staff``)."""
+    ``grouping.default_staff``) and the students enrolled in the term, who keep their
+    group unless their progress decision says change; and the capacity the groups were
+    formed with (``staff_capacity``)."""
     import pandas as pd
 
     from pipeline.groups.form import form_groups
-    from pipeline.groups.staff import validate_staff
+    from pipeline.groups.running import current_enrolments
+    from pipeline.groups.staff import capacity_table, staff_for_schools, validate_staff
 
     folder = store.term_dir(processed, term.school_year, term.window)
     tiers = pd.read_parquet(folder / "tiers.parquet", columns=GROUP_INPUTS)
 
     staff = _read_hand_made(raw, "staff.csv", validate_staff, config)
-    groups, unserved = form_groups(tiers, config, staff)
     year, window = term.school_year, term.window
+    enrolled = current_enrolments(
+        store.read_optional(processed, year, window, "interventions"),
+        _read_roster(processed, term),
+        store.read_optional(processed, year, window, "progress_decisions"),
+        config,
+        config.window_dates(year, window),
+    )
+    groups, unserved = form_groups(tiers, config, staff, enrolled=enrolled)
     store.write_table(groups, processed, year, window, "groups")
     store.write_table(unserved, processed, year, window, "unserved")
-    return {"groups": len(groups), "unserved": len(unserved)}
+    # The capacity the groups were formed with, for the principal's staffing figure.
+    people = staff_for_schools(staff, sorted(tiers["school_id"].astype(str).unique()), config)
+    source = "grouping.default_staff" if staff is None else "staff.csv"
+    capacity = capacity_table(people, groups, source)
+    store.write_table(capacity, processed, year, window, "staff_capacity")
+    return {"groups": len(groups), "unserved": len(unserved), "staff_capacity": len(capacity)}

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.synth.defects import inject_defects
+from pipeline.synth.domains import domain_scores
 from pipeline.synth.interventions import AT_RISK_PERCENTILE, enrol, enrolments, schedule
 from pipeline.synth.norms import NormTables, math_measure, quantile_tables, reading_measure
 from pipeline.synth.overrides import overrides_table
@@ -82,7 +83,10 @@ def generate(spec: SynthSpec) -> tuple[dict[str, pd.DataFrame], dict]:
         [tables["screenings"], reading_subtests(students, clean_screenings, spec)],
         ignore_index=True,
     )
-    tables["staff"] = staff_table(students)
+    # MAP goal scores and SAEBRS sub-scales, so math and behaviour focus show.
+    domains = domain_scores(students, clean_screenings, spec)
+    tables["screenings"] = pd.concat([tables["screenings"], domains], ignore_index=True)
+    tables["staff"] = staff_table(students, pd.concat(interventions, ignore_index=True))
     tables["overrides"] = overrides_table(students, spec)
     truth = planted_truth(spec, len(students), defects, monitoring)
     return tables, {**truth, **scenario_truth(spec, at_cut)}
