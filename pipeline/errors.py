@@ -20,6 +20,18 @@ from pathlib import Path
 class TierwiseError(Exception):
     """The root of every error Tierwise raises on purpose."""
 
+    def __reduce__(self):
+        # Rebuilt from its message and fields, not by calling __init__ again, so that an
+        # error raised in a worker process reaches the caller as itself.
+        return _rebuilt, (type(self), self.args, self.__dict__)
+
+
+def _rebuilt(kind: type[TierwiseError], args: tuple, fields: dict) -> TierwiseError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(fields)
+    return error
+
 
 class ConfigError(TierwiseError):
     """A configuration file is missing, unreadable or holds an invalid value."""

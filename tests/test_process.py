@@ -53,3 +53,26 @@ def test_a_failing_step_raises_its_own_error_in_the_caller(workers):
         with pytest.raises(ValueError, match="step failed on 7"):
             future.result()
         assert pool.submit(pow, 2, 5).result() == 32
+
+
+def _bad_input() -> None:
+    from pipeline.errors import InputError
+
+    raise InputError("staff.csv", "is not a whole number", column="max_groups", row=2, value="x")
+
+
+def test_an_input_error_in_a_worker_reaches_the_caller_as_itself():
+    from pipeline.errors import InputError
+
+    with process._executor(1) as pool:
+        with pytest.raises(InputError) as caught:
+            pool.submit(_bad_input).result()
+    assert (caught.value.file, caught.value.column, caught.value.row) == (
+        "staff.csv",
+        "max_groups",
+        2,
+    )
+    assert (
+        str(caught.value)
+        == "staff.csv, column 'max_groups', row 2: max_groups 'x' is not a whole number"
+    )
