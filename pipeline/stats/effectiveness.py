@@ -140,7 +140,13 @@ def program_effectiveness(
         _pre_post(treated, level),
         _tier_movement(enrol, fall_tiers, current_tiers),
         _monitoring(decisions),
-        growth_comparison(scores, enrol, level, treated=treated),
+        growth_comparison(
+            scores,
+            enrol,
+            level,
+            treated=treated,
+            min_clusters=config.effectiveness.min_cluster_schools,
+        ),
     ]
     out = _served(enrol, config.effectiveness.fidelity_threshold)
     for part in parts:
