@@ -250,8 +250,9 @@ def regression_effect(
     Miller 2015, J. Human Resources 50(2):317-372) with G - 1 degrees of freedom, since
     students of one school share teachers; within one school, and district-wide with fewer
     than ``min_clusters`` schools (where cluster-robust errors are far too small: Cameron
-    & Miller 2015, section VI), they are heteroskedasticity-robust (HC1) with n - k, the
-    school fixed effects absorbing each school's shift. Returns None when the fit has too
+    & Miller 2015, section VI), they are heteroskedasticity-robust HC3 (MacKinnon & White
+    1985; the small-sample choice of Long & Ervin 2000) with n - k, the school fixed
+    effects absorbing each school's shift. Returns None when the fit has too
     few degrees of freedom left."""
     kept = _comparable_levels(treated, control, within)
     if kept is None:
@@ -302,7 +303,7 @@ def _served_coefficient(
             if clustered:
                 fit = model.fit(cov_type="cluster", cov_kwds={"groups": schools})
             else:
-                fit = model.fit(cov_type="HC1")
+                fit = model.fit(cov_type="HC3")
         out[est], out[se] = float(fit.params[1]), float(fit.bse[1])
         if column == "change":
             out["se_hc"], out["influence"] = _influence(model, fit, both["school_id"])
@@ -371,7 +372,9 @@ def pool_grades(cells: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 
         d = sum_g w_g d_g / sum_g w_g,   w_g = 1 / SE_g^2,   SE = (sum_g w_g)^(-1/2)
 
-    in score units (``comparison_*``) and SD units (``effect_sd*``), with d -/+ z SE.
+    in score units (``comparison_*``) and SD units (``effect_sd*``), with d -/+ t SE, t on
+    the Welch-Satterthwaite degrees of freedom ``(sum w_g)^2 / sum (w_g^2 / df_g)`` (z when
+    the grades carry no ``df``).
     District-wide, where the grades' errors are clustered by school, ``SE_g`` in the
     weights is the grade's heteroskedasticity-robust SE (``se_hc``: a cluster-robust SE
     from a few schools is too noisy to weight by), and SE is the cluster-robust SE of the
@@ -432,6 +435,9 @@ def _pooled(group: pd.DataFrame, sd_units: bool, names: dict[str, str], level: f
     else:
         pooled_se = float(w.sum() ** -0.5)
         crit = stats.norm.ppf(0.5 + level / 2)
+        if "df" in g:  # Student's t, Welch-Satterthwaite: (sum w)^2 / sum (w^2 / df_g)
+            dof = float(w.sum() ** 2 / (w**2 / g["df"].astype(float)).sum())
+            crit = stats.t.ppf(0.5 + level / 2, dof)
     return {
         names["diff"]: pooled,
         names["se"]: pooled_se,
