@@ -345,7 +345,7 @@ def test_district_effect_is_ols_with_school_clustered_errors():
     school = frame["school_id"].map({"a": 0, "b": 2, "c": -1, "d": 1, "e": 3})
     growth = 5 + 0.3 * frame["pre"] + 4 * served + school + rng.normal(0, 6, n)
     frame = frame.assign(change=growth, change_sd=growth / 10)
-    fit = regression_effect(frame[served], frame[~served], ["fall_level"], True)
+    fit = regression_effect(frame[served], frame[~served], ["fall_level"], True, min_clusters=2)
     # The same model by hand: intercept, served, centred pre in SDs, level 3, schools b-e.
     both = pd.concat([frame[served], frame[~served]])
     s = np.r_[np.ones(served.sum()), np.zeros((~served).sum())]

@@ -83,8 +83,10 @@ def test_early_intervention_growth_difference(config):
     treated = wide.loc[wide["trt"] == "Y", "growth"].to_numpy()
     control = wide.loc[wide["trt"] == "N", "growth"].to_numpy()
     assert (row["n_compared"], row["n_comparison"]) == (58, 45) == (len(treated), len(control))
-    # The effect adjusts growth for the age-1 score (ANCOVA), with HC1 errors in one site.
-    fit = smf.ols("growth ~ C(trt, Treatment('N')) + age1", data=wide).fit(cov_type="HC1")
+    # The effect adjusts growth for the age-1 score (ANCOVA), with HC3 errors in one site
+    # and Student's t on n - k degrees of freedom.
+    model = smf.ols("growth ~ C(trt, Treatment('N')) + age1", data=wide)
+    fit = model.fit(cov_type="HC3", use_t=True)
     term = "C(trt, Treatment('N'))[T.Y]"
     low, high = fit.conf_int().loc[term]
     assert row["comparison_diff"] == pytest.approx(fit.params[term], rel=1e-9)

@@ -321,6 +321,9 @@ class Effectiveness(_Strict):
     # Kraft (2020) benchmarks of effects in SDs: below the first small, below the second
     # medium, from the second on large.
     magnitude_cuts: tuple[float, float] = (0.05, 0.20)
+    # Fewest schools for school-clustered intervals district-wide (fewer: HC1 with school
+    # fixed effects; cluster-robust errors from a handful of schools are far too small).
+    min_cluster_schools: int = Field(8, ge=2)
     rd: RegressionDiscontinuity = RegressionDiscontinuity()
 
 

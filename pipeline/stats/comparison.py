@@ -15,16 +15,21 @@ two students on either side are left out.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning
 
 from pipeline import fast
 from pipeline.config import WINDOW_ORDER
 from pipeline.stats.scopes import DISTRICT, with_scopes
 
 _KEYS = ["program", "scope", "subject"]
+# Fewest schools for cluster-robust errors (config: effectiveness.min_cluster_schools).
+MIN_CLUSTERS = 8
 # The comparison columns of each estimator: in score units and in fall-SD units.
 _NAMES = {
     "change": {
@@ -145,6 +150,7 @@ def growth_comparison(
     level: float = 0.95,
     strata: tuple[str, ...] = ("measure", "grade", "fall_level"),
     treated: pd.DataFrame | None = None,
+    min_clusters: int = MIN_CLUSTERS,
 ) -> pd.DataFrame:
     """Growth of each program's students beyond that of students at the same fall level
     with no intervention in the subject, per program x scope: ``comparison_*`` in score
@@ -159,7 +165,7 @@ def growth_comparison(
     ``treated``: the enrolled students' scores with both pre and post, per scope
     (:func:`treated_scores`; computed when None).
     """
-    cells = effects_by_grade(scores, enrolments, level, strata, treated)
+    cells = effects_by_grade(scores, enrolments, level, strata, treated, min_clusters)
     pooled = pool_grades(cells, level)
     if treated is None:
         treated = treated_scores(scores, enrolments)
@@ -176,6 +182,7 @@ def effects_by_grade(
     level: float = 0.95,
     strata: tuple[str, ...] = ("measure", "grade", "fall_level"),
     treated: pd.DataFrame | None = None,
+    min_clusters: int = MIN_CLUSTERS,
 ) -> pd.DataFrame:
     """Per program x scope x subject x measure x grade: the growth of the program's
     students beyond comparable students' (:func:`regression_effect`), in score units
@@ -197,7 +204,7 @@ def effects_by_grade(
         other = controls.get(key[1:])
         if other is None:
             continue
-        fit = regression_effect(mine, other, within, key[1] == DISTRICT, level)
+        fit = regression_effect(mine, other, within, key[1] == DISTRICT, level, min_clusters)
         if fit is not None:
             rows.append(
                 {**dict(zip(["program", "scope", "subject", *cell], key, strict=True)), **fit}
@@ -229,6 +236,7 @@ def regression_effect(
     within: list[str],
     by_school: bool,
     level: float = 0.95,
+    min_clusters: int = MIN_CLUSTERS,
 ) -> dict | None:
     """One grade x measure: the coefficient of being served in the least-squares fit
     (statsmodels OLS) of growth on served (0/1), the fall level (``within``), the fall
@@ -240,9 +248,12 @@ def regression_effect(
     level more often (selection on an observed score). District-wide the standard errors
     are cluster-robust by school (``cov_type="cluster"``: Liang & Zeger 1986; Cameron &
     Miller 2015, J. Human Resources 50(2):317-372) with G - 1 degrees of freedom, since
-    students of one school share teachers; within one school they are
-    heteroskedasticity-robust (HC1) with n - k. Returns None when the fit has no degrees
-    of freedom left."""
+    students of one school share teachers; within one school, and district-wide with fewer
+    than ``min_clusters`` schools (where cluster-robust errors are far too small: Cameron
+    & Miller 2015, section VI), they are heteroskedasticity-robust HC3 (MacKinnon & White
+    1985; the small-sample choice of Long & Ervin 2000) with n - k, the school fixed
+    effects absorbing each school's shift. Returns None when the fit has too
+    few degrees of freedom left."""
     kept = _comparable_levels(treated, control, within)
     if kept is None:
         return None
@@ -255,8 +266,24 @@ def regression_effect(
     design = _design(both, served, within, schools if by_school else None)
     if len(served) - design.shape[1] < MIN_RESIDUAL_DF:
         return None
-    clustered = by_school and n_schools >= 2
+    clustered = by_school and n_schools >= max(min_clusters, 2)
     out = {"n_compared": len(t), "n_comparison": len(c), "n_schools": n_schools}
+    fit = _served_coefficient(both, design, schools, clustered)
+    if fit is None:
+        return None
+    out.update(fit)
+    out["df"] = n_schools - 1 if clustered else len(served) - design.shape[1]
+    out["clustered"] = clustered
+    out["n_params"] = design.shape[1]
+    return out
+
+
+def _served_coefficient(
+    both: dict[str, np.ndarray], design: np.ndarray, schools: np.ndarray, clustered: bool
+) -> dict | None:
+    """The served coefficient and its SE in score and SD units, the HC1 SE and the
+    schools' influence sums (:func:`_influence`); None when an outcome is missing."""
+    out: dict = {}
     fall_sd = both["fall_sd"].astype(float)
     # Within a grade x measure the fall SD is one number: the SD-unit fit is the score-unit
     # fit divided by it (fitted separately only when it is not).
@@ -269,16 +296,17 @@ def regression_effect(
         if not np.isfinite(y).all():
             return None
         model = sm.OLS(y, design)
-        if clustered:
-            fit = model.fit(cov_type="cluster", cov_kwds={"groups": schools})
-        else:
-            fit = model.fit(cov_type="HC1")
+        # Collinear nuisance columns (a school with one fall level, say) leave the served
+        # coefficient identified; statsmodels' pseudo-inverse handles them, quietly.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SingularMatrixWarning)
+            if clustered:
+                fit = model.fit(cov_type="cluster", cov_kwds={"groups": schools})
+            else:
+                fit = model.fit(cov_type="HC3")
         out[est], out[se] = float(fit.params[1]), float(fit.bse[1])
         if column == "change":
             out["se_hc"], out["influence"] = _influence(model, fit, both["school_id"])
-    out["df"] = n_schools - 1 if clustered else len(served) - design.shape[1]
-    out["clustered"] = clustered
-    out["n_params"] = design.shape[1]
     out["sd_scale"] = float(fall_sd[0]) if one_sd else np.nan
     return out
 
@@ -344,7 +372,9 @@ def pool_grades(cells: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
 
         d = sum_g w_g d_g / sum_g w_g,   w_g = 1 / SE_g^2,   SE = (sum_g w_g)^(-1/2)
 
-    in score units (``comparison_*``) and SD units (``effect_sd*``), with d -/+ z SE.
+    in score units (``comparison_*``) and SD units (``effect_sd*``), with d -/+ t SE, t on
+    the Welch-Satterthwaite degrees of freedom ``(sum w_g)^2 / sum (w_g^2 / df_g)`` (z when
+    the grades carry no ``df``).
     District-wide, where the grades' errors are clustered by school, ``SE_g`` in the
     weights is the grade's heteroskedasticity-robust SE (``se_hc``: a cluster-robust SE
     from a few schools is too noisy to weight by), and SE is the cluster-robust SE of the
@@ -405,6 +435,9 @@ def _pooled(group: pd.DataFrame, sd_units: bool, names: dict[str, str], level: f
     else:
         pooled_se = float(w.sum() ** -0.5)
         crit = stats.norm.ppf(0.5 + level / 2)
+        if "df" in g:  # Student's t, Welch-Satterthwaite: (sum w)^2 / sum (w^2 / df_g)
+            dof = float(w.sum() ** 2 / (w**2 / g["df"].astype(float)).sum())
+            crit = stats.t.ppf(0.5 + level / 2, dof)
     return {
         names["diff"]: pooled,
         names["se"]: pooled_se,

@@ -28,7 +28,7 @@ Statistics, per program and scope (a ``school_id`` or ``"district"``):
   experiment)". Per grade x measure, the coefficient of being served in a least-squares
   fit of growth on served, the fall level, the fall score and (district-wide) the school,
   with cluster-robust standard errors by school district-wide (Liang & Zeger 1986;
-  Cameron & Miller 2015) and HC1 within a school; the grades are pooled by inverse-
+  Cameron & Miller 2015) and HC3 within a school; the grades are pooled by inverse-
   variance weights ``d = sum w_g d_g / sum w_g``, ``w_g = 1 / SE_g^2``,
   ``SE = (sum w_g)^(-1/2)`` (:mod:`pipeline.stats.comparison`). ``comparison_diff`` is in
   score units; ``effect_sd`` in SDs of the district's fall scores of the student's grade
@@ -140,7 +140,13 @@ def program_effectiveness(
         _pre_post(treated, level),
         _tier_movement(enrol, fall_tiers, current_tiers),
         _monitoring(decisions),
-        growth_comparison(scores, enrol, level, treated=treated),
+        growth_comparison(
+            scores,
+            enrol,
+            level,
+            treated=treated,
+            min_clusters=config.effectiveness.min_cluster_schools,
+        ),
     ]
     out = _served(enrol, config.effectiveness.fidelity_threshold)
     for part in parts:
