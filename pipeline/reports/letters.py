@@ -17,7 +17,7 @@ import yaml
 
 from pipeline.errors import ConfigError
 from pipeline.reports.rosters import PrintableData
-from pipeline.rules.labels import grade_label
+from pipeline.rules.labels import FOCUS_JOIN, grade_label
 
 LETTERS_FILE = "letters.yml"
 
@@ -69,7 +69,8 @@ def _need(row, enrolment) -> dict:
     return {
         "subject": row.subject,
         "tier": int(row.tier),
-        "focus": row.focus if isinstance(row.focus, str) else "",
+        # A focus may name two skills ("computation + concepts"): each has its own words.
+        "focus": row.focus.split(FOCUS_JOIN) if isinstance(row.focus, str) else [],
         "program": enrolment.program if enrolment is not None else "",
         "per_week": _per_week(enrolment) if enrolment is not None else None,
         "minutes": None

@@ -18,7 +18,7 @@ from pipeline.reports import monitoring
 from pipeline.reports.data import GroupingData, MonitoringData, SchoolData
 from pipeline.reports.specialist import short_reason, support_list
 from pipeline.reports.words import SUBJECT_TITLES
-from pipeline.rules.labels import FOCUS_LABELS, TIER_LABELS, grade_label
+from pipeline.rules.labels import TIER_LABELS, focus_label, grade_label
 
 NO_GOAL_YET = "set from the first three probes"
 
@@ -74,7 +74,7 @@ def _names(students: pd.DataFrame) -> dict[str, str]:
 
 
 def _focus(value: object) -> str:
-    return FOCUS_LABELS.get(value, str(value)) if isinstance(value, str) else ""
+    return focus_label(value)
 
 
 def _score_text(measure: str, score: object, percentile: object, config: DistrictConfig) -> str:
