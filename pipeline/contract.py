@@ -135,6 +135,7 @@ class QuarantineRule(StrEnum):
     END_BEFORE_START = "end_before_start"
     ATTENDED_ABOVE_PLANNED = "attended_above_planned"
     VALUE_UNREADABLE = "value_unreadable"
+    RAGGED_ROW = "ragged_row"
 
 
 # What each rule means, for the data-quality summary's "Top reasons".

@@ -66,6 +66,8 @@ class MappedFile:
     students: pd.DataFrame | None = None  # roster lines derived from a vendor file
     origins: list[dict[str, str]] = field(default_factory=list)  # field -> source column
     source_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype="int64"))
+    # rows that are no rows of the header's columns (source_row, value, reason)
+    rejected: pd.DataFrame | None = None
 
 
 class Field(NamedTuple):

@@ -52,7 +52,8 @@ def build_ledger(
         if not frame.empty
     }
     for m in mapped:
-        n_main = record_counts[m.file] if record_counts is not None else len(m.records)
+        rejected = 0 if m.rejected is None else len(m.rejected)  # ragged rows
+        n_main = record_counts[m.file] if record_counts is not None else len(m.records) + rejected
         feeds = [(m.profile.table, n_main, m.skipped)]
         if m.students is not None and m.profile.table != "students":
             extra = [d for d in derived_skips if d["file"] == m.file]

@@ -28,13 +28,14 @@ import pandas as pd
 
 from pipeline import fast
 from pipeline.config import DistrictConfig
-from pipeline.contract import CANONICAL
+from pipeline.contract import CANONICAL, QuarantineRule
 from pipeline.errors import InputError
 from pipeline.ingest.mapping import MappedFile
 from pipeline.quality.checks import check_frame, column_dtype
 from pipeline.quality.ledger import build_ledger, check_ceiling
 from pipeline.quality.pages import write_reports
 from pipeline.quality.quarantine import (
+    QUARANTINE_COLUMNS,
     canonical_table,
     drop_check_columns,
     split_table,
@@ -195,6 +196,28 @@ class _Run:
         )
 
 
+def _rejected_count(m: MappedFile) -> int:
+    return 0 if m.rejected is None else len(m.rejected)
+
+
+def rejected_lines(m: MappedFile) -> pd.DataFrame:
+    """Quarantine lines for the rows read no further than their fields (ragged rows)."""
+    rejected = m.rejected
+    return pd.DataFrame(
+        {
+            "source_file": m.file,
+            "source_row": rejected["source_row"].astype("int64"),
+            "table": m.profile.table,
+            "column": "(whole row)",
+            "field": "",
+            "value": rejected["value"],
+            "rule": str(QuarantineRule.RAGGED_ROW),
+            "reason": rejected["reason"],
+        },
+        columns=QUARANTINE_COLUMNS,
+    )
+
+
 def run_quality(
     mapped: list[MappedFile], config: DistrictConfig, release: bool = False
 ) -> QualityResult:
@@ -206,7 +229,8 @@ def run_quality(
     validator = Validator(load_suite_specs())
     run = _Run(validator, suite_parameters(config), {m.file: m.origins for m in mapped}, config)
     run.seconds["gx_setup"] = time.perf_counter() - started
-    record_counts = {m.file: len(m.records) for m in mapped}
+    record_counts = {m.file: len(m.records) + _rejected_count(m) for m in mapped}
+    run.quarantines.extend(rejected_lines(m) for m in mapped if _rejected_count(m))
 
     roster, derived_skips = _roster_candidates(mapped, config)
     if roster.empty:
