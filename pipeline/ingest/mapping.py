@@ -41,6 +41,7 @@ from pipeline.ingest.values import (
     LAST_DATE_FORMAT,
     FieldKind,
     Reading,
+    WindowSpans,
     blank_tokens,
     field_kind,
     lookup,
@@ -88,8 +89,9 @@ class _Columns:
     """Case- and space-insensitive access to a file's columns; a column the profile
     needs and the file lacks stops the run (:class:`InputError` naming the column)."""
 
-    def __init__(self, frame: pd.DataFrame, path: Path | str):
+    def __init__(self, frame: pd.DataFrame, path: Path | str, windows: WindowSpans | None = None):
         self.frame, self.path = frame, path
+        self.windows = windows  # the configured windows, for dates with two readings
         self.by_name = {normalise_header(c): c for c in frame.columns}
 
     def get(self, name: str, required: bool) -> pd.Series | None:
@@ -124,7 +126,9 @@ def _extract(
     return text, columns.actual(column)
 
 
-def _reading(name: str, kind: FieldKind, spec: FieldSpec, profile: Profile) -> Reading:
+def _reading(
+    name: str, kind: FieldKind, spec: FieldSpec, profile: Profile, windows: WindowSpans | None
+) -> Reading:
     """How the field's values are read: the profile's value map and the field's options."""
     mapping = {**profile.values.get(name, {}), **spec.map}
     if kind == "window":
@@ -132,12 +136,16 @@ def _reading(name: str, kind: FieldKind, spec: FieldSpec, profile: Profile) -> R
     own = [spec.format] if isinstance(spec.format, str) else list(spec.format or [])
     formats = [*(own or profile.date_formats), LAST_DATE_FORMAT]
     find = lookup(mapping) if mapping else None
-    return Reading(name, find, formats, spec.split_name, spec.slug, spec.clip)
+    decimal = profile.decimal
+    return Reading(name, find, formats, spec.split_name, spec.slug, spec.clip, decimal, windows)
 
 
-def _field(raw: pd.Series, name: str, spec: FieldSpec, profile: Profile, column: str) -> Field:
+def _field(
+    raw: pd.Series, name: str, spec: FieldSpec, profile: Profile, column: str, columns: _Columns
+) -> Field:
     kind = field_kind(name)
-    return Field(*read_values(raw, kind, _reading(name, kind, spec, profile)), column)
+    how = _reading(name, kind, spec, profile, columns.windows)
+    return Field(*read_values(raw, kind, how), column)
 
 
 def _constant(value: str, index: pd.Index, column: str) -> Field:
@@ -165,7 +173,7 @@ def apply_profile(
     data row is accounted for.
     """
     file = Path(path).name
-    columns = _Columns(frame.drop(columns=["source_row"]), path)
+    columns = _Columns(frame.drop(columns=["source_row"]), path, WindowSpans.of(config))
     rows = frame["source_row"].to_numpy()
     shared = _shared_fields(columns, profile)
     if not profile.measures:
@@ -192,7 +200,7 @@ def _shared_fields(columns: _Columns, profile: Profile) -> Fields:
         required = name in table.required and name not in ("school_year", "window")
         raw, column = _extract(spec, columns, None, required)
         raw = blank_tokens(raw, [*profile.missing_values, *profile.skip_values])
-        shared[name] = _field(raw, name, spec, profile, column)
+        shared[name] = _field(raw, name, spec, profile, column, columns)
     return shared
 
 
@@ -296,7 +304,7 @@ def _value_fields(
         if name != "date":
             value_cells.append(raw)
         clean = blank_tokens(raw, list(profile.skip_values))
-        own[name] = _field(clean, name, spec, profile, column)
+        own[name] = _field(clean, name, spec, profile, column, columns)
     return own, value_cells
 
 
@@ -310,7 +318,7 @@ def _rule_fields(
         out["measure"] = _constant(rule.measure, index, "")
     else:
         raw, column = _extract(rule.measure, columns, label, True)  # type: ignore[arg-type]
-        out["measure"] = _field(raw, "measure", rule.measure, profile, column)  # type: ignore[arg-type]
+        out["measure"] = _field(raw, "measure", rule.measure, profile, column, columns)  # type: ignore[arg-type]
     if rule.subject is not None:
         out["subject"] = _constant(rule.subject, index, "")
     if window is not None:

@@ -8,6 +8,7 @@ values (``bad``), so the quality stage can quarantine its row and show the value
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import re
 from collections.abc import Callable
@@ -173,8 +174,11 @@ def window_of(dates: pd.Series, school_years: pd.Series, config: DistrictConfig)
     return out
 
 
-def parse_dates(text: pd.Series, formats: list[str]) -> pd.Series:
-    """Dates (day precision) from distinct texts, trying each format on what is left."""
+def parse_dates(
+    text: pd.Series, formats: list[str], windows: WindowSpans | None = None
+) -> pd.Series:
+    """Dates (day precision) from distinct texts, trying each format on what is left,
+    then the shapes spreadsheets write (:func:`spreadsheet_dates`)."""
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
     for fmt in formats:
         todo = parsed.isna()
@@ -186,7 +190,110 @@ def parse_dates(text: pd.Series, formats: list[str]) -> pd.Series:
         else:
             attempt = pd.to_datetime(text[todo], errors="coerce", format=fmt)
         parsed[todo] = attempt.dt.floor("D").astype("datetime64[s]")
+    todo = parsed.isna() & text.notna()
+    if todo.any():
+        parsed[todo] = spreadsheet_dates(text[todo], windows).astype("datetime64[s]")
     return parsed
+
+
+# Day-month-year or month-day-year with slashes, dots or dashes: 9/12/2025, 09.12.2025.
+NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
+# Excel's serial day numbers from 1954-10-03 (20000) to 2119-01-10 (80000).
+EXCEL_SERIAL = re.compile(r"^\s*(\d{5})(?:\.0+)?\s*$")
+EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+SERIAL_RANGE = (20000, 80000)
+
+
+@dataclass(frozen=True)
+class WindowSpans:
+    """The configured screening windows as (month, day) spans (any year), so that a date
+    with two readings can be read the one way that falls in a window."""
+
+    spans: tuple[tuple[tuple[int, int], tuple[int, int]], ...]
+
+    @classmethod
+    def of(cls, config: DistrictConfig) -> WindowSpans:
+        spans = []
+        for window in config.windows.values():
+            start, end = window.dates("2025-2026")
+            spans.append(((start.month, start.day), (end.month, end.day)))
+        return cls(tuple(spans))
+
+    def contains(self, date: dt.date) -> bool:
+        day = (date.month, date.day)
+        return any(
+            (start <= day <= end) if start <= end else (day >= start or day <= end)
+            for start, end in self.spans
+        )
+
+
+def _calendar(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def date_readings(text: str) -> list[dt.date]:
+    """The calendar dates a numeric date could be: month/day first (US) and day/month
+    first; one reading when the other is no date or both are the same."""
+    match = NUMERIC_DATE.match(str(text))
+    if not match:
+        return []
+    a, b, year = (int(g) for g in match.groups())
+    readings = [_calendar(year, a, b), _calendar(year, b, a)]
+    return list(dict.fromkeys(d for d in readings if d is not None))
+
+
+def _column_order(texts: pd.Series) -> str | None:
+    """ "mdy" or "dmy" when the column's dates show only one order (a day above 12 in one
+    position only), else None."""
+    orders = set()
+    for text in texts:
+        match = NUMERIC_DATE.match(str(text))
+        if match:
+            a, b = int(match.group(1)), int(match.group(2))
+            if a > 12 >= b:
+                orders.add("dmy")
+            elif b > 12 >= a:
+                orders.add("mdy")
+    return orders.pop() if len(orders) == 1 else None
+
+
+def _one_date(text: str, order: str | None, windows: WindowSpans | None) -> dt.date | None:
+    serial = EXCEL_SERIAL.match(str(text))
+    if serial:
+        number = int(serial.group(1))
+        if SERIAL_RANGE[0] <= number <= SERIAL_RANGE[1]:
+            return (EXCEL_EPOCH + pd.Timedelta(days=number)).date()
+        return None
+    readings = date_readings(text)
+    if len(readings) > 1 and order is not None:
+        match = NUMERIC_DATE.match(str(text))
+        a, b, year = (int(g) for g in match.groups())  # type: ignore[union-attr]
+        return _calendar(year, a, b) if order == "mdy" else _calendar(year, b, a)
+    if len(readings) > 1 and windows is not None:
+        readings = [d for d in readings if windows.contains(d)]
+    return readings[0] if len(readings) == 1 else None
+
+
+def spreadsheet_dates(texts: pd.Series, windows: WindowSpans | None = None) -> pd.Series:
+    """Dates as spreadsheets write them: Excel serial numbers (45912 is 2025-09-12) and
+    numeric dates read the one way they can be: the order the column shows (some day above
+    12), else the one reading that falls in a screening window. Two readings left: NaT
+    (the quarantine reason names both, :func:`ambiguous_note`)."""
+    order = _column_order(texts)
+    values = [_one_date(t, order, windows) for t in texts]
+    return pd.Series(pd.to_datetime(values), index=texts.index)
+
+
+def ambiguous_note(text: object) -> str:
+    """' (2026-01-02 or 2026-02-01?)' for a numeric date with two readings, else ''."""
+    readings = date_readings(str(text))
+    if len(readings) < 2:
+        return ""
+    first, second = (d.isoformat() for d in readings)
+    return f" (month first {first}, or day first {second}?)"
 
 
 # --------------------------------------------------------------------------- tokens
@@ -241,6 +348,8 @@ class Reading:
     split_name: Literal["first", "last"] | None = None
     slug: bool = False
     clip: tuple[float, float] | None = None
+    decimal: str = "."  # the profile's decimal separator
+    windows: WindowSpans | None = None  # for dates with two readings
 
     def mapped(self, value: object, fallback: Callable[[object], object]) -> object:
         """The value map's translation of ``value``, else ``fallback(value)``."""
@@ -264,8 +373,33 @@ def _grades(text: pd.Series, how: Reading) -> pd.Series:
     return pd.Series(pd.array(pd.to_numeric(values, errors="coerce"), dtype="Int64"))
 
 
+# Percentiles vendors write above 99 and below 1; read as the 99 and 1 they stand for.
+PERCENTILE_BOUNDS = {"99+": "99", ">99": "99", "<1": "1"}
+DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+THOUSANDS_LIKE = re.compile(r"^\s*-?\d{1,3},\d{3}\s*$")
+
+
+def decimal_commas(text: pd.Series, decimal: str) -> pd.Series:
+    """ "12,5" as "12.5" where the profile's decimal separator is a comma, or where the
+    column has decimal commas, no decimal point and no value a thousands separator could
+    have written ("1,250" could be either: the column is left as it is)."""
+    commas = text.str.match(DECIMAL_COMMA).fillna(False).astype(bool)
+    if not commas.any():
+        return text
+    if decimal != ",":
+        points = text.str.contains(".", regex=False).fillna(False).astype(bool)
+        if points.any() or text[commas].str.match(THOUSANDS_LIKE).any():
+            return text
+    return text.where(~commas, text.str.replace(",", ".", regex=False))
+
+
 def _numbers(text: pd.Series, how: Reading, integer: bool = False) -> pd.Series:
-    values = pd.to_numeric(text if how.find is None else how.each(text, _same), errors="coerce")
+    text = text if how.find is None else how.each(text, _same)
+    if how.name == "percentile":
+        bounds = text.astype("str").str.replace(" ", "", regex=False).map(PERCENTILE_BOUNDS)
+        text = text.where(bounds.isna(), bounds)
+    text = decimal_commas(text.astype("str"), how.decimal)
+    values = pd.to_numeric(text, errors="coerce")
     if how.clip is not None:
         values = values.clip(*how.clip)
     if not integer:
@@ -304,7 +438,7 @@ def _texts(text: pd.Series, how: Reading) -> pd.Series:
 
 
 READERS: dict[FieldKind, Callable[[pd.Series, Reading], pd.Series]] = {
-    "date": lambda text, how: parse_dates(text, how.date_formats),
+    "date": lambda text, how: parse_dates(text, how.date_formats, how.windows),
     "grade": _grades,
     "number": _numbers,
     "integer": lambda text, how: _numbers(text, how, integer=True),

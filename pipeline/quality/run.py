@@ -31,7 +31,7 @@ from pipeline.config import DistrictConfig
 from pipeline.contract import CANONICAL, QuarantineRule
 from pipeline.errors import InputError
 from pipeline.ingest.mapping import MappedFile
-from pipeline.quality.checks import check_frame, column_dtype
+from pipeline.quality.checks import check_frame, column_dtype, match_ids_ignoring_zeros
 from pipeline.quality.ledger import build_ledger, check_ceiling
 from pipeline.quality.pages import write_reports
 from pipeline.quality.quarantine import (
@@ -63,6 +63,7 @@ class QualityResult:
     validations: dict[str, object] = field(default_factory=dict)
     validator: object = None  # the run's GX context and suites, for the Data Docs
     seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what was repaired, for the summary page
 
 
 def concat_records(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -168,6 +169,7 @@ class _Run:
     quarantines: list[pd.DataFrame] = field(default_factory=list)
     validations: dict[str, object] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def check(
         self, table: str, records: Callable[[], pd.DataFrame], roster_ids: pd.Index | None
@@ -176,7 +178,16 @@ class _Run:
         records are built here, so nothing outside holds them (check_frame adds the check
         columns to them in place) and the check columns are freed before the next table."""
         started = time.perf_counter()
-        frame = check_frame(table, records(), self.config, roster_ids)
+        frame = records()
+        if roster_ids is not None and self.config.quality.match_ids_ignoring_leading_zeros:
+            matched = match_ids_ignoring_zeros(frame, roster_ids)
+            if matched:
+                self.notes.append(
+                    f"{matched} {table} rows named a student id that differs from a roster "
+                    "id only in leading zeros, and were read as that roster id "
+                    "(quality.match_ids_ignoring_leading_zeros)."
+                )
+        frame = check_frame(table, frame, self.config, roster_ids)
         validation = self.validator.validate(table, frame, self.parameters)
         accepted, quarantine = split_table(table, frame, validation, self.origins, self.config)
         drop_check_columns(table, frame)
@@ -250,4 +261,6 @@ def run_quality(
 
     quarantine = run.quarantine()
     ledger = build_ledger(mapped, roster, derived_skips, quarantine, run.tables, record_counts)
-    return QualityResult(run.tables, quarantine, ledger, run.validations, validator, run.seconds)
+    return QualityResult(
+        run.tables, quarantine, ledger, run.validations, validator, run.seconds, run.notes
+    )
