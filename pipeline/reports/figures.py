@@ -285,6 +285,10 @@ def _school_bars(
     """One subject's bar per school; returns the alt text's parts."""
     parts = []
     for pos, school in zip(y, schools, strict=True):
+        if school not in table.counts.index:  # no screening of this subject at the school
+            ax.text(1, pos, "not screened", va="center", fontsize=8)
+            parts.append(f"{school} not screened")
+            continue
         need = table.share(school, NEED)
         t3, t2 = table.share(school, ["Tier 3"]), table.share(school, ["Tier 2"])
         if need is None:
