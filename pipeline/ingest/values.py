@@ -380,16 +380,14 @@ THOUSANDS_LIKE = re.compile(r"^\s*-?\d{1,3},\d{3}\s*$")
 
 
 def decimal_commas(text: pd.Series, decimal: str) -> pd.Series:
-    """ "12,5" as "12.5" where the profile's decimal separator is a comma, or where the
-    column has decimal commas, no decimal point and no value a thousands separator could
-    have written ("1,250" could be either: the column is left as it is)."""
+    """"12,5" as "12.5" where the profile's decimal separator is a comma, or where no value
+    of the column with a comma could be a thousands separator ("1,250" could be either:
+    then the column is left as it is, and such values are quarantined as unreadable)."""
     commas = text.str.match(DECIMAL_COMMA).fillna(False).astype(bool)
     if not commas.any():
         return text
-    if decimal != ",":
-        points = text.str.contains(".", regex=False).fillna(False).astype(bool)
-        if points.any() or text[commas].str.match(THOUSANDS_LIKE).any():
-            return text
+    if decimal != "," and text[commas].str.match(THOUSANDS_LIKE).any():
+        return text
     return text.where(~commas, text.str.replace(",", ".", regex=False))
 
 
