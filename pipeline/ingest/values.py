@@ -380,7 +380,7 @@ THOUSANDS_LIKE = re.compile(r"^\s*-?\d{1,3},\d{3}\s*$")
 
 
 def decimal_commas(text: pd.Series, decimal: str) -> pd.Series:
-    """"12,5" as "12.5" where the profile's decimal separator is a comma, or where no value
+    """ "12,5" as "12.5" where the profile's decimal separator is a comma, or where no value
     of the column with a comma could be a thousands separator ("1,250" could be either:
     then the column is left as it is, and such values are quarantined as unreadable)."""
     commas = text.str.match(DECIMAL_COMMA).fillna(False).astype(bool)
