@@ -1,0 +1,31 @@
+"""The long run of the ingest property test (issue 17): 2,000 random and damaged exports
+through `tierwise ingest`, none of which may end in a Python traceback.
+
+    python bench/fuzz_ingest.py [EXAMPLES]
+
+(``make test`` runs the same test with a few examples.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if __name__ == "__main__":
+    examples = sys.argv[1] if len(sys.argv) > 1 else "2000"
+    env = {**os.environ, "TIERWISE_FUZZ_EXAMPLES": examples}
+    test = ROOT / "tests" / "test_ingest_fuzz.py"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(test),
+        "-q",
+        "-x",
+        "--hypothesis-show-statistics",
+    ]
+    sys.exit(subprocess.call(command, cwd=ROOT, env=env))
