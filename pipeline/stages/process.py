@@ -18,6 +18,7 @@ from pipeline.groups.form import GROUP_INPUTS
 from pipeline.ingest.terms import Term
 from pipeline.rules.tiers import assign_tiers, validate_overrides
 from pipeline.stages import store
+from pipeline.stages.partial import tiers_with_earlier_windows
 
 # The columns of the tier tables that effectiveness and transitions read.
 TIER_KEYS = ["student_id", "school_id", "subject", "tier"]
@@ -65,6 +66,11 @@ def run_process(
         overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
         tiers = assign_tiers(screenings, students, config, window, overrides=overrides)
         del screenings
+        # A school that has not screened in this window yet keeps its latest window's tiers.
+        tiers, shown = tiers_with_earlier_windows(
+            tiers, processed, term, students, config, overrides
+        )
+        _write(shown, processed, term, "screening_windows", written)
         _write(tiers, processed, term, "tiers", written)
         if window == "fall":  # the fall tiers the reports compare with are the term's own
             _write(tiers, processed, term, "fall_tiers", written)
