@@ -248,8 +248,8 @@ def test_every_quarantine_reason_on_the_page_has_a_fix(tiny_district, tmp_path):
 
 @pytest.mark.slow
 def test_a_school_not_screened_yet_still_reports(tiny_district, tmp_path):
-    """School 002 has no spring screening yet (the others have): every stage runs, and
-    the district and that school's reports render."""
+    """School 002 has no spring screening yet (the others have): every stage runs, its
+    tiers come from winter and its reports say so; school 001 is unaffected."""
     raw = copy_of(tiny_district, tmp_path)
     students = pd.read_csv(raw / "students.csv", dtype=str)
     late = set(students.loc[students["school_id"] == "002", "student_id"])
@@ -261,8 +261,15 @@ def test_a_school_not_screened_yet_still_reports(tiny_district, tmp_path):
     assert run("render", raw, "--workers", "2") == 0
     reports = raw.parent / "reports" / TERM[0] / TERM[1]
     assert (reports / "district.html").exists()
-    assert (reports / "schools" / "002" / "specialist.html").exists()
-    assert (reports / "schools" / "001" / "specialist.html").exists()
+    note = "No spring screening for this school yet; showing winter"
+    for page in ("specialist", "principal"):
+        assert note in (reports / "schools" / "002" / f"{page}.html").read_text()
+        assert note not in (reports / "schools" / "001" / f"{page}.html").read_text()
+    # School 002's tiers are its winter screening's, judged by the winter cuts.
+    shown = term_table(raw, "screening_windows").set_index("school_id")["window_shown"]
+    assert shown.to_dict() == {"001": "spring", "002": "winter"}
+    tiers = term_table(raw, "tiers")
+    assert tiers.loc[tiers["school_id"] == "002", "measure"].notna().any()
 
 
 @pytest.mark.slow
