@@ -69,6 +69,7 @@ class MappedFile:
     source_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype="int64"))
     # rows that are no rows of the header's columns (source_row, value, reason)
     rejected: pd.DataFrame | None = None
+    layout: str = ""  # how the file's text was laid out ("semicolon-separated utf-8")
 
 
 class Field(NamedTuple):

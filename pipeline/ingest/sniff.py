@@ -55,6 +55,8 @@ class Layout:
 
     def describe(self) -> str:
         where = f", header on row {self.header_index + 1}" if self.header_index else ""
+        if self.encoding == "xlsx":
+            return f"an Excel workbook{where}"
         return f"{DELIMITER_NAMES[self.delimiter]}-separated {self.encoding}{where}"
 
 
