@@ -288,3 +288,20 @@ def test_a_district_of_vendor_exports_only_renders_every_report(tmp_path):
     schools = list((reports / "schools").iterdir())
     assert schools and all((s / "specialist.html").exists() for s in schools)
     assert all((s / "principal.html").exists() for s in schools)
+
+
+def test_pipe_export_and_a_workbook_with_a_title_above_its_header(tiny_district, tmp_path):
+    raw = copy_of(tiny_district, tmp_path)
+    original = screenings_text(raw)
+    original.to_csv(raw / "screenings.csv", index=False, sep="|")
+    students = pd.read_csv(raw / "students.csv", dtype=str, keep_default_na=False)
+    (raw / "students.csv").unlink()
+    with pd.ExcelWriter(raw / "students.xlsx") as book:
+        pd.DataFrame({"Roster export": ["Fake District"]}).to_excel(book, index=False)
+        students.to_excel(book, index=False, startrow=3)
+    assert run("ingest", raw) == 0
+    assert len(term_table(raw, "screenings")) == len(original)
+    roster = term_table(raw, "students")
+    assert sorted(roster["student_id"]) == sorted(students["student_id"])  # zeros kept
+    assert roster["source_row"].min() == 5  # title, blank, blank, header on row 4
+    assert_nothing_lost(raw)
