@@ -3,7 +3,8 @@ through `tierwise ingest`, none of which may end in a Python traceback.
 
     python bench/fuzz_ingest.py [EXAMPLES]
 
-(``make test`` runs the same test with a few examples.)
+(``make test`` runs the same test with a few examples.) Each example is printed as it
+runs ("Trying example"), so a long run's progress can be followed in its output.
 """
 
 from __future__ import annotations
@@ -27,5 +28,7 @@ if __name__ == "__main__":
         "-q",
         "-x",
         "--hypothesis-show-statistics",
+        "-s",
+        "--hypothesis-verbosity=verbose",
     ]
     sys.exit(subprocess.call(command, cwd=ROOT, env=env))

@@ -135,8 +135,10 @@ def check_ingest(folder: Path, config: Path, data: bytes, capsys) -> None:
     assert "Traceback" not in err
     assert code in (0, 2), err  # 3 is the "unexpected error" of a bug
     if code == 2:
+        # An input error names its file (or the raw folder, or the roster) on its first line.
         first = err.strip().splitlines()[0]
-        assert first.startswith("tierwise: error: ") and ("csv" in first or "roster" in first)
+        assert first.startswith("tierwise: error: ")
+        assert str(folder) in first or "roster" in first or "screenings" in first, first
         return
     ledgers = list((folder / "processed").rglob("ledger.csv"))
     assert len(ledgers) == 1
