@@ -305,3 +305,38 @@ def test_pipe_export_and_a_workbook_with_a_title_above_its_header(tiny_district,
     assert sorted(roster["student_id"]) == sorted(students["student_id"])  # zeros kept
     assert roster["source_row"].min() == 5  # title, blank, blank, header on row 4
     assert_nothing_lost(raw)
+
+
+@pytest.mark.slow
+def test_nobody_needing_support_no_math_one_probe_and_a_lone_program_still_report(
+    tiny_district, tmp_path, config
+):
+    """Item 4's other partial cases at once: school 002 has nobody needing support (every
+    score at its measure's maximum), no math screening at all (a subject with no
+    measure), one monitored student has a single probe, and a program enrols one student
+    (no comparable students). Every stage runs and every report renders."""
+    raw = copy_of(tiny_district, tmp_path)
+    students = pd.read_csv(raw / "students.csv", dtype=str)
+    school_002 = set(students.loc[students["school_id"] == "002", "student_id"])
+    screenings = screenings_text(raw)
+    screenings = screenings[screenings["subject"] != "math"].copy()
+    for measure, spec in config.measures.items():
+        at = screenings["student_id"].isin(school_002) & (screenings["measure"] == measure)
+        screenings.loc[at, "score"] = f"{spec.max:g}"
+    screenings.loc[screenings["student_id"].isin(school_002), "percentile"] = "90"
+    screenings.to_csv(raw / "screenings.csv", index=False)
+    progress = pd.read_csv(raw / "progress.csv", dtype=str, keep_default_na=False)
+    first = progress["student_id"].iloc[0]
+    single = (progress["student_id"] != first) | (progress.index == 0)
+    progress[single].to_csv(raw / "progress.csv", index=False)
+    log = pd.read_csv(raw / "interventions.csv", dtype=str, keep_default_na=False)
+    lone = log.iloc[[0]].assign(program="Lone Program", student_id=sorted(school_002)[0])
+    pd.concat([log, lone]).to_csv(raw / "interventions.csv", index=False)
+    assert run("ingest", raw) == 0
+    assert run("process", raw) == 0
+    assert run("render", raw, "--workers", "2") == 0
+    reports = raw.parent / "reports" / TERM[0] / TERM[1]
+    for school in ("001", "002"):
+        for page in ("specialist", "principal"):
+            assert (reports / "schools" / school / f"{page}.html").exists()
+    assert (reports / "district.html").exists()
