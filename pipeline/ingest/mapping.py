@@ -29,6 +29,7 @@ from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.contract import CANONICAL
 from pipeline.errors import InputError
+from pipeline.ingest.dates import WindowSpans
 from pipeline.ingest.profiles import (
     ROSTER_FIELDS,
     FieldSpec,
@@ -41,7 +42,6 @@ from pipeline.ingest.values import (
     LAST_DATE_FORMAT,
     FieldKind,
     Reading,
-    WindowSpans,
     blank_tokens,
     field_kind,
     lookup,

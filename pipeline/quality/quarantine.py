@@ -20,7 +20,7 @@ from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.contract import CANONICAL, LINEAGE, QuarantineRule
 from pipeline.errors import InputError
-from pipeline.ingest.values import ambiguous_note
+from pipeline.ingest.dates import ambiguous_note
 from pipeline.quality.checks import column_dtype
 
 if TYPE_CHECKING:
