@@ -132,6 +132,9 @@ def check_ingest(folder: Path, config: Path, data: bytes, capsys) -> None:
     capsys.readouterr()
     code = main(["ingest", *locations])
     err = capsys.readouterr().err
+    if os.environ.get("TIERWISE_FUZZ_LOG"):  # the long run's progress: one line per example
+        with open(os.environ["TIERWISE_FUZZ_LOG"], "a", encoding="utf-8") as log:
+            log.write(f"{code}\t{err.strip().splitlines()[0] if err.strip() else ''}\n")
     assert "Traceback" not in err
     assert code in (0, 2), err  # 3 is the "unexpected error" of a bug
     if code == 2:
