@@ -260,7 +260,7 @@ def _read_csv_rows(path: Path, layout: Layout) -> TextTable:
         text = data.decode(encoding)
     except UnicodeDecodeError:
         if not encoding.startswith("utf-8"):
-            raise InputError(path, f"not text in {encoding}") from None
+            text = decode(path, data, encoding)  # raises, naming the byte
         encoding = "cp1252"  # the first bytes were UTF-8, the rest is not
         text = decode(path, data, encoding)
     layout = Layout(encoding, layout.delimiter, layout.header_index)

@@ -29,8 +29,10 @@ from pipeline.errors import InputError
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 HEADER_SEARCH_ROWS = 20  # the header is looked for among this many first rows
-# Shares of control characters above this mean binary content, not text.
+# Shares of control characters above this mean binary content, not text (tab, line
+# breaks, form feed and the old DOS end-of-file mark \x1a are text).
 CONTROL_SHARE = 0.01
+TEXT_CONTROLS = "\t\n\r\f\v\x1a"
 SIGNATURES_OF_BINARY = {
     b"PK\x03\x04": "an Excel workbook (.xlsx) or another zip archive saved under a text "
     "name: rename it to .xlsx, or save it from Excel as CSV",
@@ -92,7 +94,7 @@ def detect_encoding(path: Path, head: bytes) -> str:
         else:
             encoding = "cp1252"
             text = decode(path, head, encoding)
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v")
+    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in TEXT_CONTROLS)
     if text and controls > CONTROL_SHARE * len(text):
         raise InputError(
             path,
