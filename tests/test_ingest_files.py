@@ -340,3 +340,46 @@ def test_nobody_needing_support_no_math_one_probe_and_a_lone_program_still_repor
         for page in ("specialist", "principal"):
             assert (reports / "schools" / school / f"{page}.html").exists()
     assert (reports / "district.html").exists()
+
+
+# --------------------------------------------------------------------------- units
+
+
+def test_numeric_dates_read_the_one_way_they_can_be(config):
+    from pipeline.ingest.dates import WindowSpans, spreadsheet_dates
+
+    windows = WindowSpans.of(config)  # fall Aug-Oct, winter Dec-Feb, spring Apr-Jun
+    texts = ["09/13/2025", "09/12/2025", "45912", "10/02/2025", "11/03/2025"]
+    got = spreadsheet_dates(pd.Series(texts), windows).dt.strftime("%Y-%m-%d").tolist()
+    # 09/13 shows month-first; 45912 days after 1899-12-30 is 2025-09-12 (datetime below).
+    serial = (dt.date(1899, 12, 30) + dt.timedelta(days=45912)).isoformat()
+    assert got == ["2025-09-13", "2025-09-12", serial, "2025-10-02", "2025-11-03"]
+    # No order shown: 10/02/2025 is Oct 2 (fall) or Feb 10 (winter): both in a window.
+    # 11/03/2025 is Nov 3 (no window) or Mar 11 (no window): neither. 09/07/2025 is Sep 7
+    # (fall) or Jul 9 (no window): one.
+    alone = spreadsheet_dates(pd.Series(["10/02/2025", "11/03/2025", "09/07/2025"]), windows)
+    assert alone.isna().tolist() == [True, True, False]
+    assert alone.iloc[2] == pd.Timestamp("2025-09-07")
+
+
+def test_decimal_commas_only_where_no_value_could_be_thousands():
+    from pipeline.ingest.values import decimal_commas
+
+    clean = pd.Series(["12,5", "13", "7,25"], dtype="str")
+    assert decimal_commas(clean, ".").tolist() == ["12.5", "13", "7.25"]
+    mixed = pd.Series(["12,5", "1,250"], dtype="str")  # 1,250: thousands or 1.25?
+    assert decimal_commas(mixed, ".").tolist() == ["12,5", "1,250"]
+    assert decimal_commas(mixed, ",").tolist() == ["12.5", "1.250"]  # the profile says
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_header_found_below_title_lines_with_any_delimiter(delimiter):
+    from pipeline.ingest.profiles import normalise_header
+    from pipeline.ingest.sniff import find_layout
+
+    names = ["student_id", "date", "measure", "score"]
+    header, row = delimiter.join(names), delimiter.join(["1", "x", "y", "2"])
+    text = f"Progress export\nDistrict: Fake, Inc.\n\n{header}\n{row}\n"
+    signature = [frozenset(names)]
+    layout = find_layout(text, "utf-8", signature, normalise_header)
+    assert (layout.delimiter, layout.header_index) == (delimiter, 3)
