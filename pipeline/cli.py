@@ -309,8 +309,8 @@ def cmd_inspect(args, config: DistrictConfig) -> int:
     forced = {"*": args.profiles[-1]} if args.profiles else None
     mapped = map_file(args.file, profiles, config, forced)
     print(f"{args.file}: {mapped.data_rows} data rows, read as {profile_summary(mapped.profile)}")
-    if mapped.layout:
-        print(f"Text: {mapped.layout}")
+    if mapped.layout is not None:
+        print(f"Text: {mapped.layout.describe()}")
     if mapped.rejected is not None and not mapped.rejected.empty:
         print(f"{len(mapped.rejected)} row(s) will be quarantined as ragged, e.g. ", end="")
         print(mapped.rejected["reason"].iloc[0])

@@ -117,6 +117,8 @@ def test_utf16_tab_export_is_read(tiny_district, tmp_path):
     assert len(screenings) == len(original)
     assert screenings["student_id"].str.len().eq(7).all()  # ids keep their zeros
     assert_nothing_lost(raw)
+    page = (raw.parent / "reports" / TERM[0] / TERM[1] / "data-quality" / "index.html").read_text()
+    assert "screenings.csv was read as tab-separated utf-16" in page
 
 
 def us_date(iso: str) -> str:

@@ -112,7 +112,7 @@ def map_file(
     else:
         profile = detect_profile(path, header, profiles)
     mapped = apply_profile(text, profile, config, path)
-    mapped.layout = table.layout.describe() if table.layout else ""
+    mapped.layout = table.layout
     if not table.rejected.empty:
         mapped.rejected = table.rejected
         mapped.data_rows += len(table.rejected)

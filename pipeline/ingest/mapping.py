@@ -37,6 +37,7 @@ from pipeline.ingest.profiles import (
     Profile,
     normalise_header,
 )
+from pipeline.ingest.sniff import Layout
 from pipeline.ingest.values import (
     DEFAULT_WINDOW_VALUES,
     LAST_DATE_FORMAT,
@@ -69,7 +70,7 @@ class MappedFile:
     source_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype="int64"))
     # rows that are no rows of the header's columns (source_row, value, reason)
     rejected: pd.DataFrame | None = None
-    layout: str = ""  # how the file's text was laid out ("semicolon-separated utf-8")
+    layout: Layout | None = None  # how the file's text was laid out (delimiter, encoding)
 
 
 class Field(NamedTuple):

@@ -227,11 +227,12 @@ def _quarantined(quarantine: pd.DataFrame, max_rows: int) -> list[str]:
 
 
 def _notes(notes: list[str]) -> list[str]:
-    """What ingest repaired on the way (ids matched ignoring leading zeros)."""
+    """What ingest noticed and repaired on the way (a file's delimiter, encoding or header
+    row; ids matched ignoring leading zeros)."""
     if not notes:
         return []
     items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return [f"<h2>Repaired on reading</h2><ul>{items}</ul>"]
+    return [f"<h2>Read and repaired</h2><ul>{items}</ul>"]
 
 
 def _data_docs_link(href: str) -> str:

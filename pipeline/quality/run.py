@@ -240,6 +240,11 @@ def run_quality(
     validator = Validator(load_suite_specs())
     run = _Run(validator, suite_parameters(config), {m.file: m.origins for m in mapped}, config)
     run.seconds["gx_setup"] = time.perf_counter() - started
+    run.notes.extend(
+        f"{m.file} was read as {m.layout.describe()}."
+        for m in mapped
+        if m.layout is not None and (not m.layout.plain or m.layout.encoding == "utf-16")
+    )
     record_counts = {m.file: len(m.records) + _rejected_count(m) for m in mapped}
     run.quarantines.extend(rejected_lines(m) for m in mapped if _rejected_count(m))
 
