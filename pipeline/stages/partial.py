@@ -19,6 +19,7 @@ from pipeline.rules.tiers import assign_tiers
 from pipeline.stages import store
 
 SHOWN_COLUMNS = ["school_id", "window_shown"]
+NONE_YET = ""  # window_shown of a school with no screening in this window or before
 
 
 def _screened_schools(screenings: pd.DataFrame, students: pd.DataFrame) -> pd.DataFrame:
@@ -44,17 +45,17 @@ def tiers_with_earlier_windows(
     shown = dict.fromkeys(schools, window)
     now = set(tiers.loc[tiers["measure"].notna(), "school_id"].astype("str"))
     earlier = WINDOW_ORDER[: WINDOW_ORDER.index(window)]
-    if now >= set(schools) or not earlier:
+    if now >= set(schools):
         return tiers, _shown(shown)
     path = store.term_dir(processed, term.school_year, window) / "screenings.parquet"
-    screenings = pd.read_parquet(path, filters=[("window", "in", earlier)])
+    screenings = pd.read_parquet(path, filters=[("window", "in", earlier or [window])])
     screenings = screenings.drop(columns=["school_year"], errors="ignore")
     pairs = _screened_schools(screenings, students)
     for school in (s for s in schools if s not in now):
         done = set(pairs.loc[pairs["school_id"] == school, "window"])
         before = [w for w in earlier if w in done]
-        shown[school] = before[-1] if before else window
-    late = [s for s in schools if shown[s] != window]
+        shown[school] = before[-1] if before else NONE_YET
+    late = [s for s in schools if shown[s] not in (window, NONE_YET)]
     if not late:
         return tiers, _shown(shown)
     parts = [tiers[~tiers["school_id"].astype("str").isin(late)]]
@@ -84,7 +85,13 @@ def screening_note(
     row = table[table["school_id"].astype("str") == str(school_id)]
     if row.empty or row["window_shown"].iloc[0] == window:
         return None
+    shown = row["window_shown"].iloc[0]
+    if shown == NONE_YET:
+        return (
+            f"No {window} screening for this school yet: tiers and groups fill in once it "
+            "has screened (team overrides are shown meanwhile)."
+        )
     return (
-        f"No {window} screening for this school yet; showing {row['window_shown'].iloc[0]}. "
+        f"No {window} screening for this school yet; showing {shown}. "
         "Run the reports again once the school has screened."
     )
