@@ -61,8 +61,8 @@ def damaged_rows(draw) -> list[list[str]]:
         elif action == "cell" and rows[k]:
             j = draw(st.integers(0, len(rows[k]) - 1))
             rows[k][j] = draw(st.text(max_size=12))
-        elif action == "header":
-            j = draw(st.integers(0, len(HEADER) - 1))
+        elif action == "header" and rows[0]:  # the first row (a title line, once one is added)
+            j = draw(st.integers(0, len(rows[0]) - 1))
             rows[0][j] = draw(st.sampled_from(["", "student_id", "Student ID", "x", "score"]))
         elif action == "title":
             rows.insert(0, [draw(st.text(max_size=30))])
