@@ -159,3 +159,10 @@ def check_ingest(folder: Path, config: Path, data: bytes, capsys) -> None:
 @given(data=exports())
 def test_ingest_never_shows_a_traceback(data, fuzz_config, tmp_path, capsys):
     check_ingest(tmp_path / "run", fuzz_config, data, capsys)
+
+
+def test_a_file_whose_only_row_lacks_a_measure(fuzz_config, tmp_path, capsys):
+    """Found by the long run: one screening row cut short (no measure) made the duplicate
+    check index an empty sort (IndexError, exit status 3)."""
+    data = b"student_id;school_year;window;date;measure;subject;score\n0000001;2025-2026;fall;202"
+    check_ingest(tmp_path / "run", fuzz_config, data, capsys)

@@ -98,6 +98,8 @@ def superseded_by(screenings: pd.DataFrame) -> pd.Series:
     missing = np.isnat(dates)
     date = dates.view("int64")
     order = screenings["_order"].to_numpy() if "_order" in screenings else np.arange(n)
+    if not usable.any():  # no row has every key (each is quarantined for what it lacks)
+        return out
     if usable.all():  # the usual case: no copies of the key arrays
         sort = _sort_by_key_date_order(key, span, date, missing, order)
     else:
