@@ -166,3 +166,10 @@ def test_a_file_whose_only_row_lacks_a_measure(fuzz_config, tmp_path, capsys):
     check index an empty sort (IndexError, exit status 3)."""
     data = b"student_id;school_year;window;date;measure;subject;score\n0000001;2025-2026;fall;202"
     check_ingest(tmp_path / "run", fuzz_config, data, capsys)
+
+
+def test_a_lone_carriage_return_ends_a_line(fuzz_config, tmp_path, capsys):
+    """Found by the long run: a stray \\r in the header made the csv module raise."""
+    rows = screening_rows()
+    data = encode(rows, ",", "utf-8").replace(b"score\n", b"score\rx\n", 1)
+    check_ingest(tmp_path / "run", fuzz_config, data, capsys)

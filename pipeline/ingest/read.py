@@ -43,8 +43,8 @@ BLOCK_BYTES = 1 << 24  # Arrow reads a CSV in blocks of this size, parsed in par
 
 def _header_from_text(text: str) -> list[str]:
     try:
-        return next(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    except StopIteration:
+        return next(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    except (StopIteration, csv.Error):
         return []
 
 
@@ -243,7 +243,8 @@ def _rows_as_table(rows: list[list[str]], layout: Layout, path: Path) -> TextTab
 
 
 def _split_text(path: Path, text: str, layout: Layout) -> list[list[str]]:
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=layout.delimiter)
+    lines = io.StringIO(text.lstrip("\ufeff"), newline="")  # a lone \r ends a line too
+    reader = csv.reader(lines, delimiter=layout.delimiter)
     try:
         return list(reader)
     except csv.Error as err:

@@ -121,7 +121,7 @@ def first_rows(text: str, delimiter: str, limit: int = HEADER_SEARCH_ROWS) -> li
     """The first rows of ``text`` split with ``delimiter`` (fewer where the text is cut)."""
     rows: list[list[str]] = []
     try:
-        for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
             rows.append(row)
             if len(rows) >= limit:
                 break
