@@ -19,7 +19,7 @@ LOCATIONS := --raw $(RAW) --processed $(PROCESSED) --reports $(REPORTS)
 TERM := $(if $(YEAR),--year $(YEAR)) $(if $(WINDOW),--window $(WINDOW))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo-data ingest process render reports stages test lint format lab bench clean
+.PHONY: help venv demo-data ingest process render reports stages test lint format lab bench fuzz clean
 
 help: ## list the targets
 	@echo "Tierwise: MTSS / RTI screening reports. Usage: make TARGET [YEAR=2025-2026 WINDOW=winter]"
@@ -93,6 +93,9 @@ bench: $(STAMP) ## benchmark the pipeline against the naive papermill + nbconver
 	  echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	@echo "== bench/bench_pipeline.py $(BENCH_ARGS)"
 	@$(BIN)/python bench/bench_pipeline.py $(BENCH_ARGS)
+
+fuzz: $(STAMP) ## feed 2,000 random and damaged exports to ingest: never a traceback (about an hour)
+	$(BIN)/python bench/fuzz_ingest.py 2000
 
 test: $(STAMP) ## run the tests and the linter
 	$(BIN)/ruff check .

@@ -351,6 +351,11 @@ def cmd_inspect(args, config: DistrictConfig) -> int:
     forced = {"*": args.profiles[-1]} if args.profiles else None
     mapped = map_file(args.file, profiles, config, forced)
     print(f"{args.file}: {mapped.data_rows} data rows, read as {profile_summary(mapped.profile)}")
+    if mapped.layout is not None:
+        print(f"Text: {mapped.layout.describe()}")
+    if mapped.rejected is not None and not mapped.rejected.empty:
+        print(f"{len(mapped.rejected)} row(s) will be quarantined as ragged, e.g. ", end="")
+        print(mapped.rejected["reason"].iloc[0])
     if mapped.profile.pii:
         print(f"PII columns (kept out of name-free reports): {', '.join(mapped.profile.pii)}")
     shown = [c for c in mapped.records.columns if not c.startswith("_")]

@@ -137,6 +137,7 @@ class QuarantineRule(StrEnum):
     END_BEFORE_START = "end_before_start"
     ATTENDED_ABOVE_PLANNED = "attended_above_planned"
     VALUE_UNREADABLE = "value_unreadable"
+    RAGGED_ROW = "ragged_row"
 
 
 # What each rule means, for the data-quality summary's "Top reasons".
@@ -169,4 +170,52 @@ RULE_HELP: dict[QuarantineRule, str] = {
     QuarantineRule.END_BEFORE_START: "The intervention ends before it starts.",
     QuarantineRule.ATTENDED_ABOVE_PLANNED: "More sessions attended than planned.",
     QuarantineRule.VALUE_UNREADABLE: "An optional value could not be read.",
+    QuarantineRule.RAGGED_ROW: "The row has more fields than the header (an unquoted "
+    "delimiter inside a value, or a line pasted from another file).",
+}
+
+# Rules ingest applies while reading a file, before any expectation suite runs.
+READ_RULES = frozenset({QuarantineRule.RAGGED_ROW})
+
+# What to do about each rule, for the data-quality summary beside RULE_HELP.
+RULE_FIX: dict[QuarantineRule, str] = {
+    QuarantineRule.STUDENT_ID_MISSING: "Fill in the student id in the export, or remove the row.",
+    QuarantineRule.STUDENT_NOT_IN_ROSTER: "Add the student to students.csv, or correct the id. "
+    "Where the reason names a roster id with other leading zeros, format the id column as "
+    "text before saving from Excel, or set quality.match_ids_ignoring_leading_zeros: true.",
+    QuarantineRule.DUPLICATE_SCREENING: "Nothing, if the latest score is the right one; "
+    "otherwise delete the wrong row from the export.",
+    QuarantineRule.DUPLICATE_STUDENT: "Keep one line per student in the roster.",
+    QuarantineRule.SCORE_OUT_OF_RANGE: "Correct the score, or widen the measure's min/max in "
+    "config/district.yml if the range is wrong.",
+    QuarantineRule.SCORE_MISSING: "Fill in the score, or use the vendor's skip token (e.g. "
+    "'Discontinue') listed in the profile's skip_values.",
+    QuarantineRule.PERCENTILE_OUT_OF_RANGE: "Correct the percentile (1-99; 99+ and <1 are "
+    "read as 99 and 1).",
+    QuarantineRule.PERCENTILE_UNREADABLE: "Write the percentile as a number (1-99), or "
+    "leave it empty.",
+    QuarantineRule.DATE_OUTSIDE_WINDOW: "Correct the date, or the window's dates under "
+    "windows: in config/district.yml.",
+    QuarantineRule.DATE_UNREADABLE: "Re-export with dates as YYYY-MM-DD, or set date_format "
+    "in the profile (e.g. '%m/%d/%Y'). A date with two readings names both in its reason.",
+    QuarantineRule.WINDOW_UNKNOWN: "Write the window as fall, winter or spring (or map the "
+    "vendor's label under values.window in the profile), or correct the date.",
+    QuarantineRule.SCHOOL_YEAR_UNREADABLE: "Write the school year as 2025-2026.",
+    QuarantineRule.MEASURE_UNKNOWN: "Add the measure under measures: in "
+    "config/district.yml, or correct its name in the export.",
+    QuarantineRule.MEASURE_MISSING: "Add a measure rule for these rows to the profile, or "
+    "set unmatched: skip there if they are out of scope.",
+    QuarantineRule.GRADE_UNREADABLE: "Write the grade as K, PK or a number, or map the "
+    "export's label under values.grade in the profile.",
+    QuarantineRule.GRADE_OUT_OF_RANGE: "Correct the grade, or widen grades: in "
+    "config/district.yml.",
+    QuarantineRule.SCHOOL_MISSING: "Fill in the school id in the roster.",
+    QuarantineRule.PROGRAM_MISSING: "Fill in the program name in the intervention log.",
+    QuarantineRule.START_DATE_UNREADABLE: "Re-export with dates as YYYY-MM-DD, or set "
+    "date_format in the profile.",
+    QuarantineRule.END_BEFORE_START: "Correct the start or end date in the intervention log.",
+    QuarantineRule.ATTENDED_ABOVE_PLANNED: "Correct the sessions planned or attended.",
+    QuarantineRule.VALUE_UNREADABLE: "Correct the value named in the reason, or leave it empty.",
+    QuarantineRule.RAGGED_ROW: "Open the file at that row: quote the value holding the "
+    "delimiter (or re-export the file), and run again.",
 }

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.contract import RULE_HELP, QuarantineRule
+from pipeline.contract import READ_RULES, RULE_FIX, RULE_HELP, QuarantineRule
 from pipeline.ingest.inputs import read_inputs
 from pipeline.quality import checks, distinct, pages, quarantine, suites
 from pipeline.quality import run as quality
@@ -257,15 +257,18 @@ def test_gx_is_imported_with_usage_statistics_off():
 
 
 def test_every_quarantine_rule_is_one_enum_member_with_help():
-    """The suites' meta.rule ids are QuarantineRule members, each member has a help text,
-    and each member is a rule some suite can quarantine a row under."""
+    """The suites' meta.rule ids are QuarantineRule members, each member has a help text
+    and a fix hint, and each member is a rule some suite can quarantine a row under (or
+    one ingest applies while reading, READ_RULES)."""
     used = set()
     for path in (REPO_ROOT / "config" / "expectations").glob("*.json"):
         for e in json.loads(path.read_text())["expectations"]:
             if "rule" in e.get("meta", {}):
                 used.add(QuarantineRule(e["meta"]["rule"]))  # raises for an unknown id
-    assert set(RULE_HELP) == set(QuarantineRule) == used
+    assert set(RULE_HELP) == set(RULE_FIX) == set(QuarantineRule) == used | READ_RULES
+    assert not used & READ_RULES
     assert all(isinstance(text, str) and len(text) > 10 for text in RULE_HELP.values())
+    assert all(isinstance(text, str) and len(text) > 10 for text in RULE_FIX.values())
 
 
 def test_suite_files_are_valid_json():

@@ -261,6 +261,9 @@ class Quality(_Strict):
     data_docs: bool = True
     # Files in the raw folder that are not exports (globs, case-insensitive).
     ignore_files: tuple[str, ...] = ("overrides.csv", "staff.csv", "readme*")
+    # Read an unknown student id as the roster's id that differs from it only in leading
+    # zeros (Excel strips or pads them); off: such rows are quarantined with a hint.
+    match_ids_ignoring_leading_zeros: bool = False
 
 
 class Progress(_Strict):

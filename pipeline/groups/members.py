@@ -269,6 +269,8 @@ def _score_range(block: list[tuple], measures: list[str], name: Callable[[str], 
     parts = []
     for measure in measures:
         scores = [m[1] for m in block if m[4] == measure]
+        if not scores:  # no screening this window (a team override alone): no range
+            continue
         lo, hi = min(scores), max(scores)
         span = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
         parts.append(f"{name(measure)} {span}")

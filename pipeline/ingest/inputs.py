@@ -26,11 +26,19 @@ from __future__ import annotations
 import fnmatch
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.config import DistrictConfig
 from pipeline.errors import InputError
 from pipeline.ingest.mapping import MappedFile, apply_profile
-from pipeline.ingest.profiles import Profile, ProfileError, detect_profile, load_profiles
-from pipeline.ingest.read import read_text_table
+from pipeline.ingest.profiles import (
+    Profile,
+    ProfileError,
+    detect_profile,
+    load_profiles,
+    normalise_header,
+)
+from pipeline.ingest.read import read_export
 
 DATA_SUFFIXES = (".csv", ".txt", ".xlsx")
 
@@ -92,15 +100,29 @@ def map_file(
     config: DistrictConfig,
     forced: dict[str, str] | None = None,
 ) -> MappedFile:
-    """Read one file and map it through its profile (detected unless named)."""
-    text = read_text_table(path)
-    header = [c for c in text.columns if c != "source_row"]
+    """Read one file and map it through its profile (detected unless named); rows that
+    cannot be read as rows of its header (ragged rows) go with it, to be quarantined."""
     named = _forced_profile(path.name, forced)
+    chosen = [profiles[named]] if named in profiles else profiles.values()
+    table = read_export(path, signatures(chosen))
+    text = table.frame
+    header = [c for c in text.columns if c != "source_row"]
     if named is not None:
         profile = _named_profile(path, named, header, profiles)
     else:
         profile = detect_profile(path, header, profiles)
-    return apply_profile(text, profile, config, path)
+    mapped = apply_profile(text, profile, config, path)
+    mapped.layout = table.layout
+    if not table.rejected.empty:
+        mapped.rejected = table.rejected
+        mapped.data_rows += len(table.rejected)
+        mapped.source_rows = np.concatenate([mapped.source_rows, table.rejected["source_row"]])
+    return mapped
+
+
+def signatures(profiles) -> list[frozenset[str]]:
+    """Each profile's header signature, normalised as headers are compared."""
+    return [frozenset(normalise_header(h) for h in p.detect.headers) for p in profiles]
 
 
 def read_inputs(

@@ -29,6 +29,7 @@ from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.contract import CANONICAL
 from pipeline.errors import InputError
+from pipeline.ingest.dates import WindowSpans
 from pipeline.ingest.profiles import (
     ROSTER_FIELDS,
     FieldSpec,
@@ -36,6 +37,7 @@ from pipeline.ingest.profiles import (
     Profile,
     normalise_header,
 )
+from pipeline.ingest.sniff import Layout
 from pipeline.ingest.values import (
     DEFAULT_WINDOW_VALUES,
     LAST_DATE_FORMAT,
@@ -66,6 +68,9 @@ class MappedFile:
     students: pd.DataFrame | None = None  # roster lines derived from a vendor file
     origins: list[dict[str, str]] = field(default_factory=list)  # field -> source column
     source_rows: np.ndarray = field(default_factory=lambda: np.array([], dtype="int64"))
+    # rows that are no rows of the header's columns (source_row, value, reason)
+    rejected: pd.DataFrame | None = None
+    layout: Layout | None = None  # how the file's text was laid out (delimiter, encoding)
 
 
 class Field(NamedTuple):
@@ -86,8 +91,9 @@ class _Columns:
     """Case- and space-insensitive access to a file's columns; a column the profile
     needs and the file lacks stops the run (:class:`InputError` naming the column)."""
 
-    def __init__(self, frame: pd.DataFrame, path: Path | str):
+    def __init__(self, frame: pd.DataFrame, path: Path | str, windows: WindowSpans | None = None):
         self.frame, self.path = frame, path
+        self.windows = windows  # the configured windows, for dates with two readings
         self.by_name = {normalise_header(c): c for c in frame.columns}
 
     def get(self, name: str, required: bool) -> pd.Series | None:
@@ -122,7 +128,9 @@ def _extract(
     return text, columns.actual(column)
 
 
-def _reading(name: str, kind: FieldKind, spec: FieldSpec, profile: Profile) -> Reading:
+def _reading(
+    name: str, kind: FieldKind, spec: FieldSpec, profile: Profile, windows: WindowSpans | None
+) -> Reading:
     """How the field's values are read: the profile's value map and the field's options."""
     mapping = {**profile.values.get(name, {}), **spec.map}
     if kind == "window":
@@ -130,12 +138,16 @@ def _reading(name: str, kind: FieldKind, spec: FieldSpec, profile: Profile) -> R
     own = [spec.format] if isinstance(spec.format, str) else list(spec.format or [])
     formats = [*(own or profile.date_formats), LAST_DATE_FORMAT]
     find = lookup(mapping) if mapping else None
-    return Reading(name, find, formats, spec.split_name, spec.slug, spec.clip)
+    decimal = profile.decimal
+    return Reading(name, find, formats, spec.split_name, spec.slug, spec.clip, decimal, windows)
 
 
-def _field(raw: pd.Series, name: str, spec: FieldSpec, profile: Profile, column: str) -> Field:
+def _field(
+    raw: pd.Series, name: str, spec: FieldSpec, profile: Profile, column: str, columns: _Columns
+) -> Field:
     kind = field_kind(name)
-    return Field(*read_values(raw, kind, _reading(name, kind, spec, profile)), column)
+    how = _reading(name, kind, spec, profile, columns.windows)
+    return Field(*read_values(raw, kind, how), column)
 
 
 def _constant(value: str, index: pd.Index, column: str) -> Field:
@@ -163,7 +175,7 @@ def apply_profile(
     data row is accounted for.
     """
     file = Path(path).name
-    columns = _Columns(frame.drop(columns=["source_row"]), path)
+    columns = _Columns(frame.drop(columns=["source_row"]), path, WindowSpans.of(config))
     rows = frame["source_row"].to_numpy()
     shared = _shared_fields(columns, profile)
     if not profile.measures:
@@ -190,7 +202,7 @@ def _shared_fields(columns: _Columns, profile: Profile) -> Fields:
         required = name in table.required and name not in ("school_year", "window")
         raw, column = _extract(spec, columns, None, required)
         raw = blank_tokens(raw, [*profile.missing_values, *profile.skip_values])
-        shared[name] = _field(raw, name, spec, profile, column)
+        shared[name] = _field(raw, name, spec, profile, column, columns)
     return shared
 
 
@@ -295,7 +307,7 @@ def _value_fields(
         if name != "date":
             value_cells.append(raw)
         clean = blank_tokens(raw, list(profile.skip_values))
-        own[name] = _field(clean, name, spec, profile, column)
+        own[name] = _field(clean, name, spec, profile, column, columns)
     return own, value_cells
 
 
@@ -309,7 +321,7 @@ def _rule_fields(
         out["measure"] = _constant(rule.measure, index, "")
     else:
         raw, column = _extract(rule.measure, columns, label, True)  # type: ignore[arg-type]
-        out["measure"] = _field(raw, "measure", rule.measure, profile, column)  # type: ignore[arg-type]
+        out["measure"] = _field(raw, "measure", rule.measure, profile, column, columns)  # type: ignore[arg-type]
     if rule.subject is not None:
         out["subject"] = _constant(rule.subject, index, "")
     if window is not None:

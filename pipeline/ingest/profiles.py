@@ -136,6 +136,7 @@ class Profile(_Strict):
     documentation: str | None = None
     detect: Detect
     date_format: str | list[str] = "%Y-%m-%d"
+    decimal: Literal[".", ","] = "."  # "," where the export writes 12,5 for twelve and a half
     missing_values: list[str] = []
     skip_values: dict[str, str] = {}  # vendor token -> reason, for a fact with no score
     pii: list[str] = []

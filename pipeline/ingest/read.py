@@ -14,6 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,42 +25,27 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from pipeline.errors import InputError
+from pipeline.ingest.profiles import normalise_header
+from pipeline.ingest.sniff import (
+    HEADER_SEARCH_ROWS,
+    Layout,
+    decode,
+    detect_encoding,
+    find_layout,
+    first_rows,
+    fits_signature,
+)
 
 MISSING_VALUES = ["", "N/A", "N/A*", "NA", "--", "n/a", "null", "NULL", "#N/A"]
 HEAD_BYTES = 1 << 16
 BLOCK_BYTES = 1 << 24  # Arrow reads a CSV in blocks of this size, parsed in parallel
 
 
-def _encoding(head: bytes) -> str:
-    """UTF-8 (BOM or not) when the bytes decode as UTF-8, else Windows-1252."""
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as err:
-        # A multi-byte character cut at the end of the sample is still UTF-8.
-        if err.start < len(head) - 4:
-            return "cp1252"
-    return "utf-8"
-
-
 def _header_from_text(text: str) -> list[str]:
     try:
-        return next(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    except StopIteration:
+        return next(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    except (StopIteration, csv.Error):
         return []
-
-
-def read_header(path: Path | str) -> list[str]:
-    """The column names of a file, without reading its rows."""
-    path = Path(path)
-    if path.suffix.lower() == ".xlsx":
-        try:
-            frame = pd.read_excel(path, dtype=str, nrows=0, engine="openpyxl")
-        except Exception as err:  # noqa: BLE001 - any unreadable workbook is a stop
-            raise InputError(path, f"not a readable .xlsx workbook ({err})") from err
-        return [str(c).strip() for c in frame.columns]
-    with path.open("rb") as handle:
-        head = handle.read(HEAD_BYTES)
-    return [h.strip() for h in _header_from_text(head.decode(_encoding(head), errors="replace"))]
 
 
 def _drop_empty_unnamed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -91,14 +79,15 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     frame = _drop_empty_unnamed(frame)
     tokens = set(MISSING_VALUES)
-    for column in frame.columns:
+    for column in [c for c in frame.columns if c != "source_row"]:
         if isinstance(frame[column].dtype, pd.CategoricalDtype):
             frame[column] = _tidy_categories(frame[column], tokens)
             continue
         text = frame[column].astype("str").str.strip()
         frame[column] = text.where(~text.isin(tokens), None)
-    # The header is row 1, so the first data row is row 2, as a spreadsheet shows it.
-    frame["source_row"] = np.arange(2, len(frame) + 2, dtype="int64")
+    if "source_row" not in frame:
+        # The header is row 1, so the first data row is row 2, as a spreadsheet shows it.
+        frame["source_row"] = np.arange(2, len(frame) + 2, dtype="int64")
     blank = frame.drop(columns=["source_row"]).isna().all(axis=1)
     return frame[~blank].reset_index(drop=True) if blank.any() else frame
 
@@ -189,60 +178,181 @@ def _categorical(column: pa.ChunkedArray) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype, validate=False))
 
 
-def _read_csv_robust(path: Path, encoding: str) -> pd.DataFrame:
-    return pd.read_csv(
-        path,
-        dtype=str,
-        keep_default_na=False,
-        na_values=MISSING_VALUES,
-        encoding="utf-8-sig" if encoding == "utf-8" else encoding,
-        skip_blank_lines=False,
+@dataclass
+class TextTable:
+    """A file's text: the cells (``frame``, with ``source_row``), the rows that cannot be
+    read as rows of the header's columns (``rejected``: source_row, value, reason) and
+    how the file was laid out."""
+
+    frame: pd.DataFrame
+    rejected: pd.DataFrame
+    layout: Layout | None = None
+
+
+def no_rejected_rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "source_row": pd.Series([], dtype="int64"),
+            "value": pd.Series([], dtype="str"),
+            "reason": pd.Series([], dtype="str"),
+        }
     )
+
+
+def _unique_names(header: list[str]) -> list[str]:
+    """Header names as pandas makes them: blanks 'Unnamed: k', repeats 'name.1'."""
+    names: list[str] = []
+    seen: Counter[str] = Counter()
+    for k, raw in enumerate(header):
+        name = raw.strip() or f"Unnamed: {k}"
+        if seen[name]:
+            name = f"{name}.{seen[name]}"
+        seen[raw.strip() or f"Unnamed: {k}"] += 1
+        names.append(name)
+    return names
+
+
+def _rows_as_table(rows: list[list[str]], layout: Layout, path: Path) -> TextTable:
+    """Rows split by the csv module: the header's columns, each row numbered as a
+    spreadsheet shows it; a row with more non-empty fields than the header is rejected
+    with its number (the others are read), a shorter row is filled with missing cells."""
+    if len(rows) <= layout.header_index:
+        raise InputError(path, "the file is empty (no header row)")
+    header = _unique_names(rows[layout.header_index])
+    width = len(header)
+    body, numbers, rejected = [], [], []
+    for number, row in enumerate(rows[layout.header_index + 1 :], start=layout.header_index + 2):
+        if len(row) > width and any(cell.strip() for cell in row[width:]):
+            rejected.append(
+                {
+                    "source_row": number,
+                    "value": layout.delimiter.join(row)[:200],
+                    "reason": f"row {number} has {len(row)} fields where the header has {width}",
+                }
+            )
+            continue
+        body.append(row[:width] + [""] * (width - len(row)))
+        numbers.append(number)
+    columns = list(zip(*body, strict=True)) if body else [()] * width
+    frame = pd.DataFrame(
+        {name: pd.Series(values, dtype="str") for name, values in zip(header, columns, strict=True)}
+    )
+    frame["source_row"] = np.asarray(numbers, dtype="int64")
+    out = pd.DataFrame(rejected) if rejected else no_rejected_rows()
+    return TextTable(frame, out.astype({"source_row": "int64"}), layout)
+
+
+def _split_text(path: Path, text: str, layout: Layout) -> list[list[str]]:
+    lines = io.StringIO(text.lstrip("\ufeff"), newline="")  # a lone \r ends a line too
+    reader = csv.reader(lines, delimiter=layout.delimiter)
+    try:
+        return list(reader)
+    except csv.Error as err:
+        raise InputError(
+            path, f"not a readable CSV file near line {reader.line_num}: {err}", row=None
+        ) from err
+
+
+def _read_csv_rows(path: Path, layout: Layout) -> TextTable:
+    """Any layout, read by the csv module from the decoded text (the slower, exact path)."""
+    data = path.read_bytes()
+    encoding = layout.encoding
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        if not encoding.startswith("utf-8"):
+            text = decode(path, data, encoding)  # raises, naming the byte
+        encoding = "cp1252"  # the first bytes were UTF-8, the rest is not
+        text = decode(path, data, encoding)
+    layout = Layout(encoding, layout.delimiter, layout.header_index)
+    return _rows_as_table(_split_text(path, text, layout), layout, path)
 
 
 def read_text_table(path: Path | str) -> pd.DataFrame:
     """Every cell of a CSV or XLSX file as text (NA when missing), with ``source_row``."""
+    return read_export(path).frame
+
+
+def read_export(path: Path | str, signatures: Iterable[frozenset[str]] = ()) -> TextTable:
+    """A CSV or XLSX file as text; ``signatures`` (each profile's header columns,
+    normalised) find a header below title lines."""
     path = Path(path)
-    return _tidy(_read_xlsx(path) if path.suffix.lower() == ".xlsx" else _read_csv(path))
+    if path.suffix.lower() == ".xlsx":
+        table = _read_xlsx(path, list(signatures))
+    else:
+        table = _read_csv(path, list(signatures))
+    table.frame = _tidy(table.frame)
+    return table
 
 
-def _read_xlsx(path: Path) -> pd.DataFrame:
+def _read_xlsx(path: Path, signatures: list[frozenset[str]]) -> TextTable:
     try:
-        frame = pd.read_excel(
-            path, dtype=str, engine="openpyxl", keep_default_na=False, na_values=MISSING_VALUES
+        cells = pd.read_excel(
+            path,
+            dtype=str,
+            engine="openpyxl",
+            header=None,
+            keep_default_na=False,
+            na_values=MISSING_VALUES,
         )
     except Exception as err:  # noqa: BLE001 - any unreadable workbook is a stop
         raise InputError(path, f"not a readable .xlsx workbook ({err})") from err
-    if frame.columns.empty:
+    if cells.empty:
         raise InputError(path, "the file is empty (no header row)")
+    top = [[str(c) for c in row if pd.notna(c)] for row in cells.head(HEADER_SEARCH_ROWS).values]
+    fits = [k for k, row in enumerate(top) if fits_signature(row, signatures, normalise_header)]
+    start = fits[0] if fits else 0
+    header = _unique_names(["" if pd.isna(c) else str(c) for c in cells.iloc[start]])
+    frame = cells.iloc[start + 1 :].reset_index(drop=True)
+    frame.columns = header
     # A number cell read as text ends in ".0"; the export had an integer there.
-    return frame.apply(lambda s: s.str.replace(r"^(-?\d+)\.0$", r"\1", regex=True))
+    frame = frame.apply(lambda s: s.str.replace(r"^(-?\d+)\.0$", r"\1", regex=True))
+    frame["source_row"] = np.arange(start + 2, start + 2 + len(frame), dtype="int64")
+    return TextTable(frame, no_rejected_rows(), Layout("xlsx", ",", start))
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Arrow's fast reader when the header is clean, else (or when Arrow refuses the
-    file) pandas' reader; Windows-1252 when the text is no UTF-8."""
+def sniff_layout(path: Path, signatures: Iterable[frozenset[str]] = ()) -> Layout:
+    """The encoding, delimiter and header row of a text file (see :mod:`sniff`)."""
     with path.open("rb") as handle:
         head = handle.read(HEAD_BYTES)
     if not head.lstrip(b"\xef\xbb\xbf").strip():
         raise InputError(path, "the file is empty (no header row)")
-    encoding = _encoding(head)
+    encoding = detect_encoding(path, head)
     text = head.decode(encoding, errors="replace")
-    header = [h.strip() for h in _header_from_text(text)]
-    clean_header = all(h and not h.startswith("Unnamed") for h in header) and len(
-        set(header)
-    ) == len(header)
-    if clean_header:
-        try:
-            return _read_csv_fast(path, header, "utf8" if encoding == "utf-8" else encoding, text)
-        except (pa.ArrowInvalid, UnicodeDecodeError) as err:
-            if "utf8" in str(err).lower() or isinstance(err, UnicodeDecodeError):
-                encoding = "cp1252"
-    try:
-        return _read_csv_robust(path, encoding)
-    except UnicodeDecodeError:
-        return _read_csv_robust(path, "cp1252")
-    except pd.errors.EmptyDataError as err:
-        raise InputError(path, "the file is empty (no header row)") from err
-    except pd.errors.ParserError as err:
-        raise InputError(path, f"not a readable CSV file: {err}") from err
+    if not text.lstrip("\ufeff").strip():
+        raise InputError(path, "the file is empty (no header row)")
+    return find_layout(text, encoding, signatures, normalise_header)
+
+
+def _read_csv(path: Path, signatures: list[frozenset[str]]) -> TextTable:
+    """Arrow's fast reader for a comma-separated UTF-8 or Windows-1252 file with a clean
+    header on its first line; the csv module's reader for any other layout, or when
+    Arrow refuses the file (a ragged row, a quote never closed)."""
+    layout = sniff_layout(path, signatures)
+    if layout.plain and layout.encoding in ("utf-8", "utf-8-sig", "cp1252"):
+        with path.open("rb") as handle:
+            text = handle.read(HEAD_BYTES).decode(layout.encoding, errors="replace")
+        header = [h.strip() for h in _header_from_text(text)]
+        clean_header = all(h and not h.startswith("Unnamed") for h in header) and len(
+            set(header)
+        ) == len(header)
+        if clean_header:
+            arrow = "cp1252" if layout.encoding == "cp1252" else "utf8"
+            try:
+                frame = _read_csv_fast(path, header, arrow, text)
+                return TextTable(frame, no_rejected_rows(), layout)
+            except (pa.ArrowInvalid, UnicodeDecodeError):
+                pass  # read again, row by row
+    return _read_csv_rows(path, layout)
+
+
+def read_header(path: Path | str, signatures: Iterable[frozenset[str]] = ()) -> list[str]:
+    """The column names of a file, without reading its rows."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        return [c for c in _read_xlsx(path, list(signatures)).frame.columns if c != "source_row"]
+    layout = sniff_layout(path, signatures)
+    with path.open("rb") as handle:
+        text = handle.read(HEAD_BYTES).decode(layout.encoding, errors="replace")
+    rows = first_rows(text.lstrip("\ufeff"), layout.delimiter, layout.header_index + 1)
+    return [h.strip() for h in rows[layout.header_index]] if rows else []

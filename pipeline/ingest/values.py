@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline import fast
 from pipeline.config import WINDOW_ORDER, DistrictConfig
 from pipeline.contract import CANONICAL
+from pipeline.ingest.dates import WindowSpans, spreadsheet_dates
 
 GRADE_WORDS = {
     "PK": -1,
@@ -173,8 +174,11 @@ def window_of(dates: pd.Series, school_years: pd.Series, config: DistrictConfig)
     return out
 
 
-def parse_dates(text: pd.Series, formats: list[str]) -> pd.Series:
-    """Dates (day precision) from distinct texts, trying each format on what is left."""
+def parse_dates(
+    text: pd.Series, formats: list[str], windows: WindowSpans | None = None
+) -> pd.Series:
+    """Dates (day precision) from distinct texts, trying each format on what is left,
+    then the shapes spreadsheets write (:func:`spreadsheet_dates`)."""
     parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[s]")
     for fmt in formats:
         todo = parsed.isna()
@@ -186,6 +190,9 @@ def parse_dates(text: pd.Series, formats: list[str]) -> pd.Series:
         else:
             attempt = pd.to_datetime(text[todo], errors="coerce", format=fmt)
         parsed[todo] = attempt.dt.floor("D").astype("datetime64[s]")
+    todo = parsed.isna() & text.notna()
+    if todo.any():
+        parsed[todo] = spreadsheet_dates(text[todo], windows).astype("datetime64[s]")
     return parsed
 
 
@@ -241,6 +248,8 @@ class Reading:
     split_name: Literal["first", "last"] | None = None
     slug: bool = False
     clip: tuple[float, float] | None = None
+    decimal: str = "."  # the profile's decimal separator
+    windows: WindowSpans | None = None  # for dates with two readings
 
     def mapped(self, value: object, fallback: Callable[[object], object]) -> object:
         """The value map's translation of ``value``, else ``fallback(value)``."""
@@ -264,8 +273,31 @@ def _grades(text: pd.Series, how: Reading) -> pd.Series:
     return pd.Series(pd.array(pd.to_numeric(values, errors="coerce"), dtype="Int64"))
 
 
+# Percentiles vendors write above 99 and below 1; read as the 99 and 1 they stand for.
+PERCENTILE_BOUNDS = {"99+": "99", ">99": "99", "<1": "1"}
+DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+THOUSANDS_LIKE = re.compile(r"^\s*-?\d{1,3},\d{3}\s*$")
+
+
+def decimal_commas(text: pd.Series, decimal: str) -> pd.Series:
+    """ "12,5" as "12.5" where the profile's decimal separator is a comma, or where no value
+    of the column with a comma could be a thousands separator ("1,250" could be either:
+    then the column is left as it is, and such values are quarantined as unreadable)."""
+    commas = text.str.match(DECIMAL_COMMA).fillna(False).astype(bool)
+    if not commas.any():
+        return text
+    if decimal != "," and text[commas].str.match(THOUSANDS_LIKE).any():
+        return text
+    return text.where(~commas, text.str.replace(",", ".", regex=False))
+
+
 def _numbers(text: pd.Series, how: Reading, integer: bool = False) -> pd.Series:
-    values = pd.to_numeric(text if how.find is None else how.each(text, _same), errors="coerce")
+    text = text if how.find is None else how.each(text, _same)
+    if how.name == "percentile":
+        bounds = text.astype("str").str.replace(" ", "", regex=False).map(PERCENTILE_BOUNDS)
+        text = text.where(bounds.isna(), bounds)
+    text = decimal_commas(text.astype("str"), how.decimal)
+    values = pd.to_numeric(text, errors="coerce")
     if how.clip is not None:
         values = values.clip(*how.clip)
     if not integer:
@@ -304,7 +336,7 @@ def _texts(text: pd.Series, how: Reading) -> pd.Series:
 
 
 READERS: dict[FieldKind, Callable[[pd.Series, Reading], pd.Series]] = {
-    "date": lambda text, how: parse_dates(text, how.date_formats),
+    "date": lambda text, how: parse_dates(text, how.date_formats, how.windows),
     "grade": _grades,
     "number": _numbers,
     "integer": lambda text, how: _numbers(text, how, integer=True),

@@ -9,7 +9,9 @@ the table, so each GX suite validates one DataFrame per table (cost linear in ro
 * ``superseded_by`` - a later screening of the same student, measure and window exists
   (the latest by date is kept; a tie keeps the row read last);
 * ``duplicate_of`` - the roster already has this student_id (the first line is kept);
-* ``raw_percentile`` / ``unreadable`` - the text of a value ingest could not read.
+* ``raw_percentile`` / ``unreadable`` - the text of a value ingest could not read;
+* ``roster_id_like`` - for an id not on the roster, the roster id equal to it but for
+  leading zeros (the hint of its quarantine reason).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ CHECK_COLUMNS = (
     "duplicate_of",
     "raw_percentile",
     "unreadable",
+    "roster_id_like",
 )
 
 
@@ -95,6 +98,8 @@ def superseded_by(screenings: pd.DataFrame) -> pd.Series:
     missing = np.isnat(dates)
     date = dates.view("int64")
     order = screenings["_order"].to_numpy() if "_order" in screenings else np.arange(n)
+    if not usable.any():  # no row has every key (each is quarantined for what it lacks)
+        return out
     if usable.all():  # the usual case: no copies of the key arrays
         sort = _sort_by_key_date_order(key, span, date, missing, order)
     else:
@@ -168,6 +173,35 @@ def duplicate_of(students: pd.DataFrame) -> pd.Series:
     return out
 
 
+def ids_up_to_zeros(ids: pd.Series, roster_ids: pd.Index) -> dict[str, str]:
+    """For each distinct id not on the roster, the one roster id equal to it but for
+    leading zeros ("1234" and "0001234"), where there is exactly one."""
+    _, uniques = fast.distinct_codes(ids)
+    uniques = pd.Index(uniques, dtype="str")
+    unknown = uniques[~fast.isin_text(uniques, roster_ids)]
+    if unknown.empty:
+        return {}
+    core = pd.Series(roster_ids, dtype="str")
+    stripped = core.str.lstrip("0")
+    unique_core = stripped.drop_duplicates(keep=False)  # a core two roster ids share: no hint
+    by_core = pd.Series(core[unique_core.index].to_numpy(), index=unique_core.to_numpy())
+    wanted = pd.Series(unknown, dtype="str").str.lstrip("0")
+    found = wanted.map(by_core)
+    return {u: r for u, r in zip(unknown, found, strict=True) if isinstance(r, str)}
+
+
+def match_ids_ignoring_zeros(frame: pd.DataFrame, roster_ids: pd.Index) -> int:
+    """Read ids that differ from a roster id only in leading zeros as that roster id (the
+    opt-in ``quality.match_ids_ignoring_leading_zeros``); returns the rows changed."""
+    like = ids_up_to_zeros(frame["student_id"], roster_ids)
+    if not like:
+        return 0
+    ids = frame["student_id"].astype("str")
+    changed = ids.isin(list(like))
+    frame["student_id"] = ids.where(~changed, ids.map(like))
+    return int(changed.sum())
+
+
 def _unreadable_note(frame: pd.DataFrame, fields: tuple[str, ...]) -> pd.Series:
     note = pd.Series(None, index=frame.index, dtype="str")
     for name in fields:
@@ -193,6 +227,9 @@ def check_frame(
         codes, uniques = fast.distinct_codes(frame["student_id"])
         known = np.r_[fast.isin_text(pd.Index(uniques, dtype="str"), roster_ids), False]
         frame["in_roster"] = pd.Series(known[codes], index=frame.index).where(codes >= 0, None)
+        like = ids_up_to_zeros(frame["student_id"], roster_ids) if not known[:-1].all() else {}
+        ids = frame["student_id"]
+        frame["roster_id_like"] = fast.map_distinct(ids, like, "str") if like else None
     if "score" in spec.columns and "measure" in spec.columns:
         lo = {m: s.min for m, s in config.measures.items()}
         hi = {m: s.max for m, s in config.measures.items()}

@@ -52,7 +52,8 @@ def build_ledger(
         if not frame.empty
     }
     for m in mapped:
-        n_main = record_counts[m.file] if record_counts is not None else len(m.records)
+        rejected = 0 if m.rejected is None else len(m.rejected)  # ragged rows
+        n_main = record_counts[m.file] if record_counts is not None else len(m.records) + rejected
         feeds = [(m.profile.table, n_main, m.skipped)]
         if m.students is not None and m.profile.table != "students":
             extra = [d for d in derived_skips if d["file"] == m.file]
@@ -126,8 +127,11 @@ def reconcile(
             raise InputError(m.file, f"rows not accounted for in the ledger: {lost[:10].tolist()}")
 
 
-def check_ceiling(ledger: pd.DataFrame, config: DistrictConfig) -> None:
-    """Stop when a file's quarantine share is above the ceiling (a wrong profile?)."""
+def check_ceiling(
+    ledger: pd.DataFrame, config: DistrictConfig, quarantine: pd.DataFrame | None = None
+) -> None:
+    """Stop when a file's quarantine share is above the ceiling (a wrong profile?); the
+    message quotes the file's first quarantine reason (with its hint) when given."""
     q = config.quality
     for line in ledger.itertuples(index=False):
         checked = line.accepted + line.quarantined
@@ -136,11 +140,22 @@ def check_ceiling(ledger: pd.DataFrame, config: DistrictConfig) -> None:
         share = line.quarantined / checked
         every = line.accepted == 0
         if (share > q.quarantine_ceiling and checked >= q.ceiling_min_records) or every:
+            example = _first_reason(quarantine, line.source_file, line.table)
             raise InputError(
                 line.source_file,
                 f"{line.quarantined} of {checked} {line.table} records "
                 f"({share:.0%}) break data-quality rules, above the "
                 f"{q.quarantine_ceiling:.0%} ceiling (quality.quarantine_ceiling); "
                 f"reasons: {line.quarantined_by_rule}. Is profile '{line.profile}' "
-                "the right layout for this file? The quarantine was written for review.",
+                "the right layout for this file? The quarantine was written for review." + example,
             )
+
+
+def _first_reason(quarantine: pd.DataFrame | None, file: str, table: str) -> str:
+    if quarantine is None:
+        return ""
+    lines = quarantine[(quarantine["source_file"] == file) & (quarantine["table"] == table)]
+    if lines.empty:
+        return ""
+    first = lines.iloc[0]
+    return f" First, row {first['source_row']}: {first['reason']}"

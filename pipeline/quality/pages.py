@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipeline.contract import RULE_HELP
+from pipeline.contract import RULE_FIX, RULE_HELP
 
 if TYPE_CHECKING:
     from pipeline.quality.run import QualityResult
@@ -207,8 +207,8 @@ def _quarantined(quarantine: pd.DataFrame, max_rows: int) -> list[str]:
     return [
         "<h2>Top reasons</h2>",
         _table(
-            ["Reason", "What it means", "Rows", "Files"],
-            [[r, RULE_HELP.get(r, ""), n, f] for r, (n, f) in top.iterrows()],
+            ["Reason", "What it means", "What to do", "Rows", "Files"],
+            [[r, RULE_HELP.get(r, ""), RULE_FIX.get(r, ""), n, f] for r, (n, f) in top.iterrows()],
         ),
         "<h2>Quarantined rows</h2>",
         '<p class="tw-lead">Row numbers are as a spreadsheet shows them (the header is '
@@ -224,6 +224,15 @@ def _quarantined(quarantine: pd.DataFrame, max_rows: int) -> list[str]:
             ],
         ),
     ]
+
+
+def _notes(notes: list[str]) -> list[str]:
+    """What ingest noticed and repaired on the way (a file's delimiter, encoding or header
+    row; ids matched ignoring leading zeros)."""
+    if not notes:
+        return []
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return [f"<h2>Read and repaired</h2><ul>{items}</ul>"]
 
 
 def _data_docs_link(href: str) -> str:
@@ -248,6 +257,7 @@ def summary_html(
         f'<header class="tw-header"><h1>{html.escape(title)}</h1>'
         "<p>What Tierwise read from your exports, what it set aside, and why.</p></header>",
         _cards(result.ledger),
+        *_notes(result.notes),
         *_files(result.ledger),
         *_quarantined(result.quarantine, max_rows),
     ]

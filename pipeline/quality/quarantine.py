@@ -20,6 +20,7 @@ from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.contract import CANONICAL, LINEAGE, QuarantineRule
 from pipeline.errors import InputError
+from pipeline.ingest.dates import ambiguous_note
 from pipeline.quality.checks import column_dtype
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ REASON_COLUMNS = {
     "duplicate_of",
     "unreadable",
     "_raw_measure",
+    "roster_id_like",
 }
 
 
@@ -169,9 +171,27 @@ def _reason(table: str, rule: str, meta: dict, value, row: dict, config: Distric
         "grade_max": config.grades.max,
     }
     try:
-        return meta["reason"].format(**context)
+        text = meta["reason"].format(**context)
     except (KeyError, ValueError, TypeError):
-        return f"{rule}: {value!r}"
+        text = f"{rule}: {value!r}"
+    return text + _clue(rule, value, row)
+
+
+DATE_RULES = frozenset({QuarantineRule.DATE_UNREADABLE, QuarantineRule.START_DATE_UNREADABLE})
+
+
+def _clue(rule: str, value, row: dict) -> str:
+    """What the row itself says about the fix: a date's two readings, the roster id an
+    unknown id equals but for leading zeros."""
+    if rule in DATE_RULES and isinstance(value, str):
+        return ambiguous_note(value)
+    like = row.get("roster_id_like")
+    if rule == QuarantineRule.STUDENT_NOT_IN_ROSTER and isinstance(like, str):
+        return (
+            f" (the roster has {like!r}: the same id with other leading zeros; "
+            "quality.match_ids_ignoring_leading_zeros: true matches them)"
+        )
+    return ""
 
 
 def _source_column(row: dict, field: str, origins: dict[str, list[dict[str, str]]]) -> str:

@@ -28,13 +28,14 @@ import pandas as pd
 
 from pipeline import fast
 from pipeline.config import DistrictConfig
-from pipeline.contract import CANONICAL
+from pipeline.contract import CANONICAL, QuarantineRule
 from pipeline.errors import InputError
 from pipeline.ingest.mapping import MappedFile
-from pipeline.quality.checks import check_frame, column_dtype
+from pipeline.quality.checks import check_frame, column_dtype, match_ids_ignoring_zeros
 from pipeline.quality.ledger import build_ledger, check_ceiling
 from pipeline.quality.pages import write_reports
 from pipeline.quality.quarantine import (
+    QUARANTINE_COLUMNS,
     canonical_table,
     drop_check_columns,
     split_table,
@@ -62,6 +63,7 @@ class QualityResult:
     validations: dict[str, object] = field(default_factory=dict)
     validator: object = None  # the run's GX context and suites, for the Data Docs
     seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what was repaired, for the summary page
 
 
 def concat_records(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -167,6 +169,7 @@ class _Run:
     quarantines: list[pd.DataFrame] = field(default_factory=list)
     validations: dict[str, object] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def check(
         self, table: str, records: Callable[[], pd.DataFrame], roster_ids: pd.Index | None
@@ -175,7 +178,16 @@ class _Run:
         records are built here, so nothing outside holds them (check_frame adds the check
         columns to them in place) and the check columns are freed before the next table."""
         started = time.perf_counter()
-        frame = check_frame(table, records(), self.config, roster_ids)
+        frame = records()
+        if roster_ids is not None and self.config.quality.match_ids_ignoring_leading_zeros:
+            matched = match_ids_ignoring_zeros(frame, roster_ids)
+            if matched:
+                self.notes.append(
+                    f"{matched} {table} rows named a student id that differs from a roster "
+                    "id only in leading zeros, and were read as that roster id "
+                    "(quality.match_ids_ignoring_leading_zeros)."
+                )
+        frame = check_frame(table, frame, self.config, roster_ids)
         validation = self.validator.validate(table, frame, self.parameters)
         accepted, quarantine = split_table(table, frame, validation, self.origins, self.config)
         drop_check_columns(table, frame)
@@ -195,6 +207,28 @@ class _Run:
         )
 
 
+def _rejected_count(m: MappedFile) -> int:
+    return 0 if m.rejected is None else len(m.rejected)
+
+
+def rejected_lines(m: MappedFile) -> pd.DataFrame:
+    """Quarantine lines for the rows read no further than their fields (ragged rows)."""
+    rejected = m.rejected
+    return pd.DataFrame(
+        {
+            "source_file": m.file,
+            "source_row": rejected["source_row"].astype("int64"),
+            "table": m.profile.table,
+            "column": "(whole row)",
+            "field": "",
+            "value": rejected["value"],
+            "rule": str(QuarantineRule.RAGGED_ROW),
+            "reason": rejected["reason"],
+        },
+        columns=QUARANTINE_COLUMNS,
+    )
+
+
 def run_quality(
     mapped: list[MappedFile], config: DistrictConfig, release: bool = False
 ) -> QualityResult:
@@ -206,7 +240,13 @@ def run_quality(
     validator = Validator(load_suite_specs())
     run = _Run(validator, suite_parameters(config), {m.file: m.origins for m in mapped}, config)
     run.seconds["gx_setup"] = time.perf_counter() - started
-    record_counts = {m.file: len(m.records) for m in mapped}
+    run.notes.extend(
+        f"{m.file} was read as {m.layout.describe()}."
+        for m in mapped
+        if m.layout is not None and (not m.layout.plain or m.layout.encoding == "utf-16")
+    )
+    record_counts = {m.file: len(m.records) + _rejected_count(m) for m in mapped}
+    run.quarantines.extend(rejected_lines(m) for m in mapped if _rejected_count(m))
 
     roster, derived_skips = _roster_candidates(mapped, config)
     if roster.empty:
@@ -226,4 +266,6 @@ def run_quality(
 
     quarantine = run.quarantine()
     ledger = build_ledger(mapped, roster, derived_skips, quarantine, run.tables, record_counts)
-    return QualityResult(run.tables, quarantine, ledger, run.validations, validator, run.seconds)
+    return QualityResult(
+        run.tables, quarantine, ledger, run.validations, validator, run.seconds, run.notes
+    )

@@ -74,6 +74,11 @@ def quarantine_reasons(quarantine: pd.DataFrame | None) -> pd.DataFrame:
     )
 
 
+# A school with no screening of a subject in the window (not screened yet, or a vendor
+# file that only covers some schools) has no row in that subject's table.
+NOT_SCREENED = "not screened"
+
+
 def schools_side_by_side(
     term: TermData, views: list[SubjectView]
 ) -> tuple[pd.DataFrame, dict[str, privacy.Suppressed]]:
@@ -87,9 +92,15 @@ def schools_side_by_side(
     labels = list(names["school_name"]) + [TOTAL]
     if subjects:
         first = tables[subjects[0]]
-        out["Students screened"] = [first.display().loc[r, TOTAL] for r in labels]
+        shown = first.display()
+        out["Students screened"] = [
+            shown.loc[r, TOTAL] if r in shown.index else NOT_SCREENED for r in labels
+        ]
     for s in subjects:
-        out[f"{SUBJECT_TITLES[s]}: need support"] = [tables[s].share_text(r, NEED) for r in labels]
+        out[f"{SUBJECT_TITLES[s]}: need support"] = [
+            tables[s].share_text(r, NEED) if r in tables[s].counts.index else NOT_SCREENED
+            for r in labels
+        ]
     groups, unserved = term.table("groups"), term.table("unserved")
     if groups is not None and unserved is not None:
         served = groups.groupby(groups["school_id"].astype(str))["size"].sum()

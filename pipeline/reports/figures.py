@@ -344,6 +344,10 @@ def _school_bars(ax: plt.Axes, table: privacy.Suppressed, schools: list[str]) ->
         )
     parts = []
     for pos, school in enumerate(schools):
+        if school not in table.counts.index:  # no screening of this subject at the school
+            ax.text(1, pos, "not screened", va="center", fontsize=8)
+            parts.append(f"{school} not screened")
+            continue
         need = shares["need"].iloc[pos]
         if pd.isna(need):
             label = table.share_text(school, NEED)

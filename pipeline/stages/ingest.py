@@ -82,7 +82,7 @@ def run_ingest(
     # The quarantine and ledger are written even when the run then stops, for review.
     review = store.term_dir(processed, term.school_year, term.window) if term else processed
     quality.write_quarantine(result, review)
-    quality.check_ceiling(result.ledger, config)
+    quality.check_ceiling(result.ledger, config, result.quarantine)
     if term is None:
         raise InputError(raw, "no accepted screening rows: cannot tell which term to report")
     sliced = slice_term(tables, term, config)

@@ -27,6 +27,7 @@ from pipeline.groups.form import GROUP_INPUTS
 from pipeline.ingest.terms import Term
 from pipeline.rules.tiers import assign_tiers, validate_overrides
 from pipeline.stages import store
+from pipeline.stages.partial import tiers_with_earlier_windows
 
 # The columns of the tier tables that effectiveness and transitions read.
 TIER_KEYS = ["student_id", "school_id", "subject", "tier"]
@@ -38,6 +39,7 @@ PROBE_COLUMNS = ["student_id", "date", "measure", "score"]
 # The tables the stage writes, in the order it reports them.
 TABLES = [
     "tiers",
+    "screening_windows",
     "fall_tiers",
     "progress_decisions",
     "progress_history",
@@ -71,7 +73,8 @@ def run_process(
     with _executor(workers) as pool:
         progress = pool.submit(_progress_and_fall_tiers, processed, config, term, config_dir)
         students = store.read_table(processed, year, window, "students")
-        tiers = _tiers(processed, raw, config, term, students)
+        tiers, shown = _tiers(processed, raw, config, term, students)
+        _write(shown, processed, term, "screening_windows", written)
         _write(tiers, processed, term, "tiers", written)
         if window == "fall":  # the fall tiers the reports compare with are the term's own
             _write(tiers, processed, term, "fall_tiers", written)
@@ -106,10 +109,13 @@ class _Here(Executor):
 
 
 def _tiers(processed: Path, raw: Path, config: DistrictConfig, term: Term, students):
-    """The term's tiers from its screenings, with the team's overrides (``overrides.csv``)."""
+    """The term's tiers from its screenings, with the team's overrides (``overrides.csv``);
+    a school that has not screened in this window yet keeps its latest window's tiers
+    (and the table of which window each school shows, ``screening_windows``)."""
     screenings = _read_screenings(processed, term, [term.window])
     overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
-    return assign_tiers(screenings, students, config, term.window, overrides=overrides)
+    tiers = assign_tiers(screenings, students, config, term.window, overrides=overrides)
+    return tiers_with_earlier_windows(tiers, processed, term, students, config, overrides)
 
 
 def _progress_and_fall_tiers(
