@@ -393,10 +393,18 @@ def test_grades_are_pooled_by_inverse_variance_weights():
         }
     )
     out = pool_grades(cells).iloc[0]
-    # Weights 1/0.05^2 = 400, 1/0.1^2 = 100, 1/0.2^2 = 25 (Borenstein et al. 2009, eq. 11.3).
-    assert out["effect_sd"] == pytest.approx((400 * 0.1 + 100 * 0.3 + 25 * 0.2) / 525)
-    assert out["effect_sd_se"] == pytest.approx(525**-0.5)
-    assert out["effect_sd_ci_low"] == pytest.approx(out["effect_sd"] - 1.959964 * 525**-0.5)
+    # SD units: weights are the inverse variances the group sizes imply (a difference of
+    # two unit-SD means has variance 1/n1 + 1/n2; Borenstein et al. 2009, eq. 4.20 and
+    # 11.3): 1/(1/10 + 1/5) = 10/3, 1/(1/20 + 1/6) = 60/13, 1/(1/30 + 1/7) = 210/37.
+    w = np.array([10 / 3, 60 / 13, 210 / 37])
+    a = w / w.sum()
+    assert out["effect_sd"] == pytest.approx(a @ np.array([0.1, 0.3, 0.2]))
+    # Fixed weights: Var(sum a_g d_g) = sum a_g^2 SE_g^2 with each grade's own SE.
+    se = float(np.sqrt(a**2 @ np.array([0.05, 0.1, 0.2]) ** 2))
+    assert out["effect_sd_se"] == pytest.approx(se)
+    assert out["effect_sd_ci_low"] == pytest.approx(out["effect_sd"] - 1.959964 * se)
+    # Score units without a grade SD: each grade's own SE weighs it (1/SE^2), and then
+    # sum a_g^2 SE_g^2 = 1 / sum w_g.
     assert out["comparison_diff"] == pytest.approx((1 + 2 / 4 + 4 / 16) / (1 + 1 / 4 + 1 / 16))
     assert (out["n_compared"], out["n_comparison"]) == (60, 18)
 

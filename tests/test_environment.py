@@ -25,6 +25,9 @@ def test_pip_and_conda_lists_match():
         for d in conda_file["dependencies"]
         if isinstance(d, str) and not d.startswith(("python", "pip"))
     )
+    # Packages conda-forge does not carry are installed by pip inside the environment.
+    extra = next(d["pip"] for d in conda_file["dependencies"] if isinstance(d, dict))
+    conda.update(normalise(d) for d in extra if not d.startswith("-"))
     conda = {name.replace("_", "-"): spec for name, spec in conda.items()}
     assert pip == conda
 
