@@ -262,7 +262,7 @@ def test_specialist_report_opens_with_the_summary_and_ends_with_the_methods(run)
     assert text.index("Contents") < text.index("Summary and tiers by grade")
     assert "students needing a change" in text
     assert "intervention groups" in text
-    for term in ("Aimline", "Effect size", "Tier"):
+    for term in ("Aimline", "Effect (SD)", "Tier"):
         assert f"<dt>{term}" in text
 
 

@@ -314,11 +314,16 @@ def schools_figure(tables: dict[str, privacy.Suppressed]) -> tuple[plt.Figure, s
 def _school_bars(ax: plt.Axes, table: privacy.Suppressed, schools: list[str]) -> list[str]:
     """One subject's bar per school, the first school on top; returns the alt text's
     parts."""
+    screened = set(table.counts.index)  # a school may not have screened the subject yet
+
+    def share(school: str, rows: list[str]):
+        return table.share(school, rows) if school in screened else None
+
     shares = pd.DataFrame(
         {
-            "need": [table.share(s, NEED) for s in schools],
-            "tier3": [table.share(s, ["Tier 3"]) for s in schools],
-            "tier2": [table.share(s, ["Tier 2"]) for s in schools],
+            "need": [share(s, NEED) for s in schools],
+            "tier3": [share(s, ["Tier 3"]) for s in schools],
+            "tier2": [share(s, ["Tier 2"]) for s in schools],
         },
         dtype=float,
     )
@@ -344,7 +349,7 @@ def _school_bars(ax: plt.Axes, table: privacy.Suppressed, schools: list[str]) ->
         )
     parts = []
     for pos, school in enumerate(schools):
-        if school not in table.counts.index:  # no screening of this subject at the school
+        if school not in screened:
             ax.text(1, pos, "not screened", va="center", fontsize=8)
             parts.append(f"{school} not screened")
             continue
