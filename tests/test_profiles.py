@@ -66,7 +66,9 @@ def test_ambiguous_layout_names_both_profiles(tmp_path, config):
     profiles = load_profiles(tmp_path, config)
     with pytest.raises(DetectionError) as err:
         detect_profile("probes.csv", ["id", "when", "what", "value"], profiles)
-    assert "ambiguous" in str(err.value) and "- a (" in str(err.value) and "- b (" in str(err.value)
+    message = str(err.value)
+    assert "ambiguous" in message and "a (Layout a)" in message and "b (Layout b)" in message
+    assert "\n" not in message  # one line, as every input error
     # An input error of that file, carrying the profiles that fit.
     assert isinstance(err.value, InputError) and err.value.file == "probes.csv"
     assert [c.profile.name for c in err.value.candidates] == ["a", "b"]

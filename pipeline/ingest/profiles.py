@@ -261,15 +261,20 @@ class DetectionError(InputError):
 
     def __init__(self, file: Path | str, problem: str, candidates: list[Candidate]):
         self.problem, self.candidates = problem, candidates
-        lines = [problem]
-        for c in candidates:
-            missing = ", ".join(repr(m) for m in c.missing) or "nothing"
-            lines.append(f"  - {c.profile.name} ({c.profile.label}): missing {missing}")
-        lines.append(
-            "  Name the profile with --profile, or add a profile for this layout "
-            "to config/profiles/ (see config/profiles/README.md)."
+        closest = (
+            "; ".join(
+                f"{c.profile.name} ({c.profile.label}) missing "
+                + (", ".join(repr(m) for m in c.missing) or "nothing")
+                for c in candidates
+            )
+            or "none"
         )
-        super().__init__(file, "\n".join(lines))
+        # One line, as every input error: the closest profiles and what each misses.
+        super().__init__(
+            file,
+            f"{problem}; closest: {closest}. Name the profile with --profile, or add a "
+            "profile for this layout to config/profiles/ (see config/profiles/README.md).",
+        )
 
 
 def candidates_for(headers: list[str], profiles: dict[str, Profile]) -> list[Candidate]:
