@@ -125,9 +125,15 @@ def _running_groups(
     running = {}
     enrolled = enrolled.assign(school_id=enrolled["school_id"].astype(str))
     keep = enrolled[~enrolled["change"].astype(bool)]
+    # Each school's rows once (not the district's tiers indexed again for every school).
+    tiers_of = dict(tuple(current.groupby("school_id", sort=False)))
+    enrolled_of = dict(tuple(enrolled.groupby("school_id", sort=False)))
     for school in sorted(set(keep["school_id"])):
         people = staff_of.get(school, [])
-        records = continuing_groups(school, enrolled, current, people, config, config.measure_name)
+        mine = tiers_of.get(school, current.iloc[:0])
+        records = continuing_groups(
+            school, enrolled_of[school], mine, people, config, config.measure_name
+        )
         held = assign_slots(records, people)
         over_capacity(records, people)
         running[school] = (records, held)
