@@ -227,12 +227,7 @@ def _grade_bars(ax: plt.Axes, view: SubjectView) -> tuple[list[str], float]:
             "tier2": [g.share(r, ["Tier 2"]) for r in grades],
         }
     ).astype({"need": float, "tier3": float, "tier2": float})
-    split = shares["tier2"].notna() & shares["tier3"].notna()
-    layers = [
-        (shares["need"].where(split), TIER_COLORS[2], None),
-        (shares["tier3"].where(split), TIER_COLORS[3], None),
-        (shares["need"].where(~split), TIER_COLORS[2], "///"),
-    ]
+    layers = _need_layers(shares)
     for values, color, hatch in layers:
         sns.barplot(
             x=labels,
@@ -327,12 +322,7 @@ def _school_bars(ax: plt.Axes, table: privacy.Suppressed, schools: list[str]) ->
         },
         dtype=float,
     )
-    split = shares["tier2"].notna() & shares["tier3"].notna()
-    layers = [
-        (shares["need"].where(split), TIER_COLORS[2], None),
-        (shares["tier3"].where(split), TIER_COLORS[3], None),
-        (shares["need"].where(~split), TIER_COLORS[2], "///"),
-    ]
+    layers = _need_layers(shares)
     for values, color, hatch in layers:
         sns.barplot(
             x=values.to_numpy(),
@@ -361,3 +351,15 @@ def _school_bars(ax: plt.Axes, table: privacy.Suppressed, schools: list[str]) ->
         else:
             parts.append(f"{school} {need:.0f}%")
     return parts
+
+
+def _need_layers(shares: pd.DataFrame) -> list[tuple[pd.Series, str, str | None]]:
+    """The bar layers of a need share (``need``, ``tier3``, ``tier2`` columns): Tier 2+3
+    with Tier 3 over it where both are shown, else the whole need hatched (a tier's share
+    suppressed)."""
+    split = shares["tier2"].notna() & shares["tier3"].notna()
+    return [
+        (shares["need"].where(split), TIER_COLORS[2], None),
+        (shares["tier3"].where(split), TIER_COLORS[3], None),
+        (shares["need"].where(~split), TIER_COLORS[2], "///"),
+    ]
