@@ -119,24 +119,13 @@ def _running_groups(
 ) -> dict[str, tuple[list[dict], dict[str, set[str]]]]:
     """Per school: its continuing groups (slots given, overloads noted) and the slots their
     members now hold."""
-    current = tiers.assign(
-        student_id=tiers["student_id"].astype(str), school_id=tiers["school_id"].astype(str)
-    ).drop_duplicates(["student_id", "subject"])
     running = {}
-    enrolled = enrolled.assign(school_id=enrolled["school_id"].astype(str))
-    keep = enrolled[~enrolled["change"].astype(bool)]
-    # Each school's rows once (not the district's tiers indexed again for every school).
-    tiers_of = dict(tuple(current.groupby("school_id", sort=False)))
-    enrolled_of = dict(tuple(enrolled.groupby("school_id", sort=False)))
-    for school in sorted(set(keep["school_id"])):
+    records = continuing_groups(enrolled, tiers, staff_of, config, config.measure_name)
+    for school, mine in sorted(records.items()):
         people = staff_of.get(school, [])
-        mine = tiers_of.get(school, current.iloc[:0])
-        records = continuing_groups(
-            school, enrolled_of[school], mine, people, config, config.measure_name
-        )
-        held = assign_slots(records, people)
-        over_capacity(records, people)
-        running[school] = (records, held)
+        held = assign_slots(mine, people)
+        over_capacity(mine, people)
+        running[school] = (mine, held)
     return running
 
 

@@ -117,90 +117,129 @@ def current_enrolments(
 
 
 def continuing_groups(
-    school_id: str,
     enrolled: pd.DataFrame,
     tiers: pd.DataFrame,
-    staff: list[Staff],
+    staff_of: dict[str, list[Staff]],
     config: DistrictConfig,
     name: Callable[[str], str],
-) -> list[dict]:
-    """The school's running groups with their members who keep them (``change`` false):
-    records of :data:`~pipeline.groups.members.GROUP_COLUMNS` plus ``status`` and
-    ``program``; a group all of whose members change is not listed."""
-    mine = enrolled[enrolled["school_id"] == school_id]
-    if mine.empty:
-        return []
-    current = tiers.set_index(["student_id", "subject"])
-    people = {p.name: p for p in staff}
-    records = []
-    for (subject, group_id), group in mine.groupby(["subject", "group_id"], sort=True):
-        keep = group[~group["change"]].sort_values("student_id")
-        if keep.empty:
-            continue
-        rows = current.reindex(list(zip(keep["student_id"], keep["subject"], strict=True)))
-        record = _continuing_record(school_id, subject, group_id, keep, group, rows, config, name)
-        if record["interventionist"] and record["interventionist"] not in people:
-            record["note"] = _join(
-                record["note"],
-                f"{record['interventionist']} is not in staff.csv: their capacity is not known.",
-            )
-        records.append(record)
+) -> dict[str, list[dict]]:
+    """Per school, its running groups with their members who keep them (``change``
+    false), ordered by subject and group id: records of
+    :data:`~pipeline.groups.members.GROUP_COLUMNS` plus ``status`` and ``program``; a group
+    all of whose members change is not listed. A member's current tier row is their row of
+    ``tiers`` (one per student x subject) in the group's school; ``staff_of`` names each
+    school's interventionists (a group run by someone else gets a note)."""
+    keys = ["school_id", "subject", "group_id"]
+    enrolled = enrolled.assign(school_id=enrolled["school_id"].astype(str))
+    changed = enrolled.groupby(keys)["change"].sum()
+    keep = enrolled[~enrolled["change"].astype(bool)].sort_values([*keys, "student_id"])
+    current = tiers.assign(
+        student_id=tiers["student_id"].astype(str), school_id=tiers["school_id"].astype(str)
+    ).drop_duplicates(["student_id", "subject"])
+    now = ["tier", "focus", "measure", "score", "focus_measure", "focus_score"]
+    keep = keep.merge(
+        current[["student_id", "subject", "school_id", *now]].rename(columns={"tier": "tier_now"}),
+        on=["student_id", "subject", "school_id"],
+        how="left",
+    )
+    scored = keep.assign(
+        measure=keep["focus_measure"].fillna(keep["measure"]),
+        score=keep["focus_score"].astype(float).fillna(keep["score"].astype(float)),
+    ).dropna(subset=["measure", "score"])
+    summary = _group_summary(keep, keys, config)
+    spans = _score_spans(scored, keys, name)
+    records: dict[str, list[dict]] = {}
+    for key, row in zip(summary.index, summary.itertuples(index=False), strict=True):
+        school_id, subject, group_id = key
+        measures, ranges, low, high = spans.get(key, ([], [], float("nan"), float("nan")))
+        note = f"Running since {row.start:%Y-%m-%d} ({row.program})."
+        if changed[key]:
+            note += f" {int(changed[key])} member(s) left: their progress decision says change."
+        if row.on_track:
+            note += f" {row.on_track} member(s) now in Tier 1 on this screening: consider exit."
+        people = {p.name for p in staff_of.get(school_id, [])}
+        if row.interventionist and row.interventionist not in people:
+            note += f" {row.interventionist} is not in staff.csv: their capacity is not known."
+        records.setdefault(school_id, []).append(
+            {
+                "group_id": str(group_id),
+                "school_id": school_id,
+                "subject": subject,
+                "tier": row.tier,
+                "focus": row.focus,
+                "grades": grade_span(row.grades),
+                "grade_min": row.grades[0],
+                "grade_max": row.grades[-1],
+                "size": row.size,
+                "student_ids": list(row.student_ids),
+                "score_measure": ", ".join(map(str, measures)),
+                "score_min": low,
+                "score_max": high,
+                "score_range": "; ".join(ranges),
+                "interventionist": row.interventionist,
+                "slot": "",
+                "undersized": row.size < row.minimum,
+                "note": note,
+                "status": "continuing",
+                "program": str(row.program),
+            }
+        )
     return records
 
 
-def _continuing_record(
-    school_id: str,
-    subject: str,
-    group_id: str,
-    keep: pd.DataFrame,
-    group: pd.DataFrame,
-    rows: pd.DataFrame,
-    config: DistrictConfig,
-    name: Callable[[str], str],
-) -> dict:
-    """One continuing group's row: its members who stay (``keep``, of the log's ``group``),
-    grades, their current tier rows' (``rows``) scores, who runs it, and a note."""
-    grades = sorted(int(g) for g in keep["grade"])
-    tier = _most_common(keep["tier"].dropna().astype(int)) or _most_common(
-        rows["tier"].dropna().astype(int)
+def _group_summary(keep: pd.DataFrame, keys: list[str], config: DistrictConfig) -> pd.DataFrame:
+    """Per running group (``keys``), from its staying members (``keep``, each with their
+    current tier row): the tier (the members' logged tier most common, else their current
+    one, else 2) and its smallest size, focus, grades, size, members, on-track count,
+    start, program and interventionist."""
+    groups = keep.groupby(keys, sort=True)
+    logged = _most_common(keep.assign(t=pd.to_numeric(keep["tier"], errors="coerce")), keys, "t")
+    screened = _most_common(keep.assign(t=keep["tier_now"].astype(float)), keys, "t")
+    tier = logged.reindex(groups.size().index).fillna(screened).fillna(2).astype(int)
+    grades = keep[[*keys, "grade"]].astype({"grade": int}).drop_duplicates()
+    grades = grades.sort_values([*keys, "grade"]).groupby(keys)["grade"].agg(list)
+    sizes = config.grouping.sizes
+    return pd.DataFrame(
+        {
+            "tier": tier,
+            "minimum": tier.map(lambda t: sizes[t].min if t in sizes else 1),
+            "focus": _most_common(keep, keys, "focus")
+            .reindex(tier.index)
+            .astype(object)
+            .fillna(""),
+            "grades": grades,
+            "size": groups.size(),
+            "student_ids": groups["student_id"].agg(list),
+            "on_track": keep["tier_now"].eq(1).groupby([keep[k] for k in keys]).sum(),
+            "start": groups["start_date"].min(),
+            "program": _most_common(keep, keys, "program").reindex(tier.index),
+            "interventionist": _most_common(keep, keys, "interventionist")
+            .reindex(tier.index)
+            .fillna(""),
+        }
     )
-    tier = int(tier or 2)
-    measure = rows["focus_measure"].fillna(rows["measure"])
-    score = rows["focus_score"].astype(float).fillna(rows["score"].astype(float))
-    scored = pd.DataFrame({"measure": measure.to_numpy(), "score": score.to_numpy()}).dropna()
-    measures = list(dict.fromkeys(scored["measure"]))
-    minimum = config.grouping.sizes[tier].min if tier in config.grouping.sizes else 1
-    changed = int(group["change"].sum())
-    on_track = int(rows["tier"].eq(1).sum())
-    note = f"Running since {keep['start_date'].min():%Y-%m-%d} ({_most_common(keep['program'])})."
-    if changed:
-        note += f" {changed} member(s) left: their progress decision says change."
-    if on_track:
-        note += f" {on_track} member(s) now in Tier 1 on this screening: consider exit."
-    return {
-        "group_id": str(group_id),
-        "school_id": school_id,
-        "subject": subject,
-        "tier": tier,
-        "focus": _most_common(rows["focus"].dropna()) or "",
-        "grades": grade_span(sorted(set(grades))),
-        "grade_min": grades[0],
-        "grade_max": grades[-1],
-        "size": len(keep),
-        "student_ids": keep["student_id"].astype(str).tolist(),
-        "score_measure": ", ".join(map(str, measures)),
-        "score_min": float(scored["score"].min()) if len(scored) else float("nan"),
-        "score_max": float(scored["score"].max()) if len(scored) else float("nan"),
-        "score_range": "; ".join(
-            _span(name(m), scored.loc[scored["measure"] == m, "score"]) for m in measures
-        ),
-        "interventionist": _most_common(keep["interventionist"]) or "",
-        "slot": "",
-        "undersized": len(keep) < minimum,
-        "note": note,
-        "status": "continuing",
-        "program": str(_most_common(keep["program"])),
-    }
+
+
+def _score_spans(
+    scored: pd.DataFrame, keys: list[str], name: Callable[[str], str]
+) -> dict[tuple, tuple[list, list[str], float, float]]:
+    """Per group: its score measures in the members' order, each one's span ("ORF 31-48"),
+    and the lowest and highest score."""
+    spans: dict[tuple, tuple[list, list[str], float, float]] = {}
+    per_measure = scored.groupby([*keys, "measure"], sort=False)["score"].agg(["min", "max"])
+    for (*key, measure), low, high in zip(
+        per_measure.index, per_measure["min"], per_measure["max"], strict=True
+    ):
+        measures, ranges, lowest, highest = spans.get(tuple(key), ([], [], low, high))
+        label = name(measure)
+        ranges.append(f"{label} {low:g}" if low == high else f"{label} {low:g}-{high:g}")
+        spans[tuple(key)] = (
+            [*measures, measure],
+            ranges,
+            float(min(lowest, low)),
+            float(max(highest, high)),
+        )
+    return spans
 
 
 def capacity_left(staff: list[Staff], records: list[dict]) -> list[Staff]:
@@ -236,17 +275,12 @@ def over_capacity(records: list[dict], staff: list[Staff]) -> None:
                 )
 
 
-def _most_common(values: pd.Series):
-    """The most frequent value (the smallest of ties), or None for none."""
-    counts = values.value_counts()
-    if counts.empty:
-        return None
-    return sorted(counts[counts == counts.max()].index)[0]
-
-
-def _span(label: str, scores: pd.Series) -> str:
-    lo, hi = float(scores.min()), float(scores.max())
-    return f"{label} {lo:g}" if lo == hi else f"{label} {lo:g}-{hi:g}"
+def _most_common(rows: pd.DataFrame, keys: list[str], column: str) -> pd.Series:
+    """Per ``keys`` group, the most frequent value of ``column`` (the smallest of ties);
+    groups with no value are missing."""
+    counts = rows.groupby([*keys, column], observed=True).size().rename("n").reset_index()
+    counts = counts.sort_values([*keys, "n", column], ascending=[*[True] * len(keys), False, True])
+    return counts.drop_duplicates(keys).set_index(keys)[column]
 
 
 def _join(note: str, more: str) -> str:
