@@ -166,8 +166,13 @@ def with_domain_focus(
     and 3 math and behaviour rows taken from their domain scores where any is at risk: a
     "needs a diagnostic" focus becomes the domain; a domain focus the tiered measures
     found gains the domains the scores add."""
-    found = domain_focus(domain_levels(screenings, config, window), list(config.measures))
-    if found.empty or tiers.empty:
+    if tiers.empty:
+        return tiers
+    found = domain_focus(
+        domain_levels(_of_students_needing_support(screenings, tiers, config), config, window),
+        list(config.measures),
+    )
+    if found.empty:
         return tiers
     keys = pd.MultiIndex.from_arrays([tiers["student_id"].astype(str), tiers["subject"]])
     hit = found.set_index(["student_id", "subject"]).reindex(keys)
@@ -188,6 +193,20 @@ def with_domain_focus(
     out.iloc[replace, column("focus_measure")] = hit["measure"].to_numpy(dtype=object)[replace]
     out.iloc[replace, column("focus_score")] = hit["score"].to_numpy(dtype=float)[replace]
     return out
+
+
+def _of_students_needing_support(
+    screenings: pd.DataFrame, tiers: pd.DataFrame, config: DistrictConfig
+) -> pd.DataFrame:
+    """The domain scores of each student x subject in Tier 2 or 3 (a subject with domains):
+    only their focus reads domain scores (a state's district has millions of the others)."""
+    domain = [n for n, m in config.measures.items() if m.role == "domain"]
+    screenings = screenings[screenings["measure"].isin(domain)]
+    subject = screenings["measure"].map({n: config.measures[n].subject for n in domain})
+    need = tiers[tiers["tier"].fillna(1).ge(2) & tiers["subject"].isin(list(DOMAINS))]
+    pairs = pd.MultiIndex.from_arrays([need["student_id"].astype(str), need["subject"]])
+    mine = pd.MultiIndex.from_arrays([screenings["student_id"].astype(str), subject])
+    return screenings[mine.isin(pairs)]
 
 
 def _merged(old: np.ndarray, domains: np.ndarray, unknown: np.ndarray) -> np.ndarray:
