@@ -21,7 +21,18 @@ served::
 * **Estimator**: ``rdrobust`` (Calonico, Cattaneo & Titiunik 2014, Econometrica
   82(6):2295-2326; Calonico, Cattaneo, Farrell & Titiunik 2017, Stata J. 17(2):372-404):
   local linear fits with a triangular kernel, MSE-optimal bandwidth, and the robust
-  bias-corrected interval.
+  bias-corrected interval, with heteroskedasticity-robust HC3 variances.
+* **Grades pooled, each on its own line**: each grade x measure keeps its own intercept
+  and slope in the local fits (:func:`cell_terms`, covariates of the fit: Calonico,
+  Cattaneo, Farrell & Titiunik 2019, Rev. Econ. Stat. 101(3):442-451). Growth in SDs
+  differs by grade and measure (kindergarten letter naming grows about twice as many fall
+  SDs as oral reading fluency) and so does each grade's share of the students at each
+  distance from the cut (the grade-1 fall ORF cut sits a few words above the floor): one
+  pooled line bends where the mix of grades changes, and the bend is read as a jump (the
+  reading estimate came out about 0.04 SD low in the synthetic district's validation).
+  The indicators and indicator x distance are continuous at the cut, so the jump
+  estimated is the same quantity: the average effect of the students at the cut, each
+  grade counting with its students near its cut score on this scale.
 
 Diagnostics (:func:`rd_table`), all of which must pass before a report shows the estimate:
 the first stage (the jump in the share served is at least ``rd.min_first_stage`` and its
@@ -42,6 +53,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import DistrictConfig
+
+# rdrobust's variance: HC3 from the local fit's residuals (MacKinnon & White 1985). The
+# nearest-neighbour default recomputes neighbours for every covariate of the fit: 3x slower.
+VARIANCE = "hc3"
 
 RD_COLUMNS = [
     "subject",
@@ -114,7 +129,10 @@ def rd_effect(
     sample = rd_sample(scores, enrolments, subject, config)
     if min((sample["distance"] > 0).sum(), (sample["distance"] < 0).sum()) < 20:
         return {}
-    main = _rdrobust(sample["change_sd"], sample["distance"], config, fuzzy=sample["served"])
+    covs = cell_terms(sample)
+    main = _rdrobust(
+        sample["change_sd"], sample["distance"], config, fuzzy=sample["served"], covs=covs
+    )
     if main is None:
         return {}
     if diagnostics:
@@ -124,8 +142,24 @@ def rd_effect(
     return main
 
 
+def cell_terms(sample: pd.DataFrame, distance: pd.Series | None = None) -> np.ndarray | None:
+    """Each grade x measure's own intercept and slope, as covariates of the local fits: an
+    indicator per cell and the indicator x ``distance`` (the first cell is the reference);
+    None when the sample is one cell."""
+    x = sample["distance"] if distance is None else distance
+    cell = sample["measure"].astype(str) + " grade " + sample["grade"].astype(str)
+    indicators = pd.get_dummies(cell, drop_first=True, dtype=float)
+    if indicators.empty:
+        return None
+    return np.hstack([indicators.to_numpy(), indicators.mul(x, axis=0).to_numpy()])
+
+
 def _rdrobust(
-    y: pd.Series, x: pd.Series, config: DistrictConfig, fuzzy: pd.Series | None = None
+    y: pd.Series,
+    x: pd.Series,
+    config: DistrictConfig,
+    fuzzy: pd.Series | None = None,
+    covs: np.ndarray | None = None,
 ) -> dict | None:
     """``rdrobust`` with the MSE-optimal bandwidth; the robust bias-corrected estimate,
     SE, interval and p-value. The jump is oriented so that below the cut minus above it
@@ -142,7 +176,9 @@ def _rdrobust(
                 np.asarray(x, dtype=float),
                 c=0.0,
                 fuzzy=None if fuzzy is None else np.asarray(fuzzy, dtype=float),
+                covs=covs,
                 level=level,
+                vce=VARIANCE,
             )
     except Exception:  # noqa: BLE001 - rdrobust raises plain errors on degenerate data
         return None
@@ -167,7 +203,7 @@ def rd_table(
     whether it ``passes``; ``shown`` is True on every row when all pass."""
     rd = config.effectiveness.rd
     rows = [{"term": "effect", **_fields(main), "passes": True, "note": ""}]
-    first = _rdrobust(sample["served"], sample["distance"], config)
+    first = _rdrobust(sample["served"], sample["distance"], config, covs=cell_terms(sample))
     ok = first is not None and first["estimate"] >= rd.min_first_stage and first["ci_low"] > 0
     rows.append(_check("first_stage", first, ok, "share served jumps at the cut"))
     enough = min(main["n_below"], main["n_above"]) >= rd.min_students
@@ -236,7 +272,8 @@ def _placebos(sample: pd.DataFrame, config: DistrictConfig) -> list[dict]:
         side = sample[sample["distance"] > 0] if cut > 0 else sample[sample["distance"] < 0]
         # Moved by whole score points, so the placebo cut too falls between two scores.
         points = np.round(cut * side["fall_sd"]) / side["fall_sd"]
-        fit = _rdrobust(side["change_sd"], side["distance"] - points, config)
+        shifted = side["distance"] - points
+        fit = _rdrobust(side["change_sd"], shifted, config, covs=cell_terms(side, shifted))
         ok = fit is None or fit["p"] >= rd.alpha / len(rd.placebo_cuts)
         rows.append(_check(f"placebo: {cut:+g} SD", fit, ok, "no jump away from the cut"))
     return rows
