@@ -95,3 +95,35 @@ def test_a_failing_first_stage_hides_the_estimate(config):
     table = found["table"].set_index("term")
     assert not table.loc["first_stage", "passes"]
     assert not table["shown"].any()
+
+
+def test_grades_pooled_each_on_its_own_line_recover_a_planted_jump(config):
+    # Two grades whose growth differs in level and slope, and whose students crowd at the
+    # cut differently (grade 1 only just below it, as fall ORF on its floor): one pooled
+    # line bends where the mix changes. Planted: served students grow 0.3 SD more.
+    rng = np.random.default_rng(7)
+    n = 6000
+    grade = rng.integers(0, 2, n)
+    distance = np.where(grade == 1, rng.uniform(-1.0, 0.15, n), rng.normal(0, 0.6, n))
+    served = (distance > 0) & (rng.random(n) < 0.7)
+    growth = np.where(grade == 1, 0.7 - 0.6 * distance, 1.5 + 0.0 * distance)
+    change_sd = growth + 0.3 * served + rng.normal(0, 0.5, n)
+    fall_sd = np.where(grade == 1, 40.0, 16.0)
+    cut_score = np.where(grade == 1, 5.5, 7.5)
+    scores = pd.DataFrame(
+        {
+            "student_id": [f"s{i}" for i in range(n)],
+            "subject": "reading",
+            "measure": np.where(grade == 1, "dibels8_orf_wrc", "dibels8_lnf"),
+            "grade": grade,
+            # Scores on a fine grid so the cut score falls exactly at distance 0.
+            "pre": cut_score - distance * fall_sd,
+            "fall_percentile": np.where(distance > 0, 20.0, 30.0),
+            "fall_sd": fall_sd,
+            "change_sd": change_sd,
+        }
+    )
+    enrol = scores.loc[served, ["student_id"]].assign(subject="reading")
+    found = rd_effect(scores, enrol, "reading", config, diagnostics=False)
+    assert abs(found["estimate"] - 0.3) <= 3 * found["se"], found
+    assert found["ci_low"] <= 0.3 <= found["ci_high"]

@@ -7,11 +7,13 @@ that every planted quantity gets an estimate, and that the estimates sit near th
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.cli import main
 from pipeline.synth import SynthSpec, generate
-from pipeline.synth.scenarios import SCENARIOS
+from pipeline.synth.scenarios import CUT_BAND_SD, SCENARIOS, effect_at_cut
 
 SEEDS = 5
 
@@ -52,6 +54,21 @@ def test_scenarios_plant_what_they_say():
     fall = lambda t: t["screenings"].query("window == 'fall'").reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(fall(easy), fall(by_grade))
     assert easy_truth["scenario"] == "easy" and set(easy_truth["rd"]) == {"reading", "math"}
+
+
+def test_effect_at_cut_weighs_served_students_by_their_distance_below_the_cut_score():
+    # Two grades: cut scores 7.5 (fall SD 10) and 45 (fall SD 100), so the students sit
+    # 0.05, 0.15, 0.05 and 0.35 SD below them; weights 1 - distance / 0.25 by hand: 0.8,
+    # 0.4, 0.8 and 0 (too far); the unserved student and those above the cut count 0.
+    cell = np.array(["g1", "g1", "g1", "g1", "g2", "g2", "g2"])
+    fall = np.array([8.0, 7.0, 6.0, 7.0, 50.0, 40.0, 10.0])
+    percentile = np.array([30, 20, 15, 20, 40, 10, 1])
+    sd = np.array([10.0] * 4 + [100.0] * 3)
+    program = np.array([None, "A", "B", None, None, "C", "C"], dtype=object)
+    effect = np.array([0.0, 0.2, 0.4, 0.0, 0.0, 1.0, 9.0])
+    assert CUT_BAND_SD == 0.25
+    planted = effect_at_cut(program, effect, fall, percentile, sd, cell, 25)
+    assert planted == pytest.approx((0.8 * 0.2 + 0.4 * 0.4 + 0.8 * 1.0) / (0.8 + 0.4 + 0.8))
 
 
 def test_selection_serves_lower_scorers_within_a_fall_level():

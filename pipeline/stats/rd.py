@@ -21,7 +21,18 @@ served::
 * **Estimator**: ``rdrobust`` (Calonico, Cattaneo & Titiunik 2014, Econometrica
   82(6):2295-2326; Calonico, Cattaneo, Farrell & Titiunik 2017, Stata J. 17(2):372-404):
   local linear fits with a triangular kernel, MSE-optimal bandwidth, and the robust
-  bias-corrected interval.
+  bias-corrected interval, with heteroskedasticity-robust HC3 variances.
+* **Grades pooled, each on its own line**: each grade x measure keeps its own intercept
+  and slope in the local fits (:func:`cell_terms`, covariates of the fit: Calonico,
+  Cattaneo, Farrell & Titiunik 2019, Rev. Econ. Stat. 101(3):442-451). Growth in SDs
+  differs by grade and measure (kindergarten letter naming grows about twice as many fall
+  SDs as oral reading fluency) and so does each grade's share of the students at each
+  distance from the cut (the grade-1 fall ORF cut sits a few words above the floor): one
+  pooled line bends where the mix of grades changes, and the bend is read as a jump (the
+  reading estimate came out about 0.04 SD low in the synthetic district's validation).
+  The indicators and indicator x distance are continuous at the cut, so the jump
+  estimated is the same quantity: the average effect of the students at the cut, each
+  grade counting with its students near its cut score on this scale.
 
 Diagnostics (:func:`rd_table`), all of which must pass before a report shows the estimate:
 the first stage (the jump in the share served is at least ``rd.min_first_stage`` and its
@@ -41,7 +52,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from pipeline import fast
 from pipeline.config import DistrictConfig
+
+# rdrobust's variance: HC3 from the local fit's residuals (MacKinnon & White 1985). The
+# nearest-neighbour default recomputes neighbours for every covariate of the fit: 3x slower.
+VARIANCE = "hc3"
 
 RD_COLUMNS = [
     "subject",
@@ -64,16 +80,13 @@ def running_variable(scores: pd.DataFrame, config: DistrictConfig) -> pd.DataFra
     """The students of ``scores`` (:func:`pipeline.stats.outcomes.outcome_scores`) with a
     fall percentile and SD, with ``distance`` (fall SDs below the cut score of their grade
     and measure) and ``eligible`` (fall percentile below the Tier 2 cut)."""
-    cut = pd.Series(
-        {
-            name: config.percentile_bands[m.percentile_preset][1]
-            for name, m in config.measures.items()
-            if m.percentile_preset in config.percentile_bands
-        },
-        dtype=float,
-    )
+    cut = {
+        name: float(config.percentile_bands[m.percentile_preset][1])
+        for name, m in config.measures.items()
+        if m.percentile_preset in config.percentile_bands
+    }
     s = scores.dropna(subset=["pre", "fall_percentile", "fall_sd"])
-    s = s[s["fall_sd"] > 0].assign(_cut=lambda f: f["measure"].map(cut).astype(float))
+    s = s[s["fall_sd"] > 0].assign(_cut=lambda f: fast.map_distinct(f["measure"], cut))
     s = s.dropna(subset=["_cut"])
     s = s.assign(eligible=s["fall_percentile"].astype(float) < s["_cut"])
     keys = ["measure", "grade"]
@@ -95,7 +108,7 @@ def rd_sample(
     of the subject) and growth ``change_sd``."""
     mine = running_variable(scores[scores["subject"] == subject], config)
     mine = mine.dropna(subset=["change_sd"])
-    served_ids = set(enrolments.loc[enrolments["subject"] == subject, "student_id"])
+    served_ids = enrolments.loc[enrolments["subject"] == subject, "student_id"].unique()
     return mine.assign(served=mine["student_id"].isin(served_ids).astype(float))
 
 
@@ -114,7 +127,10 @@ def rd_effect(
     sample = rd_sample(scores, enrolments, subject, config)
     if min((sample["distance"] > 0).sum(), (sample["distance"] < 0).sum()) < 20:
         return {}
-    main = _rdrobust(sample["change_sd"], sample["distance"], config, fuzzy=sample["served"])
+    covs = cell_terms(sample)
+    main = _rdrobust(
+        sample["change_sd"], sample["distance"], config, fuzzy=sample["served"], covs=covs
+    )
     if main is None:
         return {}
     if diagnostics:
@@ -124,12 +140,35 @@ def rd_effect(
     return main
 
 
+def cell_terms(sample: pd.DataFrame, distance: pd.Series | None = None) -> np.ndarray | None:
+    """Each grade x measure's own intercept and slope, as covariates of the local fits: an
+    indicator per cell and the indicator x ``distance`` (the first cell is the reference;
+    no slope for a cell with one distance); None when the sample is one cell. A cell with
+    nobody within a bandwidth leaves its columns 0 there: rdrobust's ``covs_drop`` (on by
+    default) then solves with a pseudo-inverse, as a placebo cut past a grade's last
+    score needs."""
+    x = (sample["distance"] if distance is None else distance).to_numpy(dtype=float)
+    cell = sample.groupby(["measure", "grade"], sort=True).ngroup().to_numpy()
+    others = np.arange(1, cell.max() + 1)
+    if others.size == 0:
+        return None
+    indicators = (cell[:, None] == others[None, :]).astype(float)
+    spread = pd.Series(x).groupby(cell).nunique().reindex(others).to_numpy() > 1
+    return np.hstack([indicators, indicators[:, spread] * x[:, None]])
+
+
 def _rdrobust(
-    y: pd.Series, x: pd.Series, config: DistrictConfig, fuzzy: pd.Series | None = None
+    y: pd.Series,
+    x: pd.Series,
+    config: DistrictConfig,
+    fuzzy: pd.Series | None = None,
+    covs: np.ndarray | None = None,
+    bandwidths: tuple[float, float] | None = None,
 ) -> dict | None:
-    """``rdrobust`` with the MSE-optimal bandwidth; the robust bias-corrected estimate,
-    SE, interval and p-value. The jump is oriented so that below the cut minus above it
-    is positive (``distance`` grows below the cut, so rdrobust's right side is below)."""
+    """``rdrobust`` with the MSE-optimal bandwidth (or the given main and bias
+    ``bandwidths``); the robust bias-corrected estimate, SE, interval and p-value. The
+    jump is oriented so that below the cut minus above it is positive (``distance`` grows
+    below the cut, so rdrobust's right side is below)."""
     from rdrobust import rdrobust
 
     level = 100 * config.effectiveness.confidence
@@ -142,7 +181,11 @@ def _rdrobust(
                 np.asarray(x, dtype=float),
                 c=0.0,
                 fuzzy=None if fuzzy is None else np.asarray(fuzzy, dtype=float),
+                covs=covs,
+                h=None if bandwidths is None else bandwidths[0],
+                b=None if bandwidths is None else bandwidths[1],
                 level=level,
+                vce=VARIANCE,
             )
     except Exception:  # noqa: BLE001 - rdrobust raises plain errors on degenerate data
         return None
@@ -154,6 +197,7 @@ def _rdrobust(
         "ci_high": float(fit.ci.loc[robust].iloc[1]),
         "p": float(fit.pv.loc[robust].iloc[0]),
         "bandwidth": float(fit.bws.iloc[0, 0]),
+        "bias_bandwidth": float(fit.bws.iloc[1, 0]),
         "n_above": int(fit.N_h[0]),
         "n_below": int(fit.N_h[1]),
     }
@@ -167,7 +211,12 @@ def rd_table(
     whether it ``passes``; ``shown`` is True on every row when all pass."""
     rd = config.effectiveness.rd
     rows = [{"term": "effect", **_fields(main), "passes": True, "note": ""}]
-    first = _rdrobust(sample["served"], sample["distance"], config)
+    # The first stage at the estimate's own bandwidths: the jump its ratio divides by.
+    bandwidths = (main["bandwidth"], main["bias_bandwidth"])
+    covs = cell_terms(sample)
+    first = _rdrobust(
+        sample["served"], sample["distance"], config, covs=covs, bandwidths=bandwidths
+    )
     ok = first is not None and first["estimate"] >= rd.min_first_stage and first["ci_low"] > 0
     rows.append(_check("first_stage", first, ok, "share served jumps at the cut"))
     enough = min(main["n_below"], main["n_above"]) >= rd.min_students
@@ -236,7 +285,8 @@ def _placebos(sample: pd.DataFrame, config: DistrictConfig) -> list[dict]:
         side = sample[sample["distance"] > 0] if cut > 0 else sample[sample["distance"] < 0]
         # Moved by whole score points, so the placebo cut too falls between two scores.
         points = np.round(cut * side["fall_sd"]) / side["fall_sd"]
-        fit = _rdrobust(side["change_sd"], side["distance"] - points, config)
+        shifted = side["distance"] - points
+        fit = _rdrobust(side["change_sd"], shifted, config, covs=cell_terms(side, shifted))
         ok = fit is None or fit["p"] >= rd.alpha / len(rd.placebo_cuts)
         rows.append(_check(f"placebo: {cut:+g} SD", fit, ok, "no jump away from the cut"))
     return rows

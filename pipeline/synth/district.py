@@ -112,7 +112,13 @@ def _subject(
     _apply_scenario(scores, service, students, model.subject, spec)
     if at_cut is not None:
         at_cut[model.subject] = effect_at_cut(
-            service.program, service.effect, scores.fall_percentile, AT_RISK_PERCENTILE
+            service.program,
+            service.effect,
+            scores.observed["fall"],
+            scores.fall_percentile,
+            scores.fall_sd,
+            scores.measure + " grade " + students["grade"].astype(str).to_numpy(),
+            AT_RISK_PERCENTILE,
         )
     observe_later_windows(scores, service.effect_raw, model.error_sd, rng)
     rows = screening_rows(scores, model.subject, students, dates, norms, spec)

@@ -25,8 +25,10 @@ import pandas as pd
 SCENARIO_STREAM = 15  # the second word of the scenarios' own random stream
 # The percentile bands enrolment is decided in: [0, 10) Tier 3, [10, 25) Tier 2.
 BANDS = (0.0, 10.0, 25.0)
-# The fall percentiles the effect at the cut is averaged over (just below the cut).
-CUT_BAND = 5.0
+# The effect at the cut weighs the served students below their cut score by a triangular
+# kernel of this many fall SDs (of their grade and measure): the scale the RD pools on,
+# wide enough to span several score points of every grade (0.25 SD: 3 to 10 points).
+CUT_BAND_SD = 0.25
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,30 @@ def effect_truth(
 
 
 def effect_at_cut(
-    program: np.ndarray, effect: np.ndarray, fall_percentile: np.ndarray, cut: float
+    program: np.ndarray,
+    effect: np.ndarray,
+    fall: np.ndarray,
+    fall_percentile: np.ndarray,
+    fall_sd: np.ndarray,
+    cell: np.ndarray,
+    cut: float,
 ) -> float:
-    """The planted effect of being served for the served students just below the tier cut
-    (fall percentile in [cut - CUT_BAND, cut)): what a regression discontinuity at the cut
-    estimates. Missing when nobody there is served."""
-    near = (program != None) & (fall_percentile >= cut - CUT_BAND) & (fall_percentile < cut)  # noqa: E711
-    return float(np.mean(effect[near])) if near.any() else float("nan")
+    """The planted effect of being served for the served students at the tier cut: their
+    mean effect, each weighted by ``1 - distance / CUT_BAND_SD`` where ``distance`` is the
+    fall score's distance below the cut score of its grade and measure (``cell``; the
+    midpoint between the highest fall score below the ``cut`` percentile and the lowest at
+    or above it) in fall SDs. What a regression discontinuity pooling the grades on that
+    scale (:mod:`pipeline.stats.rd`) estimates: each grade counts with its students near
+    the cut, so a grade whose scores crowd at the cut counts more than one where they
+    spread. A band of percentiles (the 20th to 25th) is another population: grade-1 fall
+    ORF goes from the 16th percentile at 5 words to the 25th at 6, so that band held no
+    grade-1 student at all, though grade 1 has the most students near its cut score; and
+    a band of whole scores counts a grade with more points per SD more (the kernel
+    weights sum to the same per SD). Missing when nobody there is served."""
+    frame = pd.DataFrame({"cell": cell, "fall": fall, "eligible": fall_percentile < cut})
+    below = frame[frame["eligible"]].groupby("cell")["fall"].max()
+    above = frame[~frame["eligible"]].groupby("cell")["fall"].min()
+    cut_score = frame["cell"].map((below + above) / 2).to_numpy(dtype=float)
+    distance = (cut_score - fall) / fall_sd
+    weight = np.clip(1 - distance / CUT_BAND_SD, 0, 1) * (distance > 0) * (program != None)  # noqa: E711
+    return float(np.sum(weight * effect) / weight.sum()) if weight.sum() > 0 else float("nan")
