@@ -6,10 +6,11 @@ effectiveness); this module only reads its inputs from and writes its outputs to
 
 How the work is shared (the whole story): the steps form a small graph on one
 standard-library ``ProcessPoolExecutor``. This process computes the term's tiers and then
-the district context while a worker computes the progress decisions and the fall tiers,
-which need no tiers. Once both are written, one worker forms the groups (a student in a
-running group keeps it unless their progress decision says change) while the other
-computes effectiveness, transitions and the regression discontinuity. A step reads its
+the district context while one worker computes the progress decisions and the fall tiers,
+which need no tiers, and the other the regression discontinuity, which needs only the
+canonical tables. Once tiers and decisions are written, one worker forms the groups (a
+student in a running group keeps it unless their progress decision says change) while the
+other computes effectiveness and transitions. A step reads its
 inputs from the tables written before it and is a pure function of them, so where it runs
 cannot change a table: ``workers=0`` runs every step here, one after another, and gives
 the same tables (tests/test_process.py).
@@ -72,6 +73,7 @@ def run_process(
     written: dict[str, int] = {}
     with _executor(workers) as pool:
         progress = pool.submit(_progress_and_fall_tiers, processed, config, term, config_dir)
+        rd = pool.submit(_regression_discontinuity, processed, config, term)
         students = store.read_table(processed, year, window, "students")
         tiers, shown = _tiers(processed, raw, config, term, students)
         _write(shown, processed, term, "screening_windows", written)
@@ -83,7 +85,7 @@ def run_process(
         # Groups read the progress decisions (who keeps a running group) and the tiers.
         groups = pool.submit(_groups, processed, raw, config, term)
         effectiveness = pool.submit(_effectiveness, processed, config, term)
-        for step in (groups, effectiveness):
+        for step in (groups, effectiveness, rd):
             written.update(step.result())
     return {name: written[name] for name in TABLES}
 
@@ -141,7 +143,7 @@ def _effectiveness(processed: Path, config: DistrictConfig, term: Term) -> dict[
     written tiers, fall tiers and progress decisions."""
     import pandas as pd
 
-    from pipeline.stats.effectiveness import OUTCOME_COLUMNS, program_effectiveness, transitions
+    from pipeline.stats.effectiveness import program_effectiveness, transitions
 
     year, window = term.school_year, term.window
     folder = store.term_dir(processed, year, window)
@@ -152,34 +154,47 @@ def _effectiveness(processed: Path, config: DistrictConfig, term: Term) -> dict[
         pd.read_parquet(folder / f"{name}.parquet", columns=TIER_KEYS)
         for name in ("tiers", "fall_tiers")
     )
-    # Only the outcome measures' scores of fall and this window count.
-    outcome = sorted({m for ms in config.effectiveness.outcome_measures.values() for m in ms})
-    screenings = pd.read_parquet(
-        folder / "screenings.parquet",
-        columns=OUTCOME_COLUMNS,
-        filters=[("window", "in", sorted({"fall", window})), ("measure", "in", outcome)],
-    )
+    screenings = _outcome_screenings(processed, config, term)
     effectiveness = program_effectiveness(
         screenings, students, interventions, config, window, fall_tiers, tiers, decisions
     )
-    rd = _regression_discontinuity(processed, config, term, screenings, interventions)
     moves = transitions(fall_tiers, tiers, interventions, config.privacy.min_cell_size)
     written: dict[str, int] = {}
-    _write(rd, processed, term, "rd", written)
     _write(effectiveness, processed, term, "effectiveness", written)
     _write(moves, processed, term, "transitions", written)
     return written
 
 
-def _regression_discontinuity(processed, config, term, screenings, interventions):
+def _regression_discontinuity(processed: Path, config: DistrictConfig, term: Term):
     """``rd``: the district's regression-discontinuity estimate at the tier cut per subject
-    with its diagnostics (:func:`pipeline.stats.rd.rd_estimates`)."""
+    with its diagnostics (:func:`pipeline.stats.rd.rd_estimates`), from the canonical
+    tables alone (no tiers, no decisions)."""
     from pipeline.stats.outcomes import outcome_scores
     from pipeline.stats.rd import rd_estimates
 
-    students = store.read_table(processed, term.school_year, term.window, "students")
-    scores = outcome_scores(screenings, students[ROSTER], config, term.window)
-    return rd_estimates(scores, interventions, students, config)
+    year, window = term.school_year, term.window
+    students = store.read_table(processed, year, window, "students")
+    interventions = store.read_table(processed, year, window, "interventions")
+    scores = outcome_scores(
+        _outcome_screenings(processed, config, term), students[ROSTER], config, window
+    )
+    written: dict[str, int] = {}
+    _write(rd_estimates(scores, interventions, students, config), processed, term, "rd", written)
+    return written
+
+
+def _outcome_screenings(processed: Path, config: DistrictConfig, term: Term):
+    """The outcome measures' scores of fall and the term's window (what effects read)."""
+    import pandas as pd
+
+    from pipeline.stats.effectiveness import OUTCOME_COLUMNS
+
+    outcome = sorted({m for ms in config.effectiveness.outcome_measures.values() for m in ms})
+    return pd.read_parquet(
+        store.term_dir(processed, term.school_year, term.window) / "screenings.parquet",
+        columns=OUTCOME_COLUMNS,
+        filters=[("window", "in", sorted({"fall", term.window})), ("measure", "in", outcome)],
+    )
 
 
 def _district_context(processed, config, term, students, tiers) -> dict[str, int]:
