@@ -271,10 +271,13 @@ def _score_range(block: list[tuple], measures: list[str], name: Callable[[str], 
         scores = [m[1] for m in block if m[4] == measure]
         if not scores:  # no screening this window (a team override alone): no range
             continue
-        lo, hi = min(scores), max(scores)
-        span = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
-        parts.append(f"{name(measure)} {span}")
+        parts.append(score_span(name(measure), min(scores), max(scores)))
     return "; ".join(parts)
+
+
+def score_span(label: str, low: float, high: float) -> str:
+    """A measure's scores in a group: "NWF-CLS 12-18" (one score: "NWF-CLS 12")."""
+    return f"{label} {low:g}" if low == high else f"{label} {low:g}-{high:g}"
 
 
 def _group_note(tier: int, focus: str, size: int, minimum: int) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from pipeline.config import DistrictConfig
+from pipeline.groups.members import score_span
 from pipeline.groups.staff import Staff
 from pipeline.rules.labels import grade_span
 
@@ -130,36 +131,18 @@ def continuing_groups(
     ``tiers`` (one per student x subject) in the group's school; ``staff_of`` names each
     school's interventionists (a group run by someone else gets a note)."""
     keys = ["school_id", "subject", "group_id"]
-    enrolled = enrolled.assign(school_id=enrolled["school_id"].astype(str))
-    changed = enrolled.groupby(keys)["change"].sum()
-    keep = enrolled[~enrolled["change"].astype(bool)].sort_values([*keys, "student_id"])
-    current = tiers.assign(
-        student_id=tiers["student_id"].astype(str), school_id=tiers["school_id"].astype(str)
-    ).drop_duplicates(["student_id", "subject"])
-    now = ["tier", "focus", "measure", "score", "focus_measure", "focus_score"]
-    keep = keep.merge(
-        current[["student_id", "subject", "school_id", *now]].rename(columns={"tier": "tier_now"}),
-        on=["student_id", "subject", "school_id"],
-        how="left",
-    )
+    keep, changed = _staying_members(enrolled, tiers, keys)
     scored = keep.assign(
         measure=keep["focus_measure"].fillna(keep["measure"]),
         score=keep["focus_score"].astype(float).fillna(keep["score"].astype(float)),
     ).dropna(subset=["measure", "score"])
     summary = _group_summary(keep, keys, config)
     spans = _score_spans(scored, keys, name)
+    staff_names = {school: {p.name for p in people} for school, people in staff_of.items()}
     records: dict[str, list[dict]] = {}
     for key, row in zip(summary.index, summary.itertuples(index=False), strict=True):
         school_id, subject, group_id = key
         measures, ranges, low, high = spans.get(key, ([], [], float("nan"), float("nan")))
-        note = f"Running since {row.start:%Y-%m-%d} ({row.program})."
-        if changed[key]:
-            note += f" {int(changed[key])} member(s) left: their progress decision says change."
-        if row.on_track:
-            note += f" {row.on_track} member(s) now in Tier 1 on this screening: consider exit."
-        people = {p.name for p in staff_of.get(school_id, [])}
-        if row.interventionist and row.interventionist not in people:
-            note += f" {row.interventionist} is not in staff.csv: their capacity is not known."
         records.setdefault(school_id, []).append(
             {
                 "group_id": str(group_id),
@@ -179,12 +162,46 @@ def continuing_groups(
                 "interventionist": row.interventionist,
                 "slot": "",
                 "undersized": row.size < row.minimum,
-                "note": note,
+                "note": _running_note(row, int(changed[key]), staff_names.get(school_id, set())),
                 "status": "continuing",
                 "program": str(row.program),
             }
         )
     return records
+
+
+def _staying_members(
+    enrolled: pd.DataFrame, tiers: pd.DataFrame, keys: list[str]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The enrolled students who keep their group (ordered by group and student), each with
+    their current tier row of ``tiers`` in the group's school (``tier_now``, ``focus``,
+    scores), and per group (``keys``) how many members leave it (their decision: change)."""
+    enrolled = enrolled.assign(school_id=enrolled["school_id"].astype(str))
+    changed = enrolled.groupby(keys)["change"].sum()
+    keep = enrolled[~enrolled["change"].astype(bool)].sort_values([*keys, "student_id"])
+    current = tiers.assign(
+        student_id=tiers["student_id"].astype(str), school_id=tiers["school_id"].astype(str)
+    ).drop_duplicates(["student_id", "subject"])
+    now = ["tier", "focus", "measure", "score", "focus_measure", "focus_score"]
+    keep = keep.merge(
+        current[["student_id", "subject", "school_id", *now]].rename(columns={"tier": "tier_now"}),
+        on=["student_id", "subject", "school_id"],
+        how="left",
+    )
+    return keep, changed
+
+
+def _running_note(row, changed: int, staff_names: set[str]) -> str:
+    """A running group's note: since when and in which program, who left, who is now in
+    Tier 1, and an interventionist ``staff.csv`` does not list."""
+    note = f"Running since {row.start:%Y-%m-%d} ({row.program})."
+    if changed:
+        note += f" {changed} member(s) left: their progress decision says change."
+    if row.on_track:
+        note += f" {row.on_track} member(s) now in Tier 1 on this screening: consider exit."
+    if row.interventionist and row.interventionist not in staff_names:
+        note += f" {row.interventionist} is not in staff.csv: their capacity is not known."
+    return note
 
 
 def _group_summary(keep: pd.DataFrame, keys: list[str], config: DistrictConfig) -> pd.DataFrame:
@@ -231,8 +248,7 @@ def _score_spans(
         per_measure.index, per_measure["min"], per_measure["max"], strict=True
     ):
         measures, ranges, lowest, highest = spans.get(tuple(key), ([], [], low, high))
-        label = name(measure)
-        ranges.append(f"{label} {low:g}" if low == high else f"{label} {low:g}-{high:g}")
+        ranges.append(score_span(name(measure), low, high))
         spans[tuple(key)] = (
             [*measures, measure],
             ranges,
