@@ -234,12 +234,9 @@ def _grade_bars(ax: plt.Axes, view: SubjectView) -> tuple[list[str], float]:
             y=values.to_numpy(),
             order=labels,
             color=color,
-            saturation=1,
-            errorbar=None,
-            width=0.7,
-            edgecolor="white",
             hatch=hatch,
             ax=ax,
+            **NEED_BAR_STYLE,
         )
     parts = []
     top = float(shares["need"].max()) if shares["need"].notna().any() else 0.0
@@ -330,12 +327,9 @@ def _school_bars(ax: plt.Axes, table: privacy.Suppressed, schools: list[str]) ->
             order=schools,
             orient="h",
             color=color,
-            saturation=1,
-            errorbar=None,
-            width=0.7,
-            edgecolor="white",
             hatch=hatch,
             ax=ax,
+            **NEED_BAR_STYLE,
         )
     parts = []
     for pos, school in enumerate(schools):
@@ -351,6 +345,10 @@ def _school_bars(ax: plt.Axes, table: privacy.Suppressed, schools: list[str]) ->
         else:
             parts.append(f"{school} {need:.0f}%")
     return parts
+
+
+# The need bars' look, the same in the grade and the schools figures (seaborn.barplot).
+NEED_BAR_STYLE = {"saturation": 1, "errorbar": None, "width": 0.7, "edgecolor": "white"}
 
 
 def _need_layers(shares: pd.DataFrame) -> list[tuple[pd.Series, str, str | None]]:

@@ -66,16 +66,7 @@ def interval_decision(fits: pd.DataFrame, rules: Progress) -> pd.DataFrame:
         (low > aim, "raise_goal", "interval_above"),
         (low >= rules.on_course_share * aim, "continue", "interval_on_course"),
     ]
-    conditions = [condition.to_numpy(dtype=bool) for condition, _, _ in table]
-    return pd.DataFrame(
-        {
-            "decision": np.select(conditions, [d for _, d, _ in table], "not_yet_clear"),
-            "rule_id": np.select(conditions, [r for _, _, r in table], "interval_unclear"),
-            "decision_low": low,
-            "decision_high": high,
-        },
-        index=fits.index,
-    )
+    return _first_rule(table, ("not_yet_clear", "interval_unclear"), low, high)
 
 
 def slope_interval(fits: pd.DataFrame, level: float) -> tuple[pd.Series, pd.Series]:
@@ -99,16 +90,28 @@ def four_point_decision(fits: pd.DataFrame, rules: Progress) -> pd.DataFrame:
         (slope < aim - tolerance, "change_intervention", "trend_below"),
         (slope > aim + tolerance, "raise_goal", "trend_above"),
     ]
-    conditions = [condition.to_numpy(dtype=bool) for condition, _, _ in table]
     low, high = slope_interval(fits, rules.decision_confidence)
+    return _first_rule(table, ("continue", "trend_on_aimline"), low, high)
+
+
+def _first_rule(
+    table: list[tuple[pd.Series, str, str]],
+    otherwise: tuple[str, str],
+    low: pd.Series,
+    high: pd.Series,
+) -> pd.DataFrame:
+    """Each row's ``decision`` and ``rule_id`` from the first line of ``table``
+    (condition, decision, rule id) whose condition holds, else ``otherwise``; with the
+    interval the decision used (``decision_low`` / ``decision_high``)."""
+    conditions = [condition.to_numpy(dtype=bool) for condition, _, _ in table]
     return pd.DataFrame(
         {
-            "decision": np.select(conditions, [d for _, d, _ in table], "continue"),
-            "rule_id": np.select(conditions, [r for _, _, r in table], "trend_on_aimline"),
+            "decision": np.select(conditions, [d for _, d, _ in table], otherwise[0]),
+            "rule_id": np.select(conditions, [r for _, _, r in table], otherwise[1]),
             "decision_low": low,
             "decision_high": high,
         },
-        index=fits.index,
+        index=low.index,
     )
 
 
