@@ -6,7 +6,7 @@ group and per letter; no console errors, no request outside file://; and axe-cor
 no serious or critical accessibility violation.
 
 axe-core comes from npm (``npm install axe-core``); the tests look for ``axe.min.js`` at
-$TIERWISE_AXE, then in ./node_modules and /tmp/p16/node_modules, and skip without it.
+$TIERWISE_AXE, then in ./node_modules (``.ci/run`` installs it there), and skip without it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, TERM
+from tests.test_browser import TERM, browser  # noqa: F401 (the module's browser)
 
 pytestmark = pytest.mark.browser
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -27,23 +27,11 @@ MAX_HEIGHT = 9_000  # px at 1280 x 900: ten screens (issue 16)
 AXE_PLACES = [
     os.environ.get("TIERWISE_AXE", ""),
     str(REPO_ROOT / "node_modules/axe-core/axe.min.js"),
-    "/tmp/p16/node_modules/axe-core/axe.min.js",
 ]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium); browser tests skip")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def opened(browser):
+def opened(browser):  # noqa: F811 (the fixture imported above)
     """Open a page (JS on or off) and record console errors and every request."""
     contexts = []
 
