@@ -13,7 +13,7 @@ pandas expression it equals, and keeps its result identical to that expression.
 * Arrow hash look-ups of text ids: :func:`isin_text`, :func:`join_roster`;
 * integer-coded groups (one student x subject): :func:`group_codes`, :func:`pairs_in`;
 * sorted runs (one student x subject after another): :func:`runs`, :func:`rank_in_runs`,
-  :func:`any_in_runs`, :func:`join_runs`, :func:`sort_rank`.
+  :func:`any_in_runs`, :func:`join_runs`, :func:`join_in_groups`, :func:`sort_rank`.
 """
 
 from __future__ import annotations
@@ -225,6 +225,16 @@ def join_runs(keys: np.ndarray, values: np.ndarray, sep: str) -> np.ndarray:
     joined = pc.binary_join(lists, sep).dictionary_encode()
     texts = np.array(joined.dictionary.to_pylist() + [None], dtype=object)
     return texts[joined.indices.fill_null(-1).to_numpy()]
+
+
+def join_in_groups(frame: pd.DataFrame, keys: list[str], column: str, sep: str) -> pd.Series:
+    """``frame.groupby(keys)[column].agg(sep.join)`` for a ``frame`` sorted by ``keys``
+    (none missing): one Arrow join, not a Python call per group (a state has 700,000)."""
+    group = group_codes(*(pd.factorize(frame[key])[0] for key in keys))
+    _, start = runs(group)
+    index = pd.MultiIndex.from_frame(frame[keys].iloc[start])
+    joined = join_runs(group, frame[column].to_numpy(dtype=object), sep)
+    return pd.Series(joined, index=index, name=column)
 
 
 def group_codes(*codes: np.ndarray) -> np.ndarray:

@@ -35,6 +35,28 @@ def test_join_runs_keeps_a_missing_value_missing():
     ]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["s1", "s10", "s2"]),
+            st.sampled_from(["math", "behavior"]),
+            st.sampled_from(["a", "b b", "c; d"]),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from(["str", object]),
+)
+def test_join_in_groups_is_groupby_agg_join(rows, dtype):
+    # (the domain focus's "computation + concepts" and "At risk: ...; ..." texts)
+    frame = pd.DataFrame(rows, columns=["student_id", "subject", "text"]).astype({"text": dtype})
+    frame = frame.sort_values(["student_id", "subject"], kind="stable")
+    expected = frame.groupby(["student_id", "subject"])["text"].agg("; ".join)
+    joined = fast.join_in_groups(frame, ["student_id", "subject"], "text", "; ")
+    pd.testing.assert_series_equal(joined, expected)
+
+
 def test_isin_ids_is_pandas_isin():
     values = pd.Series(["s1", "s2", None, "s3", "s1"], dtype="str")
     for ids in (pd.Index(["s1", "s3"]), ["s3"], pd.Index([], dtype=object)):

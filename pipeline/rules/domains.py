@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.rules.labels import DIAGNOSTIC
 
@@ -29,6 +30,8 @@ DOMAINS: dict[str, tuple[str, ...]] = {
     "behavior": ("externalizing", "internalizing"),
 }
 DOMAIN_COLUMNS = ["student_id", "subject", "measure", "skill", "score", "level", "reason"]
+# The screening columns the levels read.
+DOMAIN_INPUTS = ["student_id", "window", "date", "measure", "score", "percentile", "vendor_level"]
 
 
 def domain_levels(screenings: pd.DataFrame, config: DistrictConfig, window: str) -> pd.DataFrame:
@@ -50,12 +53,12 @@ def domain_levels(screenings: pd.DataFrame, config: DistrictConfig, window: str)
     percentile = pd.to_numeric(_column(rows, "percentile"), errors="coerce").astype(float)
     # One lookup of "measure|label" for every label a measure's level_tiers knows.
     known = {f"{n}|{v}": t for n, m in domain.items() for v, t in m.level_tiers.items()}
-    by_label = (measure + "|" + label).map(known).astype("Float64")
+    by_label = fast.map_distinct(measure + "|" + label, known, "Float64")
     by_bands, cut = _level_from_bands(measure, score, domain)
     level = by_label.fillna(by_bands)
     level = level.fillna(_level_from_percentile(measure, percentile, domain, config))
-    name = measure.map(config.measure_name)
-    unit = measure.map({n: m.short_unit or m.unit for n, m in domain.items()})
+    name = fast.map_distinct(measure, {n: config.measure_name(n) for n in domain}, "str")
+    unit = fast.map_distinct(measure, {n: m.short_unit or m.unit for n, m in domain.items()}, "str")
     # Why: the vendor's label, else the cut the score is under, else the percentile.
     detail = ("percentile " + percentile.map("{:g}".format)).where(percentile.notna(), "")
     detail = cut.where(by_bands.notna(), detail).where(by_label.isna(), label)
@@ -64,9 +67,9 @@ def domain_levels(screenings: pd.DataFrame, config: DistrictConfig, window: str)
     return pd.DataFrame(
         {
             "student_id": rows["student_id"].astype(str),
-            "subject": measure.map({n: m.subject for n, m in domain.items()}),
+            "subject": fast.map_distinct(measure, {n: m.subject for n, m in domain.items()}, "str"),
             "measure": measure,
-            "skill": measure.map({n: m.skill for n, m in domain.items()}),
+            "skill": fast.map_distinct(measure, {n: m.skill for n, m in domain.items()}, "str"),
             "score": score,
             "level": level,
             "reason": reason.fillna(name),
@@ -84,9 +87,9 @@ def _level_from_bands(
     """Level by the measure's ``score_bands`` (missing without bands or score), and the
     cut that placed it ("under 13"; "" at level 1)."""
     bands = {n: m.score_bands for n, m in domain.items() if m.score_bands is not None}
-    tier3 = measure.map({n: b.tier3 for n, b in bands.items()}).astype(float)
-    tier2 = measure.map({n: b.tier2 for n, b in bands.items()}).astype(float)
-    low = measure.map({n: b.risk for n, b in bands.items()}).eq("low")
+    tier3 = fast.map_distinct(measure, {n: b.tier3 for n, b in bands.items()})
+    tier2 = fast.map_distinct(measure, {n: b.tier2 for n, b in bands.items()})
+    low = fast.map_distinct(measure, {n: b.risk for n, b in bands.items()}, "str").eq("low")
     level = np.select(
         [
             low & (score < tier3),
@@ -111,8 +114,8 @@ def _level_from_percentile(
 ) -> pd.Series:
     """Level by the national percentile in the measure's percentile bands."""
     cuts = {n: config.percentile_bands[m.percentile_preset] for n, m in domain.items()}
-    tier3 = measure.map({n: c[0] for n, c in cuts.items()}).astype(float)
-    tier2 = measure.map({n: c[1] for n, c in cuts.items()}).astype(float)
+    tier3 = fast.map_distinct(measure, {n: c[0] for n, c in cuts.items()})
+    tier2 = fast.map_distinct(measure, {n: c[1] for n, c in cuts.items()})
     level = np.select([percentile < tier3, percentile < tier2], [3.0, 2.0], 1.0)
     return pd.Series(level, index=measure.index, dtype="Float64").where(percentile.notna())
 
@@ -140,7 +143,7 @@ def domain_focus(levels: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     best = per_skill.groupby(keys)[["max", "mean"]].transform("max")
     chosen = per_skill[per_skill["max"].eq(best["max"]) & per_skill["mean"].eq(best["mean"])]
     chosen = chosen.sort_values([*keys, "rank"])
-    domains = chosen.groupby(keys)["skill"].agg(" + ".join)
+    domains = fast.join_in_groups(chosen, keys, "skill", " + ")
     rows = scored.merge(chosen[[*keys, "skill", "max"]], on=[*keys, "skill"])
     rows = rows[rows["level"] == rows["max"]].assign(
         order=lambda d: d["measure"].map({n: k for k, n in enumerate(order)})
@@ -148,7 +151,7 @@ def domain_focus(levels: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     first = rows.sort_values([*keys, "score", "order"]).drop_duplicates(keys).set_index(keys)
     risky = scored[scored["level"] >= 2].assign(rank=lambda d: d["skill"].map(rank))
     risky = risky.sort_values([*keys, "level", "rank"], ascending=[True, True, False, True])
-    reasons = risky.groupby(keys)["reason"].agg("; ".join)
+    reasons = fast.join_in_groups(risky, keys, "reason", "; ")
     return pd.DataFrame(
         {
             "domains": domains,
@@ -174,24 +177,28 @@ def with_domain_focus(
     )
     if found.empty:
         return tiers
-    keys = pd.MultiIndex.from_arrays([tiers["student_id"].astype(str), tiers["subject"]])
+    # Only a Tier 2 or 3 row of a subject with domains can take a domain focus.
+    at = np.flatnonzero(tiers["tier"].fillna(1).ge(2) & tiers["subject"].isin(list(DOMAINS)))
+    keys = pd.MultiIndex.from_arrays(
+        [tiers["student_id"].iloc[at].astype(str), tiers["subject"].iloc[at]]
+    )
     hit = found.set_index(["student_id", "subject"]).reindex(keys)
-    needs = tiers["tier"].fillna(1).ge(2).to_numpy() & hit["domains"].notna().to_numpy()
-    if not needs.any():
+    has = hit["domains"].notna().to_numpy()
+    if not has.any():
         return tiers
+    at, hit = at[has], hit[has]
     out = tiers.copy()
-    at = np.flatnonzero(needs)
-    old = out["focus"].astype("string").to_numpy(dtype=object, na_value=None)[at]
+    old = out["focus"].iloc[at].astype("string").to_numpy(dtype=object, na_value=None)
     unknown = np.array([f is None or f == DIAGNOSTIC for f in old], dtype=bool)
-    focus = _merged(old, hit["domains"].to_numpy(dtype=object)[at], unknown)
-    reason = hit["reason"].to_numpy(dtype=object)[at]
-    before = out["focus_reason"].astype("string").to_numpy(dtype=object, na_value="")[at]
+    focus = _merged(old, hit["domains"].to_numpy(dtype=object), unknown)
+    reason = hit["reason"].to_numpy(dtype=object)
+    before = out["focus_reason"].iloc[at].astype("string").to_numpy(dtype=object, na_value="")
     column = out.columns.get_loc
     out.iloc[at, column("focus")] = focus
     out.iloc[at, column("focus_reason")] = np.where(unknown, reason, before + "; " + reason)
     replace = at[unknown]
-    out.iloc[replace, column("focus_measure")] = hit["measure"].to_numpy(dtype=object)[replace]
-    out.iloc[replace, column("focus_score")] = hit["score"].to_numpy(dtype=float)[replace]
+    out.iloc[replace, column("focus_measure")] = hit["measure"].to_numpy(dtype=object)[unknown]
+    out.iloc[replace, column("focus_score")] = hit["score"].to_numpy(dtype=float)[unknown]
     return out
 
 
@@ -200,13 +207,16 @@ def _of_students_needing_support(
 ) -> pd.DataFrame:
     """The domain scores of each student x subject in Tier 2 or 3 (a subject with domains):
     only their focus reads domain scores (a state's district has millions of the others)."""
-    domain = [n for n, m in config.measures.items() if m.role == "domain"]
-    screenings = screenings[screenings["measure"].isin(domain)]
-    subject = screenings["measure"].map({n: config.measures[n].subject for n in domain})
+    subject_of = {n: m.subject for n, m in config.measures.items() if m.role == "domain"}
+    wanted = [c for c in DOMAIN_INPUTS if c in screenings]
+    rows = screenings.loc[screenings["measure"].isin(list(subject_of)), wanted]
+    subject = fast.map_distinct(rows["measure"], subject_of, "str")
     need = tiers[tiers["tier"].fillna(1).ge(2) & tiers["subject"].isin(list(DOMAINS))]
-    pairs = pd.MultiIndex.from_arrays([need["student_id"].astype(str), need["subject"]])
-    mine = pd.MultiIndex.from_arrays([screenings["student_id"].astype(str), subject])
-    return screenings[mine.isin(pairs)]
+    keep = np.zeros(len(rows), dtype=bool)
+    for name, ids in need.groupby("subject")["student_id"]:
+        mine = subject.eq(name).to_numpy()
+        keep[mine] = fast.isin_text(rows["student_id"][mine], ids)
+    return rows[keep]
 
 
 def _merged(old: np.ndarray, domains: np.ndarray, unknown: np.ndarray) -> np.ndarray:
