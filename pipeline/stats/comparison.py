@@ -242,13 +242,13 @@ def regression_effect(
     numbers, in a fraction of the time with hundreds of schools). Returns None when the
     fit has too few degrees of freedom left or served is not identified apart from the
     school."""
-    kept = _comparable_levels(treated, control, within)
+    columns = ["school_id", *_FIT_COLUMNS, *within]
+    both = {k: np.r_[treated[k].to_numpy(), control[k].to_numpy()] for k in columns}
+    served = np.r_[np.ones(len(treated)), np.zeros(len(control))]
+    kept = _comparable_levels(both, served, within)
     if kept is None:
         return None
-    t, c = kept
-    served = np.r_[np.ones(len(t)), np.zeros(len(c))]
-    both = {k: np.r_[t[k].to_numpy(), c[k].to_numpy()] for k in ["school_id", *_FIT_COLUMNS]}
-    both.update({k: np.r_[t[k].to_numpy(), c[k].to_numpy()] for k in within})
+    both, served = {k: v[kept] for k, v in both.items()}, served[kept]
     schools = pd.factorize(both["school_id"])[0]
     n_schools = int(schools.max()) + 1
     clustered = by_school and n_schools >= max(min_clusters, 2)
@@ -259,7 +259,9 @@ def regression_effect(
         n_params = design.shape[1]
     if len(served) - n_params < MIN_RESIDUAL_DF or design is None:
         return None
-    out = {"n_compared": len(t), "n_comparison": len(c), "n_schools": n_schools}
+    n_compared = int(served.sum())
+    out = {"n_compared": n_compared, "n_comparison": len(served) - n_compared}
+    out["n_schools"] = n_schools
     fit = _served_coefficient(both, design, schools, clustered, n_params)
     if fit is None:
         return None
@@ -354,21 +356,22 @@ _FIT_COLUMNS = ["pre", "fall_sd", "change", "change_sd"]
 
 
 def _comparable_levels(
-    treated: pd.DataFrame, control: pd.DataFrame, within: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """Both sides restricted to the fall levels with at least two students on each."""
+    both: dict[str, np.ndarray], served: np.ndarray, within: list[str]
+) -> np.ndarray | None:
+    """Which students are in a fall level (``within``) with at least two students on each
+    side (served and not); None when no level has. Counted with numpy: a state's
+    districts have twelve thousand school x grade cells, each a few hundred students."""
     if not within:
-        ok = len(treated) >= 2 and len(control) >= 2
-        return (treated, control) if ok else None
-    nt = treated.groupby(within, observed=True).size()
-    nc = control.groupby(within, observed=True).size()
-    levels = nt.index[(nt >= 2)].intersection(nc.index[nc >= 2])
-    if levels.empty:
-        return None
-    keep = lambda f: f[pd.MultiIndex.from_frame(f[within]).isin(levels)]  # noqa: E731
-    if len(within) == 1:
-        keep = lambda f: f[f[within[0]].isin(levels)]  # noqa: E731
-    return keep(treated), keep(control)
+        ok = served.sum() >= 2 and (served == 0).sum() >= 2
+        return np.ones(len(served), dtype=bool) if ok else None
+    codes = [pd.factorize(both[column])[0] for column in within]
+    level = codes[0] if len(codes) == 1 else fast.group_codes(*codes)
+    known = np.all([code >= 0 for code in codes], axis=0)  # a missing level is no level
+    size = int(level.max(initial=0)) + 1
+    on_side = [np.bincount(level[known & (served == side)], minlength=size) for side in (1, 0)]
+    comparable = (on_side[0] >= 2) & (on_side[1] >= 2)
+    kept = known & comparable[np.where(known, level, 0)]
+    return kept if kept.any() else None
 
 
 def _design(
