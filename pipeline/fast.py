@@ -9,7 +9,8 @@ pandas expression it equals, and keeps its result identical to that expression.
   :func:`map_distinct`, :func:`distinct_rows`, :func:`number_text`, :func:`as_string`,
   :func:`concat_once`;
 * text as dictionary-encoded (categorical) columns: :func:`categorical_text`,
-  :func:`constant_text`, :func:`fill_text`, :func:`categorical_as_str`;
+  :func:`constant_text`, :func:`fill_text`, :func:`categorical_as_str`,
+  :func:`categorical_columns_as_str`;
 * Arrow hash look-ups of text ids: :func:`isin_text`, :func:`join_roster`;
 * integer-coded groups (one student x subject): :func:`group_codes`, :func:`pairs_in`;
 * sorted runs (one student x subject after another): :func:`runs`, :func:`rank_in_runs`,
@@ -114,14 +115,21 @@ def categorical_as_str(series: pd.Series, rows: np.ndarray | None = None) -> pd.
     if not isinstance(series.dtype, pd.CategoricalDtype):
         values = series.array if rows is None else series.array.take(rows)
         return pd.Series(values, index=series.index if rows is None else None).astype("str")
-    import pyarrow as pa
-
     codes = series.cat.codes.to_numpy()
     if rows is not None:
         codes = codes[rows]
-    categories = pa.array(np.asarray(series.cat.categories, dtype=object), type=pa.large_string())
-    text = categories.take(pa.array(codes, mask=codes < 0))
+    # Arrow text categories are taken as they are (no Python string per category).
+    text = _arrow_text(series.cat.categories).take(pa.array(codes, mask=codes < 0))
     return pd.Series(pd.array(text, dtype="str"), index=series.index if rows is None else None)
+
+
+def categorical_columns_as_str(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its categorical columns as ``str``
+    (``frame.astype({c: "str" for c in categorical})``), each by :func:`categorical_as_str`."""
+    text = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    if not text:
+        return frame
+    return frame.assign(**{c: categorical_as_str(frame[c]) for c in text})
 
 
 def _arrow_text(text) -> pa.Array:

@@ -65,6 +65,19 @@ def test_isin_ids_is_pandas_isin():
         assert (fast.isin_text(values.astype(object), ids) == expected).all()
 
 
+@pytest.mark.parametrize("categories", ["str", object])
+def test_categorical_as_str_is_astype_str(categories):
+    values = pd.Series(["b", None, "a", "b", "é"], index=[5, 6, 7, 8, 9], dtype="category")
+    values = values.cat.set_categories(pd.Index(["b", "a", "é", "unused"], dtype=categories))
+    pd.testing.assert_series_equal(fast.categorical_as_str(values), values.astype("str"))
+    rows = np.array([3, 1, 0])
+    expected = values.take(rows).reset_index(drop=True).astype("str")
+    pd.testing.assert_series_equal(fast.categorical_as_str(values, rows), expected)
+    frame = pd.DataFrame({"code": values, "text": values.astype("str"), "n": range(5)})
+    expected = frame.astype({"code": "str"})
+    pd.testing.assert_frame_equal(fast.categorical_columns_as_str(frame), expected)
+
+
 def test_as_string_in_a_given_order_is_take_then_astype():
     order = np.array([2, 0, 3, 1])
     for values in (

@@ -534,6 +534,20 @@ def test_releasing_the_mapped_records_changes_no_result(tmp_path, config):
     assert all(m.records.empty for m in mapped if m.profile.table != "students")
 
 
+def test_encoded_text_tables_are_the_text_tables_as_categoricals(tmp_path, config):
+    raw = tmp_path / "raw"
+    write_district(SynthSpec(schools=2, students_per_grade=15, seed=4, defect_rate=0.05), raw)
+    text = quality.run_quality(read_inputs(raw, config, PROFILES), config)
+    encoded = quality.run_quality(read_inputs(raw, config, PROFILES), config, encoded_text=True)
+    pd.testing.assert_frame_equal(encoded.ledger, text.ledger)
+    pd.testing.assert_frame_equal(encoded.quarantine, text.quarantine)
+    for table, frame in text.tables.items():
+        kept = encoded.tables[table]
+        categorical = [c for c in kept if isinstance(kept[c].dtype, pd.CategoricalDtype)]
+        assert categorical
+        pd.testing.assert_frame_equal(kept.astype(dict.fromkeys(categorical, "str")), frame)
+
+
 def test_python_values_are_the_values_to_dict_gives():
     frame = pd.DataFrame(
         {

@@ -275,15 +275,22 @@ def drop_check_columns(table: str, frame: pd.DataFrame) -> None:
         del frame[column]
 
 
-def canonical_table(table: str, frame: pd.DataFrame, accepted: np.ndarray | None) -> pd.DataFrame:
+def canonical_table(
+    table: str, frame: pd.DataFrame, accepted: np.ndarray | None, encoded_text: bool = False
+) -> pd.DataFrame:
     """The accepted rows of the canonical columns, typed; column by column (two at a time:
     Arrow's and numpy's takes release the GIL), so no copy of the whole check frame is
-    made on the way, and no row index is taken along."""
+    made on the way, and no row index is taken along. With ``encoded_text``, a text
+    column read as a categorical stays one (a few bytes a row, whatever the text)."""
     rows = None if accepted is None or accepted.all() else np.flatnonzero(accepted)
     columns = [*CANONICAL[table].columns, *LINEAGE]
 
     def typed(column: str) -> pd.Series:
         dtype = "int64" if column == "source_row" else column_dtype(table, column)
+        encoded = isinstance(frame[column].dtype, pd.CategoricalDtype)
+        if dtype == "str" and encoded and encoded_text:
+            values = frame[column].array
+            return pd.Series(values if rows is None else values.take(rows))
         if dtype == "str":
             return fast.categorical_as_str(frame[column], rows)
         values = frame[column].array

@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import fast
 from pipeline.config import WINDOW_ORDER
 from pipeline.errors import InputError
+
+# pyarrow's default row group length: a table written a group at a time is laid out in
+# its file as DataFrame.to_parquet lays it out.
+ROW_GROUP = 1024 * 1024
 
 
 def term_dir(processed: Path | str, school_year: str, window: str) -> Path:
@@ -18,6 +23,33 @@ def write_table(frame: pd.DataFrame, processed: Path | str, year: str, window: s
     path = term_dir(processed, year, window) / f"{name}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
+    return path
+
+
+def write_canonical(
+    frame: pd.DataFrame, processed: Path | str, year: str, window: str, name: str
+) -> Path:
+    """A canonical table whose text columns may be categorical (ingest keeps them so):
+    the file :func:`write_table` writes of the frame with those columns as ``str``, the
+    text decoded a row group at a time (a state's screenings hold gigabytes of it)."""
+    text = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    if not text or len(frame) <= ROW_GROUP:
+        return write_table(fast.categorical_columns_as_str(frame), processed, year, window, name)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = term_dir(processed, year, window) / f"{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    try:
+        for start in range(0, len(frame), ROW_GROUP):
+            part = fast.categorical_columns_as_str(frame.iloc[start : start + ROW_GROUP])
+            group = pa.Table.from_pandas(part, preserve_index=False)
+            writer = writer or pq.ParquetWriter(path, group.schema, compression="snappy")
+            writer.write_table(group)
+    finally:
+        if writer is not None:
+            writer.close()
     return path
 
 
