@@ -228,8 +228,12 @@ def check_frame(
         known = np.r_[fast.isin_text(pd.Index(uniques, dtype="str"), roster_ids), False]
         frame["in_roster"] = pd.Series(known[codes], index=frame.index).where(codes >= 0, None)
         like = ids_up_to_zeros(frame["student_id"], roster_ids) if not known[:-1].all() else {}
-        ids = frame["student_id"]
-        frame["roster_id_like"] = fast.map_distinct(ids, like, "str") if like else None
+        # Categorical (few ids are off the roster): a byte a row, not a pointer.
+        if like:
+            hints = [like.get(u) for u in uniques]
+            frame["roster_id_like"] = fast.categorical_text(codes, hints, frame.index)
+        else:
+            frame["roster_id_like"] = fast.constant_text(None, frame.index)
     if "score" in spec.columns and "measure" in spec.columns:
         lo = {m: s.min for m, s in config.measures.items()}
         hi = {m: s.max for m, s in config.measures.items()}

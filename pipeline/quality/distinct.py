@@ -242,9 +242,15 @@ def _nullness_codes(series: pd.Series) -> np.ndarray:
 ROWS_AT_A_TIME = 1 << 20
 
 
+def _code_dtype(size: int) -> np.dtype:
+    """The smallest signed integer dtype that holds the codes 0..size-1."""
+    return np.promote_types(np.int8, np.min_scalar_type(max(size - 1, 0)))
+
+
 def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     """A code 0..k-1 per row for the row's values in ``columns`` (missing is a value),
-    as int32."""
+    in the smallest signed integer dtype that holds them: each group's codes are held
+    while GX runs (a state's screenings: ten groups of 40 million rows)."""
     key, span = None, 1
     for column in columns:
         codes, uniques = fast.distinct_codes(frame[column])
@@ -265,9 +271,10 @@ def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
         present = np.zeros(span, dtype=bool)
         for start in range(0, len(key), ROWS_AT_A_TIME):
             present[key[start : start + ROWS_AT_A_TIME]] = True
-        return (np.cumsum(present) - 1).astype(np.int32)[key]
-    codes, _ = pd.factorize(key)
-    return codes.astype(np.int32)
+        number = np.cumsum(present) - 1
+        return number.astype(_code_dtype(int(number[-1]) + 1))[key]
+    codes, uniques = pd.factorize(key)
+    return codes.astype(_code_dtype(len(uniques)))
 
 
 def _any_row_of(codes: np.ndarray, size: int) -> np.ndarray:

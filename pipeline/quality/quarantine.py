@@ -281,19 +281,24 @@ def canonical_table(
     """The accepted rows of the canonical columns, typed; column by column (two at a time:
     Arrow's and numpy's takes release the GIL), so no copy of the whole check frame is
     made on the way, and no row index is taken along. With ``encoded_text``, a text
-    column read as a categorical stays one (a few bytes a row, whatever the text)."""
+    column read as a categorical stays one (a few bytes a row, whatever the text).
+
+    The columns are taken out of ``frame`` (which is left empty): each column of the check
+    frame is freed once its typed copy is made, not when the whole table is built."""
     rows = None if accepted is None or accepted.all() else np.flatnonzero(accepted)
     columns = [*CANONICAL[table].columns, *LINEAGE]
+    checked = {column: frame.pop(column) for column in columns}
 
     def typed(column: str) -> pd.Series:
+        source = checked.pop(column)
         dtype = "int64" if column == "source_row" else column_dtype(table, column)
-        encoded = isinstance(frame[column].dtype, pd.CategoricalDtype)
+        encoded = isinstance(source.dtype, pd.CategoricalDtype)
         if dtype == "str" and encoded and encoded_text:
-            values = frame[column].array
+            values = source.array
             return pd.Series(values if rows is None else values.take(rows))
         if dtype == "str":
-            return fast.categorical_as_str(frame[column], rows)
-        values = frame[column].array
+            return fast.categorical_as_str(source, rows)
+        values = source.array
         return pd.Series(values if rows is None else values.take(rows)).astype(dtype)
 
     with ThreadPoolExecutor(max_workers=2) as pool:

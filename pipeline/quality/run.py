@@ -140,8 +140,14 @@ def _roster_candidates(
     return frame, skipped
 
 
-def _records_of(mapped: list[MappedFile], table: str) -> pd.DataFrame:
+def _records_of(mapped: list[MappedFile], table: str, release: bool = False) -> pd.DataFrame:
+    """The records of every file of ``table``, in one frame; with ``release``, each file's
+    records are then dropped from ``mapped`` (the frame is all that holds them)."""
     frames = [m.records for m in mapped if m.profile.table == table and not m.records.empty]
+    if release:
+        for m in mapped:
+            if m.profile.table == table:
+                m.records = m.records.iloc[:0].copy()  # a slice would keep the data
     if not frames:
         spec = CANONICAL[table]
         empty = {c: pd.Series([], dtype=column_dtype(table, c)) for c in spec.columns}
@@ -265,11 +271,7 @@ def run_quality(
     run.check("students", lambda: roster, None)
     roster_ids = pd.Index(run.tables["students"]["student_id"].unique(), dtype="str")
     for table in ("screenings", "interventions", "progress"):
-        run.check(table, lambda table=table: _records_of(mapped, table), roster_ids)
-        if release:
-            for m in mapped:
-                if m.profile.table == table:
-                    m.records = m.records.iloc[:0].copy()  # a slice would keep the data
+        run.check(table, lambda table=table: _records_of(mapped, table, release), roster_ids)
 
     quarantine = run.quarantine()
     ledger = build_ledger(mapped, roster, derived_skips, quarantine, run.tables, record_counts)
