@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline import fast
 from pipeline.config import WINDOW_ORDER
@@ -35,21 +38,23 @@ def write_canonical(
     text = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
     if not text or len(frame) <= ROW_GROUP:
         return write_table(fast.categorical_columns_as_str(frame), processed, year, window, name)
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    def group(start: int) -> pa.Table:
+        part = fast.categorical_columns_as_str(frame.iloc[start : start + ROW_GROUP])
+        return pa.Table.from_pandas(part, preserve_index=False)
 
     path = term_dir(processed, year, window) / f"{name}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    try:
-        for start in range(0, len(frame), ROW_GROUP):
-            part = fast.categorical_columns_as_str(frame.iloc[start : start + ROW_GROUP])
-            group = pa.Table.from_pandas(part, preserve_index=False)
-            writer = writer or pq.ParquetWriter(path, group.schema, compression="snappy")
-            writer.write_table(group)
-    finally:
-        if writer is not None:
-            writer.close()
+    starts = range(0, len(frame), ROW_GROUP)
+    # The next group's text is decoded while this one is written (Arrow releases the GIL).
+    with ThreadPoolExecutor(1, thread_name_prefix="decode") as ahead:
+        following = ahead.submit(group, 0)
+        with pq.ParquetWriter(path, following.result().schema, compression="snappy") as writer:
+            for start in starts:
+                current = following.result()
+                if start + ROW_GROUP < len(frame):
+                    following = ahead.submit(group, start + ROW_GROUP)
+                writer.write_table(current)
     return path
 
 
