@@ -243,29 +243,31 @@ ROWS_AT_A_TIME = 1 << 20
 
 
 def _code_dtype(size: int) -> np.dtype:
-    """The smallest signed integer dtype that holds the codes 0..size-1."""
-    return np.promote_types(np.int8, np.min_scalar_type(max(size - 1, 0)))
+    """The smallest signed integer dtype that holds the codes 0..size-1 (int64 beyond)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if size - 1 <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
 
 
 def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     """A code 0..k-1 per row for the row's values in ``columns`` (missing is a value),
     in the smallest signed integer dtype that holds them: each group's codes are held
     while GX runs (a state's screenings: ten groups of 40 million rows)."""
-    key, span = None, 1
+    parts, span = [], 1
     for column in columns:
         codes, uniques = fast.distinct_codes(frame[column])
         width = len(uniques) + 1
         # Missing (-1) becomes a code of its own, in the smallest dtype that holds it.
-        part = codes.astype(np.promote_types(codes.dtype, np.min_scalar_type(len(uniques))))
+        part = codes.astype(_code_dtype(width))
         part[codes < 0] = len(uniques)
-        if key is None:
-            key = part
-        else:
-            if key.dtype != np.int64:
-                key = key.astype(np.int64)
-            key *= width
-            key += part
+        parts.append((part, width))
         span *= width
+    # key = (part0 * width1 + part1) * width2 + ..., in a dtype that holds every key.
+    key = parts[0][0].astype(_code_dtype(span))
+    for part, width in parts[1:]:
+        key *= width
+        key += part
     if span <= 4 * len(frame) + 1024:
         # Few possible keys: number the ones present in key order (no hashing).
         present = np.zeros(span, dtype=bool)
