@@ -78,6 +78,23 @@ def test_categorical_as_str_is_astype_str(categories):
     pd.testing.assert_frame_equal(fast.categorical_columns_as_str(frame), expected)
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_dictionary_encode_in_runs_is_arrows_dictionary_encode(parts):
+    import pyarrow as pa
+
+    chunks = [["b", None, "a"], ["c", "a"], [], [None, "d", "b"], ["e", "c", "f", "a"]]
+    column = pa.chunked_array([pa.array(c, pa.string()) for c in chunks])
+    expected = column.dictionary_encode()
+    got = fast.dictionary_encode(column, parts)
+    assert got.type == expected.type
+    assert [len(c) for c in got.chunks] == [len(c) for c in expected.chunks]
+    for chunk in got.chunks:  # one dictionary, in order of first appearance
+        assert chunk.dictionary.equals(expected.chunks[0].dictionary)
+    assert pa.chunked_array(got).to_pylist() == column.to_pylist()
+    indices = pa.concat_arrays([c.indices for c in got.chunks])
+    assert indices.equals(pa.concat_arrays([c.indices for c in expected.chunks]))
+
+
 def test_as_string_in_a_given_order_is_take_then_astype():
     order = np.array([2, 0, 3, 1])
     for values in (
