@@ -65,6 +65,36 @@ def test_isin_ids_is_pandas_isin():
         assert (fast.isin_text(values.astype(object), ids) == expected).all()
 
 
+@pytest.mark.parametrize("categories", ["str", object])
+def test_categorical_as_str_is_astype_str(categories):
+    values = pd.Series(["b", None, "a", "b", "é"], index=[5, 6, 7, 8, 9], dtype="category")
+    values = values.cat.set_categories(pd.Index(["b", "a", "é", "unused"], dtype=categories))
+    pd.testing.assert_series_equal(fast.categorical_as_str(values), values.astype("str"))
+    rows = np.array([3, 1, 0])
+    expected = values.take(rows).reset_index(drop=True).astype("str")
+    pd.testing.assert_series_equal(fast.categorical_as_str(values, rows), expected)
+    frame = pd.DataFrame({"code": values, "text": values.astype("str"), "n": range(5)})
+    expected = frame.astype({"code": "str"})
+    pd.testing.assert_frame_equal(fast.categorical_columns_as_str(frame), expected)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_dictionary_encode_in_runs_is_arrows_dictionary_encode(parts):
+    import pyarrow as pa
+
+    chunks = [["b", None, "a"], ["c", "a"], [], [None, "d", "b"], ["e", "c", "f", "a"]]
+    column = pa.chunked_array([pa.array(c, pa.string()) for c in chunks])
+    expected = column.dictionary_encode()
+    got = fast.dictionary_encode(column, parts)
+    assert got.type == expected.type
+    assert [len(c) for c in got.chunks] == [len(c) for c in expected.chunks]
+    for chunk in got.chunks:  # one dictionary, in order of first appearance
+        assert chunk.dictionary.equals(expected.chunks[0].dictionary)
+    assert pa.chunked_array(got).to_pylist() == column.to_pylist()
+    indices = pa.concat_arrays([c.indices for c in got.chunks])
+    assert indices.equals(pa.concat_arrays([c.indices for c in expected.chunks]))
+
+
 def test_as_string_in_a_given_order_is_take_then_astype():
     order = np.array([2, 0, 3, 1])
     for values in (

@@ -618,3 +618,31 @@ def test_dictionary_chunks_become_one_categorical_of_text():
         None,
         "b",
     ]
+
+
+@pytest.mark.parametrize("rows", [0, 2, 7])
+def test_a_table_with_categorical_text_is_written_as_its_text_frame_is(tmp_path, monkeypatch, rows):
+    """``store.write_canonical`` decodes the text a row group at a time (three rows here):
+    the file is the one ``to_parquet`` writes of the frame with its text as ``str``."""
+    from pipeline.stages import store
+
+    monkeypatch.setattr(store, "ROW_GROUP", 3)
+    ids = pd.Series(["0007", None, "0002", "0007", "0010", "0002", "0003"][:rows], dtype="category")
+    frame = pd.DataFrame(
+        {
+            "student_id": ids,
+            "window": pd.Series(["fall"] * rows, dtype="category"),
+            "measure": pd.Series(
+                ["orf", "maze", None, "orf", "orf", "maze", "orf"][:rows], dtype="str"
+            ),
+            "date": pd.Series(pd.to_datetime(["2025-09-15"] * rows), dtype="datetime64[s]"),
+            "score": pd.array([40.0, None, 12.5, 0.0, -0.0, 3.0, 7.0][:rows], dtype="Float64"),
+            "source_row": np.arange(2, rows + 2, dtype="int64"),
+        }
+    )
+    got = store.write_canonical(frame, tmp_path, "2025-2026", "fall", "screenings")
+    expected = tmp_path / "expected.parquet"
+    text = frame.astype({"student_id": "str", "window": "str"})
+    text.to_parquet(expected, index=False, row_group_size=3)
+    assert got.read_bytes() == expected.read_bytes()
+    pd.testing.assert_frame_equal(pd.read_parquet(got), pd.read_parquet(expected))

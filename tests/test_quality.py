@@ -508,6 +508,30 @@ def test_distinct_values_of_a_nullness_column_are_present_and_missing():
     assert (values.codes["student_id"] == ids.isna().to_numpy()).all()
 
 
+@pytest.mark.parametrize("distinct_ids", [5, 300, 5000])
+def test_tuple_codes_number_the_groupby_groups_in_the_smallest_dtype(distinct_ids):
+    """Rows share a code exactly when they share a tuple (missing is a value): the codes
+    are ``groupby(dropna=False).ngroup()`` relabelled, 0..k-1, in the smallest dtype."""
+    rng = np.random.default_rng(distinct_ids)
+    n = 3000
+    frame = pd.DataFrame(
+        {
+            "id": pd.Series(rng.integers(0, distinct_ids, n).astype(str), dtype="category"),
+            "score": pd.array(rng.integers(0, 40, n) / 2, dtype="Float64"),
+            "date": pd.Series(rng.integers(0, 9, n) * 86400, dtype="datetime64[s]"),
+        }
+    )
+    frame.loc[rng.random(n) < 0.1, "score"] = None
+    frame.loc[rng.random(n) < 0.1, "id"] = None
+    for columns in (("score",), ("id", "score"), ("date", "id", "score")):
+        codes = distinct._tuple_codes(frame, columns)
+        groups = frame.groupby(list(columns), dropna=False, sort=False).ngroup().to_numpy()
+        pairs = set(zip(codes.tolist(), groups.tolist(), strict=True))
+        assert len(pairs) == len(set(groups)) == codes.max() + 1  # a bijection, 0..k-1
+        smallest = next(t for t in (np.int8, np.int16, np.int32) if codes.max() <= np.iinfo(t).max)
+        assert codes.dtype == smallest
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_packed_sort_orders_as_the_three_key_lexsort(seed):
     rng = np.random.default_rng(seed)
@@ -532,6 +556,20 @@ def test_releasing_the_mapped_records_changes_no_result(tmp_path, config):
     for table, frame in kept.tables.items():
         pd.testing.assert_frame_equal(released.tables[table], frame)
     assert all(m.records.empty for m in mapped if m.profile.table != "students")
+
+
+def test_encoded_text_tables_are_the_text_tables_as_categoricals(tmp_path, config):
+    raw = tmp_path / "raw"
+    write_district(SynthSpec(schools=2, students_per_grade=15, seed=4, defect_rate=0.05), raw)
+    text = quality.run_quality(read_inputs(raw, config, PROFILES), config)
+    encoded = quality.run_quality(read_inputs(raw, config, PROFILES), config, encoded_text=True)
+    pd.testing.assert_frame_equal(encoded.ledger, text.ledger)
+    pd.testing.assert_frame_equal(encoded.quarantine, text.quarantine)
+    for table, frame in text.tables.items():
+        kept = encoded.tables[table]
+        categorical = [c for c in kept if isinstance(kept[c].dtype, pd.CategoricalDtype)]
+        assert categorical
+        pd.testing.assert_frame_equal(kept.astype(dict.fromkeys(categorical, "str")), frame)
 
 
 def test_python_values_are_the_values_to_dict_gives():

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from pipeline import fast
 from pipeline.errors import InputError
 from pipeline.ingest.profiles import normalise_header
 from pipeline.ingest.sniff import (
@@ -154,7 +155,7 @@ def _read_csv_fast(path: Path, header: list[str], encoding: str, head: str = "")
         if "utf8" in str(err).lower():
             raise
         table = _arrow_csv(path, header, encoding, True, plain)
-    encoded = {name: table.column(name).dictionary_encode() for name in plain}
+    encoded = {name: fast.dictionary_encode(table.column(name)) for name in plain}
     table = table.drop_columns(list(plain)).unify_dictionaries()
     columns = {name: encoded[name] if name in plain else table.column(name) for name in header}
     if any(len(c) == 0 or c.num_chunks == 0 for c in columns.values()):

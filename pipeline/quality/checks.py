@@ -106,8 +106,10 @@ def superseded_by(screenings: pd.DataFrame) -> pd.Series:
         idx = np.flatnonzero(usable)
         sort = idx[_sort_by_key_date_order(key[idx], span, date[idx], missing[idx], order[idx])]
     sorted_key = key[sort]
-    last_of_group = np.r_[sorted_key[1:] != sorted_key[:-1], True]
-    group = np.cumsum(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    change = sorted_key[1:] != sorted_key[:-1]
+    del key, sorted_key  # table-long: freed before the next one is made
+    last_of_group = np.r_[change, True]
+    group = np.cumsum(np.r_[True, change])
     group -= 1
     kept = sort[last_of_group]  # one per group, in group order
     dup = sort[~last_of_group]
@@ -142,16 +144,17 @@ def _sort_by_key_date_order(
     bits = [max(int(x - 1).bit_length(), 1) for x in (span, date_span, n)]
     if sum(bits) > 63:
         return np.lexsort((order, rel, key))
-    position = np.arange(n, dtype="int64")
-    if order_rank is not None:
-        position = np.empty(n, dtype="int64")
-        position[order_rank] = np.arange(n, dtype="int64")  # rank of each row's order
     # packed = key << (date bits + row bits) | rel << row bits | position, in place
     packed = key << (bits[1] + bits[2])
     rel <<= bits[2]
     packed |= rel
+    del rel  # table-long: freed before the positions are made
+    position = np.arange(n, dtype="int64")
+    if order_rank is not None:
+        position = np.empty(n, dtype="int64")
+        position[order_rank] = np.arange(n, dtype="int64")  # rank of each row's order
     packed |= position
-    del rel, position
+    del position
     packed.sort()
     packed &= (1 << bits[2]) - 1  # the rank
     return packed if order_rank is None else order_rank[packed]
@@ -228,8 +231,12 @@ def check_frame(
         known = np.r_[fast.isin_text(pd.Index(uniques, dtype="str"), roster_ids), False]
         frame["in_roster"] = pd.Series(known[codes], index=frame.index).where(codes >= 0, None)
         like = ids_up_to_zeros(frame["student_id"], roster_ids) if not known[:-1].all() else {}
-        ids = frame["student_id"]
-        frame["roster_id_like"] = fast.map_distinct(ids, like, "str") if like else None
+        # Categorical (few ids are off the roster): a byte a row, not a pointer.
+        if like:
+            hints = [like.get(u) for u in uniques]
+            frame["roster_id_like"] = fast.categorical_text(codes, hints, frame.index)
+        else:
+            frame["roster_id_like"] = fast.constant_text(None, frame.index)
     if "score" in spec.columns and "measure" in spec.columns:
         lo = {m: s.min for m, s in config.measures.items()}
         hi = {m: s.max for m, s in config.measures.items()}

@@ -242,32 +242,41 @@ def _nullness_codes(series: pd.Series) -> np.ndarray:
 ROWS_AT_A_TIME = 1 << 20
 
 
+def _code_dtype(size: int) -> np.dtype:
+    """The smallest signed integer dtype that holds the codes 0..size-1 (int64 beyond)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if size - 1 <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
 def _tuple_codes(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     """A code 0..k-1 per row for the row's values in ``columns`` (missing is a value),
-    as int32."""
-    key, span = None, 1
+    in the smallest signed integer dtype that holds them: each group's codes are held
+    while GX runs (a state's screenings: ten groups of 40 million rows)."""
+    parts, span = [], 1
     for column in columns:
         codes, uniques = fast.distinct_codes(frame[column])
         width = len(uniques) + 1
         # Missing (-1) becomes a code of its own, in the smallest dtype that holds it.
-        part = codes.astype(np.promote_types(codes.dtype, np.min_scalar_type(len(uniques))))
+        part = codes.astype(_code_dtype(width))
         part[codes < 0] = len(uniques)
-        if key is None:
-            key = part
-        else:
-            if key.dtype != np.int64:
-                key = key.astype(np.int64)
-            key *= width
-            key += part
+        parts.append((part, width))
         span *= width
+    # key = (part0 * width1 + part1) * width2 + ..., in a dtype that holds every key.
+    key = parts[0][0].astype(_code_dtype(span))
+    for part, width in parts[1:]:
+        key *= width
+        key += part
     if span <= 4 * len(frame) + 1024:
         # Few possible keys: number the ones present in key order (no hashing).
         present = np.zeros(span, dtype=bool)
         for start in range(0, len(key), ROWS_AT_A_TIME):
             present[key[start : start + ROWS_AT_A_TIME]] = True
-        return (np.cumsum(present) - 1).astype(np.int32)[key]
-    codes, _ = pd.factorize(key)
-    return codes.astype(np.int32)
+        number = np.cumsum(present) - 1
+        return number.astype(_code_dtype(int(number[-1]) + 1))[key]
+    codes, uniques = pd.factorize(key)
+    return codes.astype(_code_dtype(len(uniques)))
 
 
 def _any_row_of(codes: np.ndarray, size: int) -> np.ndarray:

@@ -275,18 +275,30 @@ def drop_check_columns(table: str, frame: pd.DataFrame) -> None:
         del frame[column]
 
 
-def canonical_table(table: str, frame: pd.DataFrame, accepted: np.ndarray | None) -> pd.DataFrame:
+def canonical_table(
+    table: str, frame: pd.DataFrame, accepted: np.ndarray | None, encoded_text: bool = False
+) -> pd.DataFrame:
     """The accepted rows of the canonical columns, typed; column by column (two at a time:
     Arrow's and numpy's takes release the GIL), so no copy of the whole check frame is
-    made on the way, and no row index is taken along."""
+    made on the way, and no row index is taken along. With ``encoded_text``, a text
+    column read as a categorical stays one (a few bytes a row, whatever the text).
+
+    The columns are taken out of ``frame`` (which is left empty): each column of the check
+    frame is freed once its typed copy is made, not when the whole table is built."""
     rows = None if accepted is None or accepted.all() else np.flatnonzero(accepted)
     columns = [*CANONICAL[table].columns, *LINEAGE]
+    checked = {column: frame.pop(column) for column in columns}
 
     def typed(column: str) -> pd.Series:
+        source = checked.pop(column)
         dtype = "int64" if column == "source_row" else column_dtype(table, column)
+        encoded = isinstance(source.dtype, pd.CategoricalDtype)
+        if dtype == "str" and encoded and encoded_text:
+            values = source.array
+            return pd.Series(values if rows is None else values.take(rows))
         if dtype == "str":
-            return fast.categorical_as_str(frame[column], rows)
-        values = frame[column].array
+            return fast.categorical_as_str(source, rows)
+        values = source.array
         return pd.Series(values if rows is None else values.take(rows)).astype(dtype)
 
     with ThreadPoolExecutor(max_workers=2) as pool:

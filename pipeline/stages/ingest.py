@@ -58,7 +58,8 @@ def _read_and_check(
         mapped = read_inputs(raw, config, profiles_dir, forced)
         read_seconds = time.perf_counter() - started
         gx_import.result()
-    return quality.run_quality(mapped, config, release=True), len(mapped), read_seconds
+    result = quality.run_quality(mapped, config, release=True, encoded_text=True)
+    return result, len(mapped), read_seconds
 
 
 def run_ingest(
@@ -89,7 +90,7 @@ def run_ingest(
     if sliced["screenings"].empty:
         raise InputError(raw, f"no screenings for {term.window} {term.school_year}")
     for name, frame in sliced.items():
-        store.write_table(frame, processed, term.school_year, term.window, name)
+        store.write_canonical(frame, processed, term.school_year, term.window, name)
     page = quality.write_reports(
         result,
         reports / term.school_year / term.window / "data-quality",

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from pipeline import fast
 from pipeline.config import WINDOW_ORDER
 from pipeline.errors import InputError
+
+# pyarrow's default row group length: a table written a group at a time is laid out in
+# its file as DataFrame.to_parquet lays it out.
+ROW_GROUP = 1024 * 1024
 
 
 def term_dir(processed: Path | str, school_year: str, window: str) -> Path:
@@ -18,6 +26,35 @@ def write_table(frame: pd.DataFrame, processed: Path | str, year: str, window: s
     path = term_dir(processed, year, window) / f"{name}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
+    return path
+
+
+def write_canonical(
+    frame: pd.DataFrame, processed: Path | str, year: str, window: str, name: str
+) -> Path:
+    """A canonical table whose text columns may be categorical (ingest keeps them so):
+    the file :func:`write_table` writes of the frame with those columns as ``str``, the
+    text decoded a row group at a time (a state's screenings hold gigabytes of it)."""
+    text = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    if not text or len(frame) <= ROW_GROUP:
+        return write_table(fast.categorical_columns_as_str(frame), processed, year, window, name)
+
+    def group(start: int) -> pa.Table:
+        part = fast.categorical_columns_as_str(frame.iloc[start : start + ROW_GROUP])
+        return pa.Table.from_pandas(part, preserve_index=False)
+
+    path = term_dir(processed, year, window) / f"{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    starts = range(0, len(frame), ROW_GROUP)
+    # The next group's text is decoded while this one is written (Arrow releases the GIL).
+    with ThreadPoolExecutor(1, thread_name_prefix="decode") as ahead:
+        following = ahead.submit(group, 0)
+        with pq.ParquetWriter(path, following.result().schema, compression="snappy") as writer:
+            for start in starts:
+                current = following.result()
+                if start + ROW_GROUP < len(frame):
+                    following = ahead.submit(group, start + ROW_GROUP)
+                writer.write_table(current)
     return path
 
 
