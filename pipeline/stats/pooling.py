@@ -54,11 +54,14 @@ def pool_grades(cells: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     if cells.empty:
         return pd.DataFrame(columns=[*_KEYS, "n_compared", "n_comparison", *_ALL_NAMES])
     rows = []
-    for key, group in cells.groupby(_KEYS, observed=True, sort=False):
+    # Each group's numbers as numpy arrays (a few grades each, thousands of groups).
+    numbers = {c: cells[c].to_numpy() for c in cells.columns if c not in (*_KEYS, "influence")}
+    for key, at in cells.groupby(_KEYS, observed=True, sort=False).indices.items():
+        group = {column: values[at] for column, values in numbers.items()}
         row = dict(zip(_KEYS, key, strict=True))
         row.update(n_compared=group["n_compared"].sum(), n_comparison=group["n_comparison"].sum())
         for sd_units, names in ((False, _NAMES["change"]), (True, _NAMES["change_sd"])):
-            row.update(_pooled(group, sd_units, names, level))
+            row.update(_pooled(group, cells.iloc[at], sd_units, names, level))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -69,44 +72,53 @@ def pooling_se(group: pd.DataFrame, sd_units: bool = True) -> tuple[pd.Series, b
     when both groups share one SD, ``sqrt(1/n_compared + 1/n_comparison)``, in the
     estimate's units: weights that an estimated SE from a handful of students cannot
     tilt towards the grades whose SE happens to come out small)."""
-    se = group["effect_sd_se"] if sd_units else group["se"]
-    scale = group["sd_scale"] if sd_units and "sd_scale" in group else 1.0
+    numbers = {c: group[c].to_numpy() for c in group.columns if c != "influence"}
+    se, clustered = _pooling_se(numbers, sd_units)
+    return pd.Series(se, index=group.index), clustered
+
+
+def _pooling_se(group: dict[str, np.ndarray], sd_units: bool) -> tuple[np.ndarray, bool]:
+    """:func:`pooling_se` of one group's columns as arrays."""
+    se = (group["effect_sd_se"] if sd_units else group["se"]).astype(float)
+    scale = group["sd_scale"].astype(float) if sd_units and "sd_scale" in group else 1.0
     clustered = "clustered" in group and bool(group["clustered"].all())
-    if clustered and sd_units and np.isnan(np.asarray(scale, dtype=float)).any():
+    if clustered and sd_units and np.isnan(scale).any():
         clustered = False  # no single SD per grade: pool with the formula alone
     if clustered:
-        return group["se_hc"] / scale, True
+        return group["se_hc"].astype(float) / scale, True
     sizes = np.sqrt(1.0 / group["n_compared"] + 1.0 / group["n_comparison"])
-    unit = 1.0 if sd_units else group.get("sd_scale", pd.Series(np.nan, index=group.index))
+    unit = 1.0 if sd_units else group.get("sd_scale", np.full(len(se), np.nan)).astype(float)
     fixed = (sizes * unit).astype(float)
     # Without a grade's SD (score units of mixed measures) the grade's own SE weighs it.
-    return fixed.where(fixed.notna() & (fixed > 0), se), False
+    return np.where(~np.isnan(fixed) & (fixed > 0), fixed, se), False
 
 
-def _pooled(group: pd.DataFrame, sd_units: bool, names: dict[str, str], level: float) -> dict:
-    """One program x scope x subject's pooled estimate (:func:`pool_grades`)."""
-    estimate = "effect_sd" if sd_units else "diff"
-    weight_se, clustered = pooling_se(group, sd_units)
-    own_se = group["effect_sd_se"] if sd_units else group["se"]
+def _pooled(
+    group: dict[str, np.ndarray], frame: pd.DataFrame, sd_units: bool, names: dict, level: float
+) -> dict:
+    """One program x scope x subject's pooled estimate (:func:`pool_grades`) from its
+    columns as arrays (``frame``: the same rows, for the schools' influence)."""
+    estimate = group["effect_sd" if sd_units else "diff"].astype(float)
+    weight_se, clustered = _pooling_se(group, sd_units)
+    own_se = (group["effect_sd_se"] if sd_units else group["se"]).astype(float)
     # A grade whose own SE is not finite (a leverage-1 point under HC3) carries no
     # information on its precision: it is left out of the pooled estimate.
-    ok = (weight_se > 0) & group[estimate].notna() & np.isfinite(own_se.astype(float))
+    ok = (weight_se > 0) & ~np.isnan(estimate) & np.isfinite(own_se)
     if not ok.any():
         return dict.fromkeys(names.values(), np.nan)
-    g = group[ok]
     w = 1.0 / weight_se[ok] ** 2
-    a = w / w.sum()
-    pooled = float((a * g[estimate]).sum())
+    a = w / np.nansum(w)
+    pooled = float(np.nansum(a * estimate[ok]))
     if clustered:
-        pooled_se, crit = _clustered_se(group, ok, a, sd_units, level)
+        pooled_se, crit = _clustered_se(frame, ok, a, sd_units, level)
     else:
         # Weights fixed by the group sizes: the variance of the weighted sum is
         # sum_g a_g^2 SE_g^2, with each grade's own (robust) SE.
         parts = a**2 * own_se[ok] ** 2
-        pooled_se = float(np.sqrt(parts.sum()))
+        pooled_se = float(np.sqrt(np.nansum(parts)))
         crit = stats.norm.ppf(0.5 + level / 2)
-        if "df" in g:  # Student's t, Welch-Satterthwaite: (sum v_g)^2 / sum (v_g^2 / df_g)
-            dof = float(parts.sum() ** 2 / (parts**2 / g["df"].astype(float)).sum())
+        if "df" in group:  # Student's t, Welch-Satterthwaite: (sum v_g)^2 / sum (v_g^2 / df_g)
+            dof = float(np.nansum(parts) ** 2 / np.nansum(parts**2 / group["df"][ok].astype(float)))
             crit = stats.t.ppf(0.5 + level / 2, dof)
     return {
         names["diff"]: pooled,
@@ -121,7 +133,7 @@ def _clustered_se(group, ok, a, sd_units: bool, level: float) -> tuple[float, fl
     (:func:`pool_grades`)."""
     g = group[ok]
     scale = group["sd_scale"] if sd_units and "sd_scale" in group else 1.0
-    scales = np.broadcast_to(scale, len(group))[ok.to_numpy()]
+    scales = np.broadcast_to(scale, len(group))[ok]
     scaled = [infl * share / sc for infl, share, sc in zip(g["influence"], a, scales, strict=True)]
     by_school = pd.concat(scaled).groupby(level=0).sum()
     schools = len(by_school)
