@@ -5,15 +5,16 @@ effectiveness); this module only reads its inputs from and writes its outputs to
 ``data/processed/<year>/<window>/``.
 
 How the work is shared (the whole story): the steps form a small graph on one
-standard-library ``ProcessPoolExecutor``. This process computes the term's tiers and then
-the district context while one worker computes the progress decisions and the fall tiers,
-which need no tiers, and the other the regression discontinuity, which needs only the
-canonical tables. Once tiers and decisions are written, one worker forms the groups (a
-student in a running group keeps it unless their progress decision says change) while the
-other computes effectiveness and transitions. A step reads its
-inputs from the tables written before it and is a pure function of them, so where it runs
-cannot change a table: ``workers=0`` runs every step here, one after another, and gives
-the same tables (tests/test_process.py).
+standard-library ``ProcessPoolExecutor`` of two workers. At once, the workers take the
+progress decisions and the regression discontinuity (which read only the canonical
+tables), then the fall tiers (queued third: they start when the first of those ends),
+while this process computes the term's tiers and the district context. Once the tiers
+and the decisions are written, the groups are queued (a student in a running group keeps
+it unless their progress decision says change); once the fall tiers are too,
+effectiveness and transitions. A step reads its inputs from the tables written before it
+and is a pure function of them, so where it runs cannot change a table: ``workers=0``
+runs every step here, one after another, and gives the same tables
+(tests/test_process.py).
 """
 
 from __future__ import annotations
@@ -72,18 +73,22 @@ def run_process(
     year, window = term.school_year, term.window
     written: dict[str, int] = {}
     with _executor(workers) as pool:
-        progress = pool.submit(_progress_and_fall_tiers, processed, config, term, config_dir)
+        progress = pool.submit(_progress_decisions, processed, config, term)
         rd = pool.submit(_regression_discontinuity, processed, config, term)
+        # After a fall window the reports compare with the fall tiers; in fall, the term's.
+        fall = pool.submit(_fall_tiers, processed, config, term) if window != "fall" else None
         students = store.read_table(processed, year, window, "students")
         tiers, shown = _tiers(processed, raw, config, term, students)
         _write(shown, processed, term, "screening_windows", written)
         _write(tiers, processed, term, "tiers", written)
-        if window == "fall":  # the fall tiers the reports compare with are the term's own
+        if fall is None:
             _write(tiers, processed, term, "fall_tiers", written)
         written.update(_district_context(processed, config, term, students, tiers))
         written.update(progress.result())
         # Groups read the progress decisions (who keeps a running group) and the tiers.
         groups = pool.submit(_groups, processed, raw, config, term)
+        if fall is not None:
+            written.update(fall.result())
         effectiveness = pool.submit(_effectiveness, processed, config, term)
         for step in (groups, effectiveness, rd):
             written.update(step.result())
@@ -120,21 +125,24 @@ def _tiers(processed: Path, raw: Path, config: DistrictConfig, term: Term, stude
     return tiers_with_earlier_windows(tiers, processed, term, students, config, overrides)
 
 
-def _progress_and_fall_tiers(
-    processed: Path, config: DistrictConfig, term: Term, config_dir: Path | str | None
-) -> dict[str, int]:
-    """The progress decisions (``progress_decisions``) and, after a fall window, the fall
-    tiers the reports compare with (``fall_tiers``)."""
-    year, window = term.school_year, term.window
+def _progress_decisions(processed: Path, config: DistrictConfig, term: Term) -> dict[str, int]:
+    """The progress decisions and their history (``progress_decisions``,
+    ``progress_history``)."""
     written: dict[str, int] = {}
     students = _read_roster(processed, term)
-    interventions = store.read_table(processed, year, window, "interventions")
+    interventions = store.read_table(processed, term.school_year, term.window, "interventions")
     decisions, history = _progress(processed, config, term, students, interventions)
     _write(decisions, processed, term, "progress_decisions", written)
     _write(history, processed, term, "progress_history", written)
-    if window != "fall":
-        fall = assign_tiers(_read_screenings(processed, term, ["fall"]), students, config, "fall")
-        _write(fall, processed, term, "fall_tiers", written)
+    return written
+
+
+def _fall_tiers(processed: Path, config: DistrictConfig, term: Term) -> dict[str, int]:
+    """The fall tiers the reports compare with (``fall_tiers``), after a later window."""
+    screenings = _read_screenings(processed, term, ["fall"])
+    fall = assign_tiers(screenings, _read_roster(processed, term), config, "fall")
+    written: dict[str, int] = {}
+    _write(fall, processed, term, "fall_tiers", written)
     return written
 
 
