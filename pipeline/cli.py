@@ -129,7 +129,7 @@ def cmd_process(args, config: DistrictConfig, term: Term | None = None) -> Term:
     from pipeline.stages.process import run_process
 
     term = term or _processed_term(args)
-    written = run_process(args.processed, args.raw, config, term, config_dir=args.config)
+    written = run_process(args.processed, args.raw, config, term)
     counts = ", ".join(f"{n} {name}" for name, n in written.items())
     _say(f"processed {term.window} {term.school_year}: {counts}")
     return term

@@ -62,7 +62,6 @@ def run_process(
     raw: Path,
     config: DistrictConfig,
     term: Term,
-    config_dir: Path | str | None = None,
     workers: int = WORKERS,
 ) -> dict[str, int]:
     """Compute every processed table for ``term``; returns rows written per table.
