@@ -422,15 +422,7 @@ def render_term(
     ``notebooks`` limits the run to those notebooks' reports (by file stem), so that a
     changed notebook re-renders only its own reports.
     """
-    students = store.read_table(processed, school_year, window, "students")
-    schools = (
-        students[["school_id", "school_name"]].drop_duplicates("school_id").sort_values("school_id")
-    )
-    if school_ids:
-        unknown = sorted(set(school_ids) - set(schools["school_id"]))
-        if unknown:
-            raise RenderError(f"unknown school id(s): {', '.join(unknown)}")
-        schools = schools[schools["school_id"].isin(school_ids)]
+    schools = _schools(processed, school_year, window, school_ids)
     generated_at = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     jobs = school_jobs(
         processed,
@@ -467,13 +459,27 @@ def render_term(
         results = run_jobs(jobs, workers=workers or config.render.workers, progress=progress)
         results += pages.result() if pages is not None else []
     pairs = list(schools.itertuples(index=False, name=None))
-    effectiveness = store.term_dir(processed, school_year, window) / "effectiveness.parquet"
-    programs = pd.read_parquet(effectiveness) if effectiveness.exists() else None
+    programs = store.read_optional(processed, school_year, window, "effectiveness")
     write_term_index(
         reports, school_year, window, pairs, results, config, generated_at, programs, config_dir
     )
     write_root_index(reports, config, generated_at)
     return results
+
+
+def _schools(processed: Path, school_year: str, window: str, school_ids: list[str] | None):
+    """The term's schools (id and name, by id), only ``school_ids`` when given; an
+    unknown id stops the run with a :class:`RenderError`."""
+    students = store.read_table(processed, school_year, window, "students")
+    schools = (
+        students[["school_id", "school_name"]].drop_duplicates("school_id").sort_values("school_id")
+    )
+    if school_ids:
+        unknown = sorted(set(school_ids) - set(schools["school_id"]))
+        if unknown:
+            raise RenderError(f"unknown school id(s): {', '.join(unknown)}")
+        schools = schools[schools["school_id"].isin(school_ids)]
+    return schools
 
 
 def render_pages(
