@@ -5,16 +5,17 @@ effectiveness); this module only reads its inputs from and writes its outputs to
 ``data/processed/<year>/<window>/``.
 
 How the work is shared (the whole story): the steps form a small graph on one
-standard-library ``ProcessPoolExecutor`` of two workers. At once, the workers take the
-progress decisions and the regression discontinuity (which read only the canonical
-tables), then the fall tiers (queued third: they start when the first of those ends),
-while this process computes the term's tiers and the district context. Once the tiers
-and the decisions are written, the groups are queued (a student in a running group keeps
-it unless their progress decision says change); once the fall tiers are too,
-effectiveness and transitions. A step reads its inputs from the tables written before it
-and is a pure function of them, so where it runs cannot change a table: ``workers=0``
-runs every step here, one after another, and gives the same tables
-(tests/test_process.py).
+standard-library ``ProcessPoolExecutor`` of two workers, one per core; this process only
+hands out the steps and collects what they wrote. The term's tiers (with the district
+context) and the progress decisions go first, then the regression discontinuity and the
+fall tiers (which read only the canonical tables), each taken by the first worker free.
+Once the tiers and the decisions are written, the groups are queued (a student in a
+running group keeps it unless their progress decision says change); once the fall tiers
+are too, effectiveness and transitions. Two steps at a time, not three: the third would
+only share a core, and hold its memory beside the other two. A step reads its inputs
+from the tables written before it and is a pure function of them, so where it runs
+cannot change a table: ``workers=0`` runs every step here, one after another, and gives
+the same tables (tests/test_process.py).
 """
 
 from __future__ import annotations
@@ -66,23 +67,17 @@ def run_process(
 ) -> dict[str, int]:
     """Compute every processed table for ``term``; returns rows written per table.
 
-    ``workers`` processes run the steps that do not need to wait for the tiers (see the
-    module docstring); 0 runs everything in this process.
+    ``workers`` processes run the steps as their inputs are written (see the module
+    docstring); 0 runs everything in this process.
     """
-    year, window = term.school_year, term.window
     written: dict[str, int] = {}
     with _executor(workers) as pool:
+        tiers = pool.submit(_term_tiers, processed, raw, config, term)
         progress = pool.submit(_progress_decisions, processed, config, term)
         rd = pool.submit(_regression_discontinuity, processed, config, term)
         # After a fall window the reports compare with the fall tiers; in fall, the term's.
-        fall = pool.submit(_fall_tiers, processed, config, term) if window != "fall" else None
-        students = store.read_table(processed, year, window, "students")
-        tiers, shown = _tiers(processed, raw, config, term, students)
-        _write(shown, processed, term, "screening_windows", written)
-        _write(tiers, processed, term, "tiers", written)
-        if fall is None:
-            _write(tiers, processed, term, "fall_tiers", written)
-        written.update(_district_context(processed, config, term, students, tiers))
+        fall = pool.submit(_fall_tiers, processed, config, term) if term.window != "fall" else None
+        written.update(tiers.result())
         written.update(progress.result())
         # Groups read the progress decisions (who keeps a running group) and the tiers.
         groups = pool.submit(_groups, processed, raw, config, term)
@@ -112,6 +107,20 @@ class _Here(Executor):
         except BaseException as error:  # handed to the caller by .result(), as a pool does
             future.set_exception(error)
         return future
+
+
+def _term_tiers(processed: Path, raw: Path, config: DistrictConfig, term: Term):
+    """The term's tiers (``tiers``; in fall also ``fall_tiers``), the table of which window
+    each school shows (``screening_windows``) and the district context."""
+    students = store.read_table(processed, term.school_year, term.window, "students")
+    tiers, shown = _tiers(processed, raw, config, term, students)
+    written: dict[str, int] = {}
+    _write(shown, processed, term, "screening_windows", written)
+    _write(tiers, processed, term, "tiers", written)
+    if term.window == "fall":
+        _write(tiers, processed, term, "fall_tiers", written)
+    written.update(_district_context(processed, config, term, students, tiers))
+    return written
 
 
 def _tiers(processed: Path, raw: Path, config: DistrictConfig, term: Term, students):
