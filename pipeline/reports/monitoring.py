@@ -137,16 +137,23 @@ def decision_sentence(row, config: DistrictConfig | None = None) -> str:
     return text
 
 
+# The phase columns a chart draws from (the progress decisions have many more).
+PHASE_MARKS = ["phase", "program", "aim_slope", "baseline_week", "baseline", "goal_week", "goal"]
+
+
 def history_sentence(history: pd.DataFrame) -> str:
     """The decisions at the data meetings, oldest first: "Oct 13 (phase 1): Not yet clear
     · Nov 24 (phase 1): Change the intervention · ..." (empty without meetings)."""
     if history is None or history.empty:
         return ""
-    rows = history.sort_values(["meeting_date", "phase"])
+    dates, phases = history["meeting_date"].to_numpy(), history["phase"].to_numpy()
+    # As sort_values(["meeting_date", "phase"]): a stable sort by date, then phase.
+    order = np.lexsort((phases, dates))
     return " · ".join(
-        f"{pd.Timestamp(r.meeting_date):%b %d} (phase {r.phase}): "
-        f"{DECISION_LABELS.get(r.decision, r.decision)}"
-        for r in rows.itertuples()
+        f"{pd.Timestamp(date):%b %d} (phase {phase}): {DECISION_LABELS.get(decision, decision)}"
+        for date, phase, decision in zip(
+            dates[order], phases[order], history["decision"].to_numpy()[order], strict=True
+        )
     )
 
 
@@ -172,8 +179,11 @@ def _svg_chart(
     first = pts["date"].min() if len(pts) else row["first_date"]
     offset = ((pd.to_datetime(phases["first_date"]) - first).dt.days / 7.0).to_numpy()
     goal_x = offset[-1] + float(row["goal_week"])
-    values = pd.concat([pts["score"], pts["band_low"], pts["band_high"]]).dropna()
-    values = np.r_[values.to_numpy(dtype=float), phases["baseline"], phases["goal"]]
+    week, score, trend, low, high = (
+        pts[c].to_numpy(dtype=float, na_value=np.nan)
+        for c in ("chart_week", "score", "trend", "band_low", "band_high")
+    )
+    values = np.r_[score, low, high, phases["baseline"], phases["goal"]]
     values = values[np.isfinite(values)]
     x1 = max(float(pts["chart_week"].max()) if len(pts) else 1.0, goal_x, 1.0)
     y0, y1 = float(values.min()), float(values.max())
@@ -182,12 +192,14 @@ def _svg_chart(
     sx = lambda w: left + w / x1 * (width - left - right)  # noqa: E731
     sy = lambda v: height - bottom - (v - y0) / (y1 - y0) * (height - top - bottom)  # noqa: E731
     parts = []
-    for phase_row, start in zip(phases.itertuples(), offset, strict=True):
-        mine = pts[pts["phase"] == phase_row.phase].sort_values("chart_week")
-        parts.append(_phase_marks(phase_row, start, mine, sx, sy, top, height - bottom))
+    phase_of = pts["phase"].to_numpy()
+    for phase_row, start in zip(phases[PHASE_MARKS].itertuples(), offset, strict=True):
+        mine = _in_week_order(np.flatnonzero(phase_of == phase_row.phase), week)
+        series = (week[mine], trend[mine], low[mine], high[mine])
+        parts.append(_phase_marks(phase_row, start, series, sx, sy, top, height - bottom))
     dots = "".join(
         f'<circle cx="{sx(w):.1f}" cy="{sy(v):.1f}" r="2" fill="#333"/>'
-        for w, v in zip(pts["chart_week"], pts["score"].astype(float), strict=True)
+        for w, v in zip(week, score, strict=True)
     )
     goal = (
         f'<path class="tw-goal" d="M{sx(goal_x):.1f},{sy(row["goal"]) - 4:.1f} '
@@ -200,8 +212,16 @@ def _svg_chart(
     ) + ("".join(parts) + dots + goal + "</svg>")
 
 
-def _phase_marks(phase_row, start: float, mine: pd.DataFrame, sx, sy, top, axis) -> str:
-    """A phase's line (from phase 2 on), aimline to its goal, trend and band."""
+def _in_week_order(rows: np.ndarray, week: np.ndarray) -> np.ndarray:
+    """``rows`` in the order of their ``week`` (as ``sort_values``: quicksort, missing last)."""
+    missing = np.isnan(week[rows])
+    present = rows[~missing]
+    return np.r_[present[week[present].argsort(kind="quicksort")], rows[missing]]
+
+
+def _phase_marks(phase_row, start: float, series, sx, sy, top, axis) -> str:
+    """A phase's line (from phase 2 on), aimline to its goal, trend and band; ``series``:
+    the phase's probes' chart week, trend and band (low, high), in week order."""
     out = ""
     if phase_row.phase > 1:
         program = "" if pd.isna(phase_row.program) else f": {phase_row.program}"
@@ -218,21 +238,18 @@ def _phase_marks(phase_row, start: float, mine: pd.DataFrame, sx, sy, top, axis)
             f'x2="{sx(b[0]):.1f}" y2="{sy(b[1]):.1f}" stroke="#E69F00" stroke-width="1.4" '
             'stroke-dasharray="4 3"/>'
         )
-    ok = mine.dropna(subset=["trend"])
-    if len(ok) >= 2:
+    week, trend, low, high = series
+    ok = ~np.isnan(trend)
+    if ok.sum() >= 2:
         line = " ".join(
-            f"{sx(w):.1f},{sy(v):.1f}" for w, v in zip(ok["chart_week"], ok["trend"], strict=True)
+            f"{sx(w):.1f},{sy(v):.1f}" for w, v in zip(week[ok], trend[ok], strict=True)
         )
-        band = ok.dropna(subset=["band_low", "band_high"])
-        if len(band) >= 2:
+        band = ok & ~np.isnan(low) & ~np.isnan(high)
+        if band.sum() >= 2:
             upper = [
-                f"{sx(w):.1f},{sy(v):.1f}"
-                for w, v in zip(band["chart_week"], band["band_high"], strict=True)
+                f"{sx(w):.1f},{sy(v):.1f}" for w, v in zip(week[band], high[band], strict=True)
             ]
-            lower = [
-                f"{sx(w):.1f},{sy(v):.1f}"
-                for w, v in zip(band["chart_week"], band["band_low"], strict=True)
-            ]
+            lower = [f"{sx(w):.1f},{sy(v):.1f}" for w, v in zip(week[band], low[band], strict=True)]
             out += (
                 f'<polygon class="tw-band" points="{" ".join(upper + lower[::-1])}" '
                 'fill="#0072B2" fill-opacity="0.15"/>'
@@ -242,6 +259,11 @@ def _phase_marks(phase_row, start: float, mine: pd.DataFrame, sx, sy, top, axis)
             'stroke-width="1.4"/>'
         )
     return out
+
+
+def _points(weeks: np.ndarray, values: np.ndarray, sx, sy) -> list[str]:
+    """SVG "x,y" points of a line."""
+    return [f"{sx(w):.1f},{sy(v):.1f}" for w, v in zip(weeks, values, strict=True)]
 
 
 def _svg_frame(
