@@ -139,6 +139,11 @@ def decision_sentence(row, config: DistrictConfig | None = None) -> str:
 
 # The phase columns a chart draws from (the progress decisions have many more).
 PHASE_MARKS = ["phase", "program", "aim_slope", "baseline_week", "baseline", "goal_week", "goal"]
+# The current phase's fields a chart's frame and goal read.
+CHART_FIELDS = [
+    "student_id", "measure", "grade", "first_date", "goal_week", "goal", "decision",
+    "decision_label", "reason", "last_name", "first_name",
+]  # fmt: skip
 
 
 def history_sentence(history: pd.DataFrame) -> str:
@@ -163,8 +168,11 @@ def student_chart(
     """One student's chart for one measure as inline SVG (see :func:`_svg_chart`).
     ``history``: the student's progress_decisions rows for the measure, one per phase
     (the current phase last); ``points``: their :func:`aimline_points`."""
-    phases = history.sort_values("phase")
-    row = phases.iloc[-1]
+    phase = history["phase"]
+    in_order = phase.is_monotonic_increasing and phase.is_unique
+    phases = history if in_order else history.sort_values("phase")
+    # The current phase's fields the chart reads (a whole row of the decisions is slow).
+    row = {c: phases[c].iat[-1] for c in CHART_FIELDS if c in phases.columns}
     name = _measure_names(config)(row["measure"])
     return _svg_chart(row, phases, points, name)
 
