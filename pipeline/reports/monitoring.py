@@ -249,15 +249,11 @@ def _phase_marks(phase_row, start: float, series, sx, sy, top, axis) -> str:
     week, trend, low, high = series
     ok = ~np.isnan(trend)
     if ok.sum() >= 2:
-        line = " ".join(
-            f"{sx(w):.1f},{sy(v):.1f}" for w, v in zip(week[ok], trend[ok], strict=True)
-        )
+        line = " ".join(_points(week[ok], trend[ok], sx, sy))
         band = ok & ~np.isnan(low) & ~np.isnan(high)
         if band.sum() >= 2:
-            upper = [
-                f"{sx(w):.1f},{sy(v):.1f}" for w, v in zip(week[band], high[band], strict=True)
-            ]
-            lower = [f"{sx(w):.1f},{sy(v):.1f}" for w, v in zip(week[band], low[band], strict=True)]
+            upper = _points(week[band], high[band], sx, sy)
+            lower = _points(week[band], low[band], sx, sy)
             out += (
                 f'<polygon class="tw-band" points="{" ".join(upper + lower[::-1])}" '
                 'fill="#0072B2" fill-opacity="0.15"/>'
