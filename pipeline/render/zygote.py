@@ -31,17 +31,30 @@ import traceback
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# Everything a kernel or a report notebook imports (each kernel would pay it again):
+# the kernel's own modules (its debugger class is resolved when the kernel starts),
+# the libraries, and every module the notebooks import (figures brings seaborn).
 PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
+    "ipykernel.debugger",
+    "IPython.display",
     "matplotlib",
     "matplotlib.pyplot",
     "pandas",
     "pyarrow.parquet",
+    "pyarrow.dataset",
     "scipy.optimize",
+    "pipeline.reports.data",
+    "pipeline.reports.figures",
+    "pipeline.reports.html",
+    "pipeline.reports.subjects",
+    "pipeline.reports.words",
+    "pipeline.reports.monitoring",
     "pipeline.reports.specialist",
     "pipeline.reports.principal",
     "pipeline.reports.district",
+    "pipeline.stages.partial",
     "pipeline.stats.progress",
 )
 
@@ -68,7 +81,9 @@ def _become_kernel(connection_file: str, cwd: str | None) -> None:
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
-    app.initialize(["-f", connection_file])
+    # No input history: a report kernel runs one notebook once, and its history would
+    # be written to an SQLite file in the home folder on a thread of its own.
+    app.initialize(["-f", connection_file, "--HistoryManager.enabled=False"])
     app.start()
 
 
