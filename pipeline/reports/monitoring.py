@@ -162,46 +162,91 @@ def history_sentence(history: pd.DataFrame) -> str:
     )
 
 
+class ProgressCharts:
+    """The charts of every monitored series (student x measure) in ``phases`` (their
+    progress_decisions rows, one per phase) that has ``points`` (their
+    :func:`aimline_points`): each table split once into numpy columns and the rows of each
+    series, so that a chart reads arrays rather than slicing frames."""
+
+    KEYS = ["student_id", "measure"]
+    PROBES = ["chart_week", "score", "trend", "band_low", "band_high"]
+
+    def __init__(
+        self, phases: pd.DataFrame, points: pd.DataFrame, config: DistrictConfig | None = None
+    ):
+        self.names = _measure_names(config)
+        self.phase_rows, self.point_rows = {}, {}
+        if len(phases) and len(points):
+            self._split(phases, points)
+
+    def _split(self, phases: pd.DataFrame, points: pd.DataFrame) -> None:
+        self.phase_rows = phases.groupby(self.KEYS, sort=False).indices
+        self.point_rows = points.groupby(self.KEYS, sort=False).indices
+        fields = dict.fromkeys(PHASE_MARKS + [c for c in CHART_FIELDS if c in phases.columns])
+        self.phases = {c: phases[c].to_numpy() for c in fields}
+        self.phases["marks"] = list(phases[PHASE_MARKS].itertuples(name="PhaseMarks"))
+        self.probes = {c: points[c].to_numpy(dtype=float, na_value=np.nan) for c in self.PROBES} | {
+            "phase": points["phase"].to_numpy()
+        }
+        # Each phase's start in weeks after its series' first probe (as .dt.days / 7).
+        first = points.groupby(self.KEYS, sort=False)["date"].min()
+        first = first.reindex(pd.MultiIndex.from_frame(phases[self.KEYS])).to_numpy()
+        since = pd.to_datetime(phases["first_date"]) - pd.Series(first, index=phases.index)
+        self.phases["offset"] = (since.dt.days / 7.0).to_numpy()
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self.phase_rows and key in self.point_rows
+
+    def chart(self, key: tuple) -> str:
+        """The chart of one series as inline SVG (see :func:`_svg_chart`)."""
+        rows = self.phase_rows[key]
+        phase = self.phases["phase"][rows]
+        if not (np.diff(phase) > 0).all():  # as sort_values("phase")
+            rows = rows[phase.argsort(kind="quicksort")]
+        current = rows[-1]
+        row = {c: self.phases[c][current] for c in CHART_FIELDS if c in self.phases}
+        drawn = {c: self.phases[c][rows] for c in ("offset", "baseline", "goal")}
+        drawn["marks"] = [self.phases["marks"][k] for k in rows]
+        probes = {c: values[self.point_rows[key]] for c, values in self.probes.items()}
+        return _svg_chart(row, drawn, probes, self.names(row["measure"]))
+
+
 def student_chart(
     history: pd.DataFrame, points: pd.DataFrame, config: DistrictConfig | None = None
 ) -> str:
     """One student's chart for one measure as inline SVG (see :func:`_svg_chart`).
     ``history``: the student's progress_decisions rows for the measure, one per phase
-    (the current phase last); ``points``: their :func:`aimline_points`."""
-    phase = history["phase"]
-    in_order = phase.is_monotonic_increasing and phase.is_unique
-    phases = history if in_order else history.sort_values("phase")
-    # The current phase's fields the chart reads (a whole row of the decisions is slow).
-    row = {c: phases[c].iat[-1] for c in CHART_FIELDS if c in phases.columns}
-    name = _measure_names(config)(row["measure"])
-    return _svg_chart(row, phases, points, name)
+    (the current phase last); ``points``: their :func:`aimline_points` (at least one)."""
+    key = (history["student_id"].iat[0], history["measure"].iat[0])
+    return ProgressCharts(history, points, config).chart(key)
 
 
 def _svg_chart(
-    row, phases: pd.DataFrame, pts: pd.DataFrame, measure: str, width: int = 300, height: int = 170
+    row: dict, phases: dict, probes: dict, measure: str, width: int = 300, height: int = 170
 ) -> str:
     """Probes (dots), a dashed vertical line where each later phase starts, each phase's
     aimline (dashed, to its goal), trend line and the trend's 95 % band, the current goal
-    (a diamond at the goal date) and the decision badge."""
+    (a diamond at the goal date) and the decision badge. ``row``: the current phase's
+    :data:`CHART_FIELDS`; ``phases``: each phase's ``marks`` (:data:`PHASE_MARKS`),
+    ``offset`` (its start, weeks after the first probe), ``baseline`` and ``goal``, in
+    phase order; ``probes``: the probes' chart week, score, trend, band and phase."""
     left, right, top, bottom = 30, 10, 34, 20
-    first = pts["date"].min() if len(pts) else row["first_date"]
-    offset = ((pd.to_datetime(phases["first_date"]) - first).dt.days / 7.0).to_numpy()
+    offset = phases["offset"]
     goal_x = offset[-1] + float(row["goal_week"])
     week, score, trend, low, high = (
-        pts[c].to_numpy(dtype=float, na_value=np.nan)
-        for c in ("chart_week", "score", "trend", "band_low", "band_high")
+        probes[c] for c in ("chart_week", "score", "trend", "band_low", "band_high")
     )
     values = np.r_[score, low, high, phases["baseline"], phases["goal"]]
     values = values[np.isfinite(values)]
-    x1 = max(float(pts["chart_week"].max()) if len(pts) else 1.0, goal_x, 1.0)
+    x1 = max(_largest(week), goal_x, 1.0)
     y0, y1 = float(values.min()), float(values.max())
     pad = max((y1 - y0) * 0.08, 1.0)
     y0, y1 = y0 - pad, y1 + pad
     sx = lambda w: left + w / x1 * (width - left - right)  # noqa: E731
     sy = lambda v: height - bottom - (v - y0) / (y1 - y0) * (height - top - bottom)  # noqa: E731
     parts = []
-    phase_of = pts["phase"].to_numpy()
-    for phase_row, start in zip(phases[PHASE_MARKS].itertuples(), offset, strict=True):
+    phase_of = probes["phase"]
+    for phase_row, start in zip(phases["marks"], offset, strict=True):
         mine = _in_week_order(np.flatnonzero(phase_of == phase_row.phase), week)
         series = (week[mine], trend[mine], low[mine], high[mine])
         parts.append(_phase_marks(phase_row, start, series, sx, sy, top, height - bottom))
@@ -218,6 +263,12 @@ def _svg_chart(
     return _svg_frame(
         row, measure, width, height, left, right, top, bottom, sx, sy, x1, y0, y1, pad
     ) + ("".join(parts) + dots + goal + "</svg>")
+
+
+def _largest(weeks: np.ndarray) -> float:
+    """The largest week, missing ones skipped (as ``Series.max``; NaN if none)."""
+    known = weeks[~np.isnan(weeks)]
+    return float(known.max()) if known.size else float("nan")
 
 
 def _in_week_order(rows: np.ndarray, week: np.ndarray) -> np.ndarray:
@@ -319,22 +370,18 @@ def pm_charts_html(monitoring: MonitoringData, config: DistrictConfig | None = N
     d = d.assign(_o=d["decision"].map(ORDER)).sort_values(
         ["_o", "subject", "grade", "last_name", "first_name"]
     )
-    keys = ["student_id", "measure"]
-    by_student = dict(tuple(phases.groupby(keys, sort=False)))
-    pts = dict(tuple(points.groupby(keys, sort=False)))
+    charts = ProgressCharts(phases, points, config)
     hist = {}
     if len(monitoring.history):
-        hist = dict(tuple(monitoring.history.groupby(keys, sort=False)))
+        hist = dict(tuple(monitoring.history.groupby(ProgressCharts.KEYS, sort=False)))
     cards = [
         '<div class="tw-pm-card" style="width:300px;font-size:0.8em">'
-        + student_chart(
-            by_student[(row.student_id, row.measure)], pts[(row.student_id, row.measure)], config
-        )
+        + charts.chart((row.student_id, row.measure))
         + f"<p>{esc(decision_sentence(row, config))}</p>"
         + _history_html(hist.get((row.student_id, row.measure)))
         + "</div>"
         for row in d.itertuples(index=False)
-        if (row.student_id, row.measure) in pts
+        if (row.student_id, row.measure) in charts
     ]
     return HTML(
         _legend()

@@ -43,10 +43,10 @@ class PrintableData:
 # --- the adapter to the monitoring views (PM owns what a chart and a decision say) -------
 
 
-def progress_chart(phases: pd.DataFrame, points: pd.DataFrame, config: DistrictConfig) -> str:
-    """One monitored series (its phases' progress_decisions rows, the current one last)
-    as the monitoring section's inline SVG chart."""
-    return monitoring.student_chart(phases, points, config)
+def progress_charts(data: PrintableData) -> monitoring.ProgressCharts:
+    """The school's monitored series (student x measure) as the monitoring section's
+    inline SVG charts: ``charts.chart(key)`` for each ``key in charts``."""
+    return monitoring.ProgressCharts(data.monitoring.phases, data.monitoring.points, data.config)
 
 
 def decision_sentence(row, config: DistrictConfig) -> str:

@@ -14,7 +14,7 @@ from pipeline.reports.rosters import (
     _focus,
     decision_sentence,
     history_sentence,
-    progress_chart,
+    progress_charts,
 )
 from pipeline.reports.specialist import short_reason
 from pipeline.reports.words import SUBJECT_TITLES
@@ -130,19 +130,11 @@ def student_pages(data: PrintableData) -> list[dict]:
     history, tiers = _by_student(cells), _by_student(data.school.tiers)
     fall = {} if data.fall_tiers is None else _by_student(data.fall_tiers)
     programs, decisions = _by_student(data.interventions), _by_student(data.monitoring.decisions)
-    by_series, phases_of, history_of = (
-        _by_series(data.monitoring.points),
-        _by_series(data.monitoring.phases),
-        _by_series(data.monitoring.history),
-    )
+    charts, history_of = progress_charts(data), _by_series(data.monitoring.history)
     planned = _planned_groups(data.grouping.groups)
     pages = []
     for s in students_to_discuss(data).itertuples(index=False):
-        series = [
-            (r, by_series.get(key), phases_of.get(key), history_of.get(key))
-            for r in decisions.get(s.student_id, [])
-            for key in [(r.student_id, r.measure)]
-        ]
+        series = [(r, (r.student_id, r.measure)) for r in decisions.get(s.student_id, [])]
         pages.append(
             {
                 "name": f"{s.last_name}, {s.first_name}",
@@ -153,18 +145,16 @@ def student_pages(data: PrintableData) -> list[dict]:
                 "tiers": _tier_rows(tiers.get(s.student_id, []), fall.get(s.student_id, [])),
                 "programs": _program_rows(programs.get(s.student_id, [])),
                 "planned": planned.get(s.student_id, []),
-                "charts": [
-                    progress_chart(phases, pts, config)
-                    for _, pts, phases, _ in series
-                    if pts is not None and phases is not None
-                ],
-                "decisions": [
-                    " ".join(filter(None, [decision_sentence(r, config), history_sentence(h)]))
-                    for r, _, _, h in series
-                ],
+                "charts": [charts.chart(key) for _, key in series if key in charts],
+                "decisions": [_decision_text(r, history_of.get(key), config) for r, key in series],
             }
         )
     return pages
+
+
+def _decision_text(row, history: pd.DataFrame | None, config) -> str:
+    """A series' current decision and its decisions at the data meetings, in sentences."""
+    return " ".join(filter(None, [decision_sentence(row, config), history_sentence(history)]))
 
 
 def _by_series(frame: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
