@@ -164,3 +164,23 @@ def test_concat_once_is_plain_concatenation(left, seed):
     right_code, _ = pd.factorize(right)
     expected = (pd.Series(left, dtype=object) + pd.Series(right, dtype=object)).tolist()
     assert list(fast.concat_once(left, right, left_code, right_code)) == expected
+
+
+def test_itertuples_gives_itertuples_values_and_types():
+    """The same named tuples as ``itertuples(index=False)``: Arrow text (both missing
+    markers), nullable integers, floats, dates and booleans, value for value, type for
+    type (``repr`` tells ``1`` from ``np.int64(1)`` and ``nan`` from ``<NA>``)."""
+    frame = pd.DataFrame(
+        {
+            "text": pd.array(["a", None, "c"], dtype="str"),
+            "string": pd.array(["x", None, "z"], dtype="string"),
+            "grade": pd.array([3, None, 0], dtype="Int64"),
+            "score": [1.5, np.nan, 2.0],
+            "date": pd.to_datetime(["2025-01-02", None, "2025-03-04"]),
+            "flag": [True, False, True],
+            "plain": ["p", "q", None],
+        }
+    )
+    got, want = list(fast.itertuples(frame)), list(frame.itertuples(index=False))
+    assert [row._fields for row in got] == [row._fields for row in want]
+    assert repr(got) == repr(want)

@@ -15,6 +15,7 @@ The term's tables are read once; each school's slice feeds the views in
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jinja2
@@ -86,12 +87,17 @@ class TermTables:
         self.decisions = store.read_optional(processed, school_year, window, "progress_decisions")
         self.history = optional("progress_history")
         self.probes = optional("progress")
+        # The rows of each school's students in the tables keyed by student only.
+        school_of = dict(zip(self.students["student_id"], self.students["school_id"], strict=True))
+        self.rows_of = {
+            name: _rows_per_school(getattr(self, name), school_of)
+            for name in ("screenings", "interventions")
+        }
 
     def school(self, school_id: str) -> rosters.PrintableData:
         from pipeline.stats.progress import aimline_points
 
         students = self.students[self.students["school_id"] == school_id].reset_index(drop=True)
-        ids = set(students["student_id"])
         school = SchoolData(
             school_id,
             str(students["school_name"].iloc[0]),
@@ -132,10 +138,24 @@ class TermTables:
             school,
             grouping,
             monitoring,
-            _of_students(self.screenings, ids),
-            _of_students(self.interventions, ids),
+            self._of_students("screenings", school_id),
+            self._of_students("interventions", school_id),
             None if fall is None else fall[fall["school_id"] == school_id],
         )
+
+    def _of_students(self, name: str, school_id: str) -> pd.DataFrame:
+        """The rows of table ``name`` whose student is in the school (in table order)."""
+        frame = getattr(self, name)
+        rows = self.rows_of[name].get(school_id)
+        return frame if not len(frame) else frame.take([] if rows is None else rows)
+
+
+def _rows_per_school(frame: pd.DataFrame, school_of: dict) -> dict:
+    """school -> positions of the rows of ``frame`` whose ``student_id`` is enrolled there."""
+    if not len(frame):
+        return {}
+    schools = frame["student_id"].map(school_of)
+    return schools.groupby(schools, sort=False).indices
 
 
 def _of_school(frame: pd.DataFrame | None, school_id: str) -> pd.DataFrame:
@@ -144,11 +164,9 @@ def _of_school(frame: pd.DataFrame | None, school_id: str) -> pd.DataFrame:
     return frame[frame["school_id"] == school_id].reset_index(drop=True)
 
 
-def _of_students(frame: pd.DataFrame, ids: set) -> pd.DataFrame:
-    return frame[frame["student_id"].isin(ids)] if len(frame) else frame
-
-
+@functools.lru_cache(maxsize=1)
 def page_environment() -> jinja2.Environment:
+    """The printable pages' templates (one environment: each template compiled once)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR / "pages"), autoescape=True, trim_blocks=True
     )

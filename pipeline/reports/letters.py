@@ -9,6 +9,7 @@ student.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jinja2
@@ -37,8 +38,10 @@ def load_letter_words(letters_dir: Path) -> dict:
     return words
 
 
+@functools.lru_cache(maxsize=8)
 def letter_environment(letters_dir: Path) -> jinja2.Environment:
-    """The district's letter templates, escaped like every report page."""
+    """The district's letter templates, escaped like every report page (one environment
+    per folder: it compiles each template once, and recompiles one that changed)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(letters_dir),
         autoescape=True,

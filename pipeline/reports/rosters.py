@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.reports import monitoring
 from pipeline.reports.data import GroupingData, MonitoringData, SchoolData
@@ -163,7 +164,7 @@ def group_pages(data: PrintableData) -> list[dict]:
     current = _current_programs(data.interventions)
     people = data.school.students[["student_id", "first_name", "last_name", "homeroom"]]
     rows = data.school.tiers.merge(people, on="student_id").sort_values(["last_name", "first_name"])
-    placed = {(r.student_id, r.subject): r for r in rows.itertuples(index=False)}
+    placed = {(r.student_id, r.subject): r for r in fast.itertuples(rows)}
     pages = []
     for group in g.itertuples(index=False):
         found = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline import fast
 from pipeline.config import WINDOW_ORDER
 from pipeline.reports.rosters import (
     PrintableData,
@@ -34,10 +35,21 @@ def students_to_discuss(data: PrintableData) -> pd.DataFrame:
     )
 
 
-def _by_student(frame: pd.DataFrame) -> dict[str, list]:
-    """A table's rows as named tuples, per student (one pass, no per-student filter)."""
+# The fields of each table that a student's page reads.
+TIER_FIELDS = ["student_id", "subject", "tier", "reason", "focus", "focus_reason"]
+PROGRAM_FIELDS = [
+    "student_id", "subject", "program", "group_id", "interventionist", "start_date",
+    "end_date", "sessions_planned", "sessions_attended",
+]  # fmt: skip
+
+
+def _by_student(frame: pd.DataFrame, fields: list[str] | None = None) -> dict[str, list]:
+    """A table's rows (only ``fields`` when given) as named tuples, per student (one pass,
+    no per-student filter)."""
     rows: dict[str, list] = {}
-    for row in frame.itertuples(index=False):
+    if fields is not None and len(frame):
+        frame = frame[fields]
+    for row in fast.itertuples(frame):
         rows.setdefault(row.student_id, []).append(row)
     return rows
 
@@ -126,10 +138,11 @@ def student_pages(data: PrintableData) -> list[dict]:
     """One page per student to discuss, with everything the team meeting needs."""
     config = data.config
     cells = screening_cells(data.screenings)
-    windows = [w for w in WINDOW_ORDER if w in set(cells["window"])]
-    history, tiers = _by_student(cells), _by_student(data.school.tiers)
-    fall = {} if data.fall_tiers is None else _by_student(data.fall_tiers)
-    programs, decisions = _by_student(data.interventions), _by_student(data.monitoring.decisions)
+    windows = [w for w in WINDOW_ORDER if w in set(cells["window"].unique())]
+    history, tiers = _by_student(cells), _by_student(data.school.tiers, TIER_FIELDS)
+    fall = {} if data.fall_tiers is None else _by_student(data.fall_tiers, TIER_FIELDS[:3])
+    programs = _by_student(data.interventions, PROGRAM_FIELDS)
+    decisions = _by_student(data.monitoring.decisions)
     charts, history_of = progress_charts(data), _by_series(data.monitoring.history)
     planned = _planned_groups(data.grouping.groups)
     pages = []
