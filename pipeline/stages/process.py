@@ -5,8 +5,8 @@ effectiveness); this module only reads its inputs from and writes its outputs to
 ``data/processed/<year>/<window>/``.
 
 How the work is shared (the whole story): the steps form a small graph on one
-standard-library ``ProcessPoolExecutor`` of two workers, one per core; this process only
-hands out the steps and collects what they wrote. The term's tiers (with the district
+standard-library ``ProcessPoolExecutor`` of two workers, one per core, each with one BLAS
+thread; this process only hands out the steps and collects what they wrote. The term's tiers (with the district
 context) and the progress decisions go first, then the regression discontinuity and the
 fall tiers (which read only the canonical tables), each taken by the first worker free.
 Once the tiers and the decisions are written, the groups are queued (a student in a
@@ -93,8 +93,16 @@ def _executor(workers: int) -> Executor:
     """A pool of ``workers`` processes, or one that runs each step as it is submitted
     (``workers=0``, or inside a daemonic process, which may not start processes)."""
     if workers and not multiprocessing.current_process().daemon:
-        return ProcessPoolExecutor(workers)
+        return ProcessPoolExecutor(workers, initializer=_one_blas_thread)
     return _Here()
+
+
+def _one_blas_thread() -> None:
+    """In each worker: one BLAS thread. Two steps already run at once on the two cores; a
+    BLAS that also threads (the regression discontinuity's fits) only adds CPU time."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
 
 
 class _Here(Executor):
