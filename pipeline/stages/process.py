@@ -6,14 +6,14 @@ effectiveness); this module only reads its inputs from and writes its outputs to
 
 How the work is shared (the whole story): the steps form a small graph on one
 standard-library ``ProcessPoolExecutor`` of two workers, one per core, each with one BLAS
-thread; this process only hands out the steps and collects what they wrote. The term's tiers (with the district
-context) and the progress decisions go first, then the regression discontinuity and the
-fall tiers (which read only the canonical tables), each taken by the first worker free.
-Once the tiers and the decisions are written, the groups are queued (a student in a
-running group keeps it unless their progress decision says change); once the fall tiers
-are too, effectiveness and transitions. Two steps at a time, not three: the third would
-only share a core, and hold its memory beside the other two. A step reads its inputs
-from the tables written before it and is a pure function of them, so where it runs
+thread; this process only hands out the steps and collects what they wrote. The term's
+tiers (with the district context) and the progress decisions go first, then the regression
+discontinuity and the fall tiers (which read only the canonical tables), each taken by the
+first worker free. Once the tiers and the decisions are written, the groups are queued (a
+student in a running group keeps it unless their progress decision says change); once the
+fall tiers are too, effectiveness and transitions. Two steps at a time, not three: the
+third would only share a core, and hold its memory beside the other two. A step reads its
+inputs from the tables written before it and is a pure function of them, so where it runs
 cannot change a table: ``workers=0`` runs every step here, one after another, and gives
 the same tables (tests/test_process.py).
 """
