@@ -182,8 +182,10 @@ class ProgressCharts:
     def _split(self, phases: pd.DataFrame, points: pd.DataFrame) -> None:
         self.phase_rows = phases.groupby(self.KEYS, sort=False).indices
         self.point_rows = points.groupby(self.KEYS, sort=False).indices
-        fields = dict.fromkeys(PHASE_MARKS + [c for c in CHART_FIELDS if c in phases.columns])
-        self.phases = {c: phases[c].to_numpy() for c in fields}
+        # What a chart reads per phase row: its phase, baseline and goal, and the current
+        # phase's fields; the drawn marks of every phase as tuples.
+        fields = ["phase", "baseline", "goal", *(c for c in CHART_FIELDS if c in phases.columns)]
+        self.phases = {c: phases[c].to_numpy() for c in dict.fromkeys(fields)}
         self.phases["marks"] = list(phases[PHASE_MARKS].itertuples(name="PhaseMarks"))
         self.probes = {c: points[c].to_numpy(dtype=float, na_value=np.nan) for c in self.PROBES} | {
             "phase": points["phase"].to_numpy()

@@ -37,6 +37,7 @@ def students_to_discuss(data: PrintableData) -> pd.DataFrame:
 
 # The fields of each table that a student's page reads.
 TIER_FIELDS = ["student_id", "subject", "tier", "reason", "focus", "focus_reason"]
+FALL_FIELDS = ["student_id", "subject", "tier"]
 PROGRAM_FIELDS = [
     "student_id", "subject", "program", "group_id", "interventionist", "start_date",
     "end_date", "sessions_planned", "sessions_attended",
@@ -140,7 +141,7 @@ def student_pages(data: PrintableData) -> list[dict]:
     cells = screening_cells(data.screenings)
     windows = [w for w in WINDOW_ORDER if w in set(cells["window"].unique())]
     history, tiers = _by_student(cells), _by_student(data.school.tiers, TIER_FIELDS)
-    fall = {} if data.fall_tiers is None else _by_student(data.fall_tiers, TIER_FIELDS[:3])
+    fall = {} if data.fall_tiers is None else _by_student(data.fall_tiers, FALL_FIELDS)
     programs = _by_student(data.interventions, PROGRAM_FIELDS)
     decisions = _by_student(data.monitoring.decisions)
     charts, history_of = progress_charts(data), _by_series(data.monitoring.history)
