@@ -432,6 +432,20 @@ class DistrictConfig(_Strict):
             )
         return table  # type: ignore[return-value]
 
+    def tiered_measures(self) -> list[str]:
+        """The measures with a tier rule (``tier_rule`` other than ``none``), in config
+        order: only their scores decide a tier."""
+        return [name for name, m in self.measures.items() if m.tier_rule != "none"]
+
+    def domain_measures(self) -> dict[str, list[str]]:
+        """The domain scores (``role: domain``) of each subject, in config order: they
+        never decide a tier, only a Tier 2 or 3 student's skill focus."""
+        subjects: dict[str, list[str]] = {}
+        for name, m in self.measures.items():
+            if m.role == "domain":
+                subjects.setdefault(m.subject, []).append(name)
+        return subjects
+
     def measure_name(self, measure: str) -> str:
         """The name a sentence, table or chart uses for ``measure`` ("ORF"): its
         ``short_label``, else its ``label``; the measure's id when it is not configured."""

@@ -17,6 +17,8 @@ measures already found keeps its measure and gains the skills.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -38,7 +40,7 @@ def domain_levels(screenings: pd.DataFrame, config: DistrictConfig, window: str)
     """Each domain score of ``window`` (the latest per student x measure) with its risk
     ``level`` (1-3, missing when nothing tells) and a ``reason`` such as
     "MAP Number and Operations 182 RIT (Low)" (:data:`DOMAIN_COLUMNS`)."""
-    domain = {n: m for n, m in config.measures.items() if m.role == "domain"}
+    domain = {n: config.measures[n] for ns in config.domain_measures().values() for n in ns}
     rows = screenings[screenings["measure"].isin(list(domain))]
     if "window" in rows:
         rows = rows[rows["window"] == window]
@@ -47,10 +49,30 @@ def domain_levels(screenings: pd.DataFrame, config: DistrictConfig, window: str)
     if "date" in rows:
         rows = rows.sort_values("date", kind="stable")
     rows = rows.drop_duplicates(["student_id", "measure"], keep="last")
-    measure = rows["measure"]
-    label = _column(rows, "vendor_level").astype("string").str.strip()
-    score = pd.to_numeric(rows["score"], errors="coerce").astype(float)
-    percentile = pd.to_numeric(_column(rows, "percentile"), errors="coerce").astype(float)
+    inputs = pd.DataFrame(
+        {
+            "measure": rows["measure"],
+            "label": _column(rows, "vendor_level").astype("string").str.strip(),
+            "score": pd.to_numeric(rows["score"], errors="coerce").astype(float),
+            "percentile": pd.to_numeric(_column(rows, "percentile"), errors="coerce"),
+        }
+    ).astype({"percentile": float})
+    # A level and its reason depend on these four inputs only: each distinct combination
+    # is read once and copied to its rows (a few thousand against millions of scores).
+    code, first = fast.distinct_rows(inputs, list(inputs.columns))
+    read = _levels(inputs.iloc[first].reset_index(drop=True), domain, config).take(code)
+    return pd.concat(
+        [rows["student_id"].astype(str).reset_index(drop=True), read.reset_index(drop=True)],
+        axis=1,
+    )[DOMAIN_COLUMNS]
+
+
+def _levels(inputs: pd.DataFrame, domain: dict, config: DistrictConfig) -> pd.DataFrame:
+    """The subject, skill, level and reason of each row of ``inputs`` (measure, label,
+    score, percentile): the vendor's label through the measure's ``level_tiers``, else the
+    score through its ``score_bands``, else the percentile through its percentile bands."""
+    measure, label = inputs["measure"], inputs["label"]
+    score, percentile = inputs["score"], inputs["percentile"]
     # One lookup of "measure|label" for every label a measure's level_tiers knows.
     known = {f"{n}|{v}": t for n, m in domain.items() for v, t in m.level_tiers.items()}
     by_label = fast.map_distinct(measure + "|" + label, known, "Float64")
@@ -66,7 +88,6 @@ def domain_levels(screenings: pd.DataFrame, config: DistrictConfig, window: str)
     reason = reason.str.replace(" ()", "", regex=False)
     return pd.DataFrame(
         {
-            "student_id": rows["student_id"].astype(str),
             "subject": fast.map_distinct(measure, {n: m.subject for n, m in domain.items()}, "str"),
             "measure": measure,
             "skill": fast.map_distinct(measure, {n: m.skill for n, m in domain.items()}, "str"),
@@ -74,7 +95,7 @@ def domain_levels(screenings: pd.DataFrame, config: DistrictConfig, window: str)
             "level": level,
             "reason": reason.fillna(name),
         }
-    ).reset_index(drop=True)
+    )
 
 
 def _column(rows: pd.DataFrame, name: str) -> pd.Series:
@@ -163,25 +184,28 @@ def domain_focus(levels: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def with_domain_focus(
-    tiers: pd.DataFrame, screenings: pd.DataFrame, config: DistrictConfig, window: str
+    tiers: pd.DataFrame,
+    domain_scores: Callable[[pd.DataFrame], pd.DataFrame],
+    config: DistrictConfig,
+    window: str,
 ) -> pd.DataFrame:
     """``tiers`` (:func:`~pipeline.rules.tiers.assign_tiers`) with the focus of its Tier 2
     and 3 math and behaviour rows taken from their domain scores where any is at risk: a
     "needs a diagnostic" focus becomes the domain; a domain focus the tiered measures
-    found gains the domains the scores add."""
+    found gains the domains the scores add.
+
+    ``domain_scores(need)`` gives the domain screening rows (:data:`DOMAIN_INPUTS`) of the
+    student x subject pairs of ``need`` (student_id, subject): only these rows' focus
+    reads domain scores (:func:`domain_rows_of` takes them from the screenings)."""
     if tiers.empty:
-        return tiers
-    found = domain_focus(
-        domain_levels(_of_students_needing_support(screenings, tiers, config), config, window),
-        list(config.measures),
-    )
-    if found.empty:
         return tiers
     # Only a Tier 2 or 3 row of a subject with domains can take a domain focus.
     at = np.flatnonzero(tiers["tier"].fillna(1).ge(2) & tiers["subject"].isin(list(DOMAINS)))
-    keys = pd.MultiIndex.from_arrays(
-        [tiers["student_id"].iloc[at].astype(str), tiers["subject"].iloc[at]]
-    )
+    need = tiers[["student_id", "subject"]].iloc[at]
+    found = domain_focus(domain_levels(domain_scores(need), config, window), list(config.measures))
+    if found.empty:
+        return tiers
+    keys = pd.MultiIndex.from_arrays([need["student_id"].astype(str), need["subject"]])
     hit = found.set_index(["student_id", "subject"]).reindex(keys)
     has = hit["domains"].notna().to_numpy()
     if not has.any():
@@ -202,16 +226,15 @@ def with_domain_focus(
     return out
 
 
-def _of_students_needing_support(
-    screenings: pd.DataFrame, tiers: pd.DataFrame, config: DistrictConfig
+def domain_rows_of(
+    screenings: pd.DataFrame, need: pd.DataFrame, config: DistrictConfig
 ) -> pd.DataFrame:
-    """The domain scores of each student x subject in Tier 2 or 3 (a subject with domains):
-    only their focus reads domain scores (a state's district has millions of the others)."""
-    subject_of = {n: m.subject for n, m in config.measures.items() if m.role == "domain"}
+    """The domain scores in ``screenings`` (:data:`DOMAIN_INPUTS`) of each student x
+    subject pair of ``need`` (student_id, subject), in the order of ``screenings``."""
+    subject_of = {n: s for s, ns in config.domain_measures().items() for n in ns}
     wanted = [c for c in DOMAIN_INPUTS if c in screenings]
     rows = screenings.loc[screenings["measure"].isin(list(subject_of)), wanted]
     subject = fast.map_distinct(rows["measure"], subject_of, "str")
-    need = tiers[tiers["tier"].fillna(1).ge(2) & tiers["subject"].isin(list(DOMAINS))]
     keep = np.zeros(len(rows), dtype=bool)
     for name, ids in need.groupby("subject")["student_id"]:
         mine = subject.eq(name).to_numpy()

@@ -87,8 +87,7 @@ def measure_tiers_coded(
     """:func:`measure_tiers` keeping only the screening ``columns`` (default: all), with
     each row's position in ``students`` and a code per row for its decision (rows with
     one code have one tier, level, rule_id, reason and on_watch)."""
-    used = {n: m for n, m in config.measures.items() if m.tier_rule != "none"}
-    keep = (screenings["window"] == window) & screenings["measure"].isin(list(used))
+    keep = (screenings["window"] == window) & screenings["measure"].isin(config.tiered_measures())
     if columns is not None:
         screenings = screenings[[c for c in screenings.columns if c in columns]]
     frame, student = fast.join_roster(screenings[keep], students)

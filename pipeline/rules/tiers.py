@@ -14,6 +14,9 @@ grade 3 fall cut for Below Benchmark: Well Below Benchmark (Tier 3)".
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
@@ -21,7 +24,7 @@ from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.rules import reasons
 from pipeline.rules.combine import combine, combine_tiers
-from pipeline.rules.domains import with_domain_focus
+from pipeline.rules.domains import domain_rows_of, with_domain_focus
 from pipeline.rules.focus import focus_by_pair, skill_focus
 from pipeline.rules.keys import measure_keys
 from pipeline.rules.labels import DIAGNOSTIC
@@ -99,20 +102,26 @@ def assign_tiers(
     window: str,
     *,
     overrides: pd.DataFrame | None = None,
+    domain_scores: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """One row per student x subject for ``window``: tier, rule_id, reason and focus.
 
     Each measure gets its own tier by its rule (:func:`measure_tiers`); the subject's
     combine rule picks the deciding measure (:func:`combine_tiers`), whose ``measure``,
     ``score`` and ``percentile`` the row carries; ``overrides`` (validated
-    ``overrides.csv``) win; Tier 2 and 3 rows get a skill focus (:func:`skill_focus`).
-    Rows are sorted by school, subject and student.
+    ``overrides.csv``) win; Tier 2 and 3 rows get a skill focus (:func:`skill_focus`),
+    from their domain scores where any is at risk (:func:`with_domain_focus`; the domain
+    rows come from ``screenings`` unless ``domain_scores(need)`` gives those of the pairs
+    ``need``, as the process stage's store read does). Rows are sorted by school, subject
+    and student.
     """
     decided, focus = _decided_and_focus(screenings, students, config, window, overrides)
     if decided is None:
         return pd.DataFrame(columns=TIER_COLUMNS)
     tiers = _in_report_order(_with_focus(decided, focus))
-    return with_domain_focus(tiers, screenings, config, window)
+    if domain_scores is None:
+        domain_scores = partial(domain_rows_of, screenings, config=config)
+    return with_domain_focus(tiers, domain_scores, config, window)
 
 
 def _decided_and_focus(screenings, students, config, window, overrides):

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
+from pipeline import fast
 from pipeline.config import DistrictConfig
 from pipeline.errors import InputError
 from pipeline.groups.form import GROUP_INPUTS
 from pipeline.ingest.terms import Term
+from pipeline.rules.domains import DOMAIN_INPUTS
 from pipeline.rules.tiers import assign_tiers, validate_overrides
 from pipeline.stages import store
 from pipeline.stages.partial import tiers_with_earlier_windows
@@ -135,9 +138,13 @@ def _tiers(processed: Path, raw: Path, config: DistrictConfig, term: Term, stude
     """The term's tiers from its screenings, with the team's overrides (``overrides.csv``);
     a school that has not screened in this window yet keeps its latest window's tiers
     (and the table of which window each school shows, ``screening_windows``)."""
-    screenings = _read_screenings(processed, term, [term.window])
+    window = term.window
+    screenings = _read_screenings(processed, term, [window], config.tiered_measures())
     overrides = _read_hand_made(raw, "overrides.csv", validate_overrides, students)
-    tiers = assign_tiers(screenings, students, config, term.window, overrides=overrides)
+    scores = partial(_domain_scores, processed, term, config, window)
+    tiers = assign_tiers(
+        screenings, students, config, window, overrides=overrides, domain_scores=scores
+    )
     return tiers_with_earlier_windows(tiers, processed, term, students, config, overrides)
 
 
@@ -155,8 +162,11 @@ def _progress_decisions(processed: Path, config: DistrictConfig, term: Term) -> 
 
 def _fall_tiers(processed: Path, config: DistrictConfig, term: Term) -> dict[str, int]:
     """The fall tiers the reports compare with (``fall_tiers``), after a later window."""
-    screenings = _read_screenings(processed, term, ["fall"])
-    fall = assign_tiers(screenings, _read_roster(processed, term), config, "fall")
+    screenings = _read_screenings(processed, term, ["fall"], config.tiered_measures())
+    scores = partial(_domain_scores, processed, term, config, "fall")
+    fall = assign_tiers(
+        screenings, _read_roster(processed, term), config, "fall", domain_scores=scores
+    )
     written: dict[str, int] = {}
     _write(fall, processed, term, "fall_tiers", written)
     return written
@@ -250,20 +260,48 @@ def _write(frame, processed: Path, term: Term, name: str, written: dict[str, int
     written[name] = len(frame)
 
 
-def _read_screenings(processed: Path, term: Term, windows: list[str] | None = None):
+def _read_screenings(
+    processed: Path, term: Term, windows: list[str] | None = None, measures: list[str] | None = None
+):
     """The screenings the process stage reads: those of the term's window and of fall
-    (tiers, change since fall; or only ``windows``), without ``school_year`` (one value
-    per term folder).
+    (tiers, change since fall; or only ``windows``), of every measure or only
+    ``measures``, without ``school_year`` (one value per term folder).
 
-    At a million students this reads 2 of 3 windows and 10 of 11 columns (half the memory).
+    At a million students the tiers read one window's 6 of 13 million rows (the measures
+    with a tier rule) and 10 of 11 columns.
     """
     import pandas as pd
     import pyarrow.parquet as pq
 
     path = store.term_dir(processed, term.school_year, term.window) / "screenings.parquet"
     columns = [c for c in pq.read_schema(path).names if c != "school_year"]
-    windows = windows or sorted({"fall", term.window})
-    return pd.read_parquet(path, columns=columns, filters=[("window", "in", windows)])
+    filters = [("window", "in", windows or sorted({"fall", term.window}))]
+    if measures is not None:
+        filters.append(("measure", "in", measures))
+    return pd.read_parquet(path, columns=columns, filters=filters)
+
+
+def _domain_scores(processed: Path, term: Term, config: DistrictConfig, window: str, need):
+    """The domain scores of ``window`` (:data:`~pipeline.rules.domains.DOMAIN_INPUTS`) of
+    the student x subject pairs of ``need`` (student_id, subject), in file order: picked in
+    Arrow as they are read (a million students have 7 million domain scores a window, a
+    few hundred thousand of them of the Tier 2 and 3 pairs whose focus reads them)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    measures = config.domain_measures()
+    path = store.term_dir(processed, term.school_year, term.window) / "screenings.parquet"
+    every = [name for names in measures.values() for name in names]
+    table = pq.read_table(
+        path,
+        columns=DOMAIN_INPUTS,
+        filters=[("window", "==", window), ("measure", "in", every)],
+    )
+    keep = np.zeros(table.num_rows, dtype=bool)
+    for subject, ids in need.groupby("subject")["student_id"]:
+        mine = fast.isin_text(table["measure"], measures.get(subject, []))
+        keep |= mine & fast.isin_text(table["student_id"], ids)
+    return table.filter(keep).to_pandas()
 
 
 def _read_roster(processed: Path, term: Term):
