@@ -315,6 +315,15 @@ def concat_once(
     return texts[pair]
 
 
+def placed(frame: pd.DataFrame, numbers: np.ndarray, n: int) -> pd.DataFrame:
+    """The rows of ``frame`` moved to the row numbers ``numbers`` (distinct, 0 to ``n - 1``)
+    of an ``n``-row frame, missing at the numbers no row has:
+    ``frame.set_index(numbers).reindex(range(n))`` by positions (no hash of n numbers)."""
+    position = np.full(n, -1, dtype=np.int64)
+    position[np.asarray(numbers, dtype=np.int64)] = np.arange(len(frame))
+    return frame.reset_index(drop=True).reindex(position).reset_index(drop=True)
+
+
 def sort_rank(values: pd.Series) -> np.ndarray:
     """Each value's rank among the sorted distinct values; missing values rank last."""
     code, uniques = pd.factorize(values, sort=True)

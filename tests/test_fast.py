@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -63,6 +64,8 @@ def test_isin_ids_is_pandas_isin():
         expected = values.isin(ids).to_numpy()
         assert (fast.isin_text(values, ids) == expected).all()
         assert (fast.isin_text(values.astype(object), ids) == expected).all()
+        column = pa.chunked_array([pa.array(["s1", "s2"]), pa.array([None, "s3", "s1"])])
+        assert (fast.isin_text(column, ids) == expected).all()  # an Arrow column, as read
 
 
 @pytest.mark.parametrize("categories", ["str", object])
@@ -184,3 +187,19 @@ def test_itertuples_gives_itertuples_values_and_types():
     got, want = list(fast.itertuples(frame)), list(frame.itertuples(index=False))
     assert [row._fields for row in got] == [row._fields for row in want]
     assert repr(got) == repr(want)
+
+
+@given(n=st.integers(0, 30), seed=st.integers(0, 100))
+def test_placed_is_set_index_then_reindex(n, seed):
+    rng = np.random.default_rng(seed)
+    numbers = rng.permutation(n)[: rng.integers(0, n + 1)]
+    frame = pd.DataFrame(
+        {
+            "phase": rng.integers(1, 4, len(numbers)).astype(float),
+            "program": pd.array([f"P{k}" for k in numbers], dtype="str"),
+            "start": pd.to_datetime(rng.integers(0, 10**9, len(numbers)), unit="s"),
+        },
+        index=rng.permutation(len(numbers)) + 7,  # any index: only the order counts
+    )
+    expected = frame.set_index(pd.Index(numbers)).reindex(range(n)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(fast.placed(frame, numbers, n), expected)

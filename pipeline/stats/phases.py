@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline import fast
+
 PHASE_COLUMNS = ["program", "phase_start", "end_date", "team_goal"]
 
 
@@ -40,31 +42,26 @@ def probe_phases(
 ) -> pd.DataFrame:
     """The probes with their ``subject`` (the measure's) and their phase: ``phase`` and the
     phase's :data:`PHASE_COLUMNS` (missing for a student without an intervention)."""
-    probes = progress.assign(
-        subject=progress["measure"].map(subject_of), _row=np.arange(len(progress))
-    )
-    dated = probes.dropna(subset=["date", "student_id", "subject"]).sort_values("date")
+    probes = progress.assign(subject=fast.map_distinct(progress["measure"], subject_of, "str"))
+    keys = ["student_id", "subject"]
+    # Only the columns the match reads are sorted, each probe known by its row number.
+    dated = probes[[*keys, "date"]].assign(_row=np.arange(len(probes)))
+    dated = dated.dropna(subset=["date", *keys]).sort_values("date")
     starts = phases.dropna(subset=["phase_start"]).sort_values("phase_start")
     # merge_asof wants the same key types on both sides (an empty log's are object).
-    starts = starts.astype({k: dated[k].dtype for k in ("student_id", "subject")})
+    starts = starts.astype({k: dated[k].dtype for k in keys})
     starts = starts.astype({"phase_start": dated["date"].dtype})
     matched = pd.merge_asof(
-        dated,
-        starts,
-        left_on="date",
-        right_on="phase_start",
-        by=["student_id", "subject"],
-        direction="backward",
+        dated, starts, left_on="date", right_on="phase_start", by=keys, direction="backward"
     )
     # Probes before the first start (or without one) join phase 1.
     first = phases[phases["phase"] == 1].drop(columns="phase")
     early = matched["phase"].isna()
-    before = (
-        matched.loc[early, ["_row", "student_id", "subject"]]
-        .merge(first, on=["student_id", "subject"], how="left")
-        .assign(phase=1)
-    )
+    before = matched.loc[early, ["_row", *keys]].merge(first, on=keys, how="left").assign(phase=1)
     matched = pd.concat([matched[~early], before])
-    out = probes.merge(matched[["_row", "phase", *PHASE_COLUMNS]], on="_row", how="left")
+    # Each probe's phase by its row number (a probe without a date has none: phase 1).
+    found = fast.placed(matched[["phase", *PHASE_COLUMNS]], matched["_row"], len(probes))
+    out = probes.reset_index(drop=True)
+    out[found.columns] = found
     out["phase"] = out["phase"].fillna(1).astype(int)
-    return out.drop(columns="_row")
+    return out
