@@ -182,14 +182,20 @@ def effects_by_grade(
     control = _comparison_group(scores, enrolments, strata).dropna(subset=[*strata, "change"])
     control = with_scopes(control)
     control = control[control["scope"].isin(treated["scope"].unique())]
-    controls = dict(list(control.groupby(["scope", "subject", *cell], observed=True)))
+    # Each comparison group's columns as arrays once: the district's is every program's.
+    read = ["school_id", *_FIT_COLUMNS, *within]
+    controls = {
+        key: _arrays(group, read)
+        for key, group in control.groupby(["scope", "subject", *cell], observed=True)
+    }
     rows = []
     treated = treated.dropna(subset=strata)
     for key, mine in treated.groupby(["program", "scope", "subject", *cell], observed=True):
         other = controls.get(key[1:])
         if other is None:
             continue
-        fit = regression_effect(mine, other, within, key[1] == DISTRICT, level, min_clusters)
+        by_school = key[1] == DISTRICT
+        fit = _effect(_arrays(mine, read), other, within, by_school, level, min_clusters)
         if fit is not None:
             rows.append(
                 {**dict(zip(["program", "scope", "subject", *cell], key, strict=True)), **fit}
@@ -242,9 +248,26 @@ def regression_effect(
     numbers, in a fraction of the time with hundreds of schools). Returns None when the
     fit has too few degrees of freedom left or served is not identified apart from the
     school."""
-    columns = ["school_id", *_FIT_COLUMNS, *within]
-    both = {k: np.r_[treated[k].to_numpy(), control[k].to_numpy()] for k in columns}
-    served = np.r_[np.ones(len(treated)), np.zeros(len(control))]
+    read = ["school_id", *_FIT_COLUMNS, *within]
+    mine, other = _arrays(treated, read), _arrays(control, read)
+    return _effect(mine, other, within, by_school, level, min_clusters)
+
+
+def _arrays(frame: pd.DataFrame, columns: list[str]) -> dict[str, np.ndarray]:
+    return {column: frame[column].to_numpy() for column in columns}
+
+
+def _effect(
+    treated: dict[str, np.ndarray],
+    control: dict[str, np.ndarray],
+    within: list[str],
+    by_school: bool,
+    level: float,
+    min_clusters: int,
+) -> dict | None:
+    """:func:`regression_effect` of the two groups' columns as arrays."""
+    both = {k: np.r_[treated[k], control[k]] for k in treated}
+    served = np.r_[np.ones(len(treated["school_id"])), np.zeros(len(control["school_id"]))]
     kept = _comparable_levels(both, served, within)
     if kept is None:
         return None
