@@ -264,7 +264,7 @@ def join_runs(keys: np.ndarray, values: np.ndarray, sep: str) -> np.ndarray:
     if not isinstance(values, pa.Array):
         values = pa.array(values, pa.string())
     lists = pa.ListArray.from_arrays(pa.array(np.r_[start, len(keys)], pa.int32()), values)
-    joined = pc.binary_join(lists, sep).dictionary_encode()
+    joined = pc.binary_join(lists, pa.scalar(sep, values.type)).dictionary_encode()
     texts = np.array(joined.dictionary.to_pylist() + [None], dtype=object)
     return texts[joined.indices.fill_null(-1).to_numpy()]
 
@@ -275,8 +275,10 @@ def join_in_groups(frame: pd.DataFrame, keys: list[str], column: str, sep: str) 
     group = group_codes(*(pd.factorize(frame[key])[0] for key in keys))
     _, start = runs(group)
     index = pd.MultiIndex.from_frame(frame[keys].iloc[start])
-    joined = join_runs(group, frame[column].to_numpy(dtype=object), sep)
-    return pd.Series(joined, index=index, name=column)
+    values = _arrow_text(frame[column])  # Arrow text as it is (no Python string per row)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return pd.Series(join_runs(group, values, sep), index=index, name=column)
 
 
 def group_codes(*codes: np.ndarray) -> np.ndarray:

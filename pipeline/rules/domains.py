@@ -160,17 +160,17 @@ def domain_focus(levels: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             columns=["student_id", "subject", "domains", "measure", "score", "reason"]
         )
     rank = {s: k for domains in DOMAINS.values() for k, s in enumerate(domains)}
-    per_skill = per_skill.assign(rank=per_skill["skill"].map(rank))
+    per_skill = per_skill.assign(rank=fast.map_distinct(per_skill["skill"], rank))
     best = per_skill.groupby(keys)[["max", "mean"]].transform("max")
     chosen = per_skill[per_skill["max"].eq(best["max"]) & per_skill["mean"].eq(best["mean"])]
     chosen = chosen.sort_values([*keys, "rank"])
     domains = fast.join_in_groups(chosen, keys, "skill", " + ")
     rows = scored.merge(chosen[[*keys, "skill", "max"]], on=[*keys, "skill"])
     rows = rows[rows["level"] == rows["max"]].assign(
-        order=lambda d: d["measure"].map({n: k for k, n in enumerate(order)})
+        order=lambda d: fast.map_distinct(d["measure"], {n: k for k, n in enumerate(order)})
     )
     first = rows.sort_values([*keys, "score", "order"]).drop_duplicates(keys).set_index(keys)
-    risky = scored[scored["level"] >= 2].assign(rank=lambda d: d["skill"].map(rank))
+    risky = scored[scored["level"] >= 2].assign(rank=lambda d: fast.map_distinct(d["skill"], rank))
     risky = risky.sort_values([*keys, "level", "rank"], ascending=[True, True, False, True])
     reasons = fast.join_in_groups(risky, keys, "reason", "; ")
     return pd.DataFrame(

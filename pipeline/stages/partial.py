@@ -43,7 +43,7 @@ def tiers_with_earlier_windows(
     window = term.window
     schools = sorted(students["school_id"].astype("str").unique())
     shown = dict.fromkeys(schools, window)
-    now = set(tiers.loc[tiers["measure"].notna(), "school_id"].astype("str"))
+    now = set(tiers.loc[tiers["measure"].notna(), "school_id"].astype("str").unique())
     earlier = WINDOW_ORDER[: WINDOW_ORDER.index(window)]
     if now >= set(schools):
         return tiers, _shown(shown)
