@@ -139,6 +139,7 @@ def continuing_groups(
     summary = _group_summary(keep, keys, config)
     spans = _score_spans(scored, keys, name)
     staff_names = {school: {p.name for p in people} for school, people in staff_of.items()}
+    leaving = changed.to_dict()  # group key -> members who leave it
     records: dict[str, list[dict]] = {}
     for key, row in zip(summary.index, summary.itertuples(index=False), strict=True):
         school_id, subject, group_id = key
@@ -162,7 +163,7 @@ def continuing_groups(
                 "interventionist": row.interventionist,
                 "slot": "",
                 "undersized": row.size < row.minimum,
-                "note": _running_note(row, int(changed[key]), staff_names.get(school_id, set())),
+                "note": _running_note(row, int(leaving[key]), staff_names.get(school_id, set())),
                 "status": "continuing",
                 "program": str(row.program),
             }
