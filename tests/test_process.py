@@ -76,3 +76,29 @@ def test_an_input_error_in_a_worker_reaches_the_caller_as_itself():
         str(caught.value)
         == "staff.csv, column 'max_groups', row 2: max_groups 'x' is not a whole number"
     )
+
+
+def test_tiers_read_by_measure_are_the_tiers_of_every_screening(small_district, tmp_path):
+    """The stage reads only the rows of the measures with a tier rule, and the domain
+    scores of the Tier 2 and 3 pairs alone (picked in Arrow as they are read): the tiers
+    are those of assign_tiers on every screening of the window, domain focus included."""
+    from pipeline.rules.domains import DOMAINS
+    from pipeline.rules.tiers import assign_tiers
+
+    out = tmp_path / "processed"
+    locations = ["--raw", str(small_district), "--processed", str(out)]
+    locations += ["--config", str(REPO_ROOT / "config"), "--reports", str(tmp_path / "r")]
+    assert main(["ingest", *locations]) == 0
+    (folder,) = [p for p in out.glob("*/*") if p.is_dir()]
+    config = load_config(REPO_ROOT / "config")
+    term = Term(folder.parent.name, folder.name)
+    process._fall_tiers(out, config, term)
+    written = pd.read_parquet(folder / "fall_tiers.parquet")
+    every = process._read_screenings(out, term, ["fall"])
+    domain = {name for names in config.domain_measures().values() for name in names}
+    assert domain & set(every["measure"])  # the window has domain scores too
+    expected = assign_tiers(every, process._read_roster(out, term), config, "fall")
+    pd.testing.assert_frame_equal(written, expected)
+    skills = {skill for skills in DOMAINS.values() for skill in skills}
+    named = written["focus"].dropna().str.split(" + ", regex=False)
+    assert named.map(lambda parts: bool(set(parts) & skills)).sum() > 10
