@@ -164,19 +164,16 @@ def dictionary_encode(column: pa.ChunkedArray, parts: int = 2) -> pa.ChunkedArra
 
 
 def _arrow_text(text) -> pa.Array:
-    """Text (a Series, Index, list or Arrow array) as an Arrow large string array."""
-    if isinstance(text, pa.Array | pa.ChunkedArray):
-        return text.cast(pa.large_string())
+    """Text (a Series, Index or list) as an Arrow large string array."""
     array = getattr(text, "array", None)
     if isinstance(getattr(array, "dtype", None), pd.StringDtype):
         return pa.array(array).cast(pa.large_string())  # Arrow-backed already
     return pa.array(np.asarray(list(text), dtype=object), type=pa.large_string(), from_pandas=True)
 
 
-def isin_text(values: pd.Series | pd.Index | pa.ChunkedArray, allowed) -> np.ndarray:
-    """``values.isin(allowed).to_numpy()`` for text (also an Arrow column's), hashed by
-    Arrow (pandas' str isin converts every allowed value to a Python scalar: slow for a
-    roster of a million ids)."""
+def isin_text(values: pd.Series | pd.Index, allowed) -> np.ndarray:
+    """``values.isin(allowed).to_numpy()`` for text, hashed by Arrow (pandas' str isin
+    converts every allowed value to a Python scalar: slow for a roster of a million ids)."""
     hit = pc.fill_null(pc.is_in(_arrow_text(values), value_set=_arrow_text(allowed)), False)
     return hit.to_numpy(zero_copy_only=False)
 

@@ -232,14 +232,12 @@ def domain_rows_of(
     """The domain scores in ``screenings`` (:data:`DOMAIN_INPUTS`) of each student x
     subject pair of ``need`` (student_id, subject), in the order of ``screenings``."""
     subject_of = {n: s for s, ns in config.domain_measures().items() for n in ns}
-    wanted = [c for c in DOMAIN_INPUTS if c in screenings]
-    rows = screenings.loc[screenings["measure"].isin(list(subject_of)), wanted]
-    subject = fast.map_distinct(rows["measure"], subject_of, "str")
-    keep = np.zeros(len(rows), dtype=bool)
+    subject = fast.map_distinct(screenings["measure"], subject_of, "str")  # else missing
+    keep = np.zeros(len(screenings), dtype=bool)
     for name, ids in need.groupby("subject")["student_id"]:
         mine = subject.eq(name).to_numpy()
-        keep[mine] = fast.isin_text(rows["student_id"][mine], ids)
-    return rows[keep]
+        keep[mine] = fast.isin_text(screenings["student_id"][mine], ids)
+    return screenings.loc[keep, [c for c in DOMAIN_INPUTS if c in screenings]]
 
 
 def _merged(old: np.ndarray, domains: np.ndarray, unknown: np.ndarray) -> np.ndarray:
