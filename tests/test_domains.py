@@ -69,6 +69,10 @@ def planted(config):
         *_map("both", 20, ("LoAvg", "Avg", "Avg", "LoAvg")),
         *_map("more-number", 20, ("Low", "Low", "Low", "LoAvg")),  # computation 3, 3; concepts 3, 2
         *_map("no-goals", 20, (None, None, None, None)),
+        # Both vendors' goal scores: computation at levels 3, 1, 1 (mean 1.67), concepts at
+        # 2, 2 (mean 2): the highest level comes first, the mean only among skills at it.
+        *_map("two-vendors", 20, ("Low", "Avg", "LoAvg", "LoAvg")),
+        ("two-vendors", "iready_math_number_operations_scale", 450, None, "Early On Grade Level"),
         *_map("all-fine", 20, ("Avg", "HiAvg", "Avg", "Avg")),
         *_map("core", 60, ("Low", "Low", "Low", "Low")),  # Tier 1 whatever the goals say
         # SAEBRS: total under 37 is Tier 2, under 25 Tier 3 (district.yml saebrs_total)
@@ -89,6 +93,7 @@ def planted(config):
         ("shapes-low", "math", 3, "concepts", "map_math_goal_measurement"),
         ("both", "math", 2, "computation + concepts", "map_math_goal_number"),
         ("more-number", "math", 2, "computation", "map_math_goal_number"),
+        ("two-vendors", "math", 2, "computation", "map_math_goal_number"),
         ("no-goals", "math", 2, DIAGNOSTIC, "map_math_rit"),
         ("all-fine", "math", 2, DIAGNOSTIC, "map_math_rit"),
         ("acting-out", "behavior", 2, "externalizing", "saebrs_social"),

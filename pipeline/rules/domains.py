@@ -161,8 +161,8 @@ def domain_focus(levels: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         )
     rank = {s: k for domains in DOMAINS.values() for k, s in enumerate(domains)}
     per_skill = per_skill.assign(rank=fast.map_distinct(per_skill["skill"], rank))
-    best = per_skill.groupby(keys)[["max", "mean"]].transform("max")
-    chosen = per_skill[per_skill["max"].eq(best["max"]) & per_skill["mean"].eq(best["mean"])]
+    top = per_skill[per_skill["max"].eq(per_skill.groupby(keys)["max"].transform("max"))]
+    chosen = top[top["mean"].eq(top.groupby(keys)["mean"].transform("max"))]
     chosen = chosen.sort_values([*keys, "rank"])
     domains = fast.join_in_groups(chosen, keys, "skill", " + ")
     rows = scored.merge(chosen[[*keys, "skill", "max"]], on=[*keys, "skill"])
