@@ -166,11 +166,8 @@ def progress_tables(
     programs, end dates, team goals)."""
     if progress.empty:
         return pd.DataFrame(columns=DECISION_COLUMNS), pd.DataFrame(columns=HISTORY_COLUMNS)
-    subject_of = {name: m.subject for name, m in config.measures.items()}
-    probes = probe_phases(progress, intervention_phases(interventions), subject_of)
-    series = probe_series(probes, PHASE_KEYS)
+    series, rows = _series_and_rows(progress, interventions, config)
     _, spring_end = config.window_dates(school_year, "spring")
-    rows = _series_rows(series, probes)
     rows = _with_student(rows, students, config, school_year)
     rows = _with_goal(rows, config, pd.Timestamp(spring_end))
     codes = np.arange(len(rows))
@@ -188,6 +185,17 @@ def progress_tables(
         HISTORY_COLUMNS,
     )
     return decisions, past
+
+
+def _series_and_rows(
+    progress: pd.DataFrame, interventions: pd.DataFrame, config: DistrictConfig
+) -> tuple[ProbeSeries, pd.DataFrame]:
+    """The probe series of each student x measure x phase and their rows
+    (:func:`_series_rows`); the probes matched to their phase are freed on return."""
+    subject_of = {name: m.subject for name, m in config.measures.items()}
+    probes = probe_phases(progress, intervention_phases(interventions), subject_of)
+    series = probe_series(probes, PHASE_KEYS)
+    return series, _series_rows(series, probes)
 
 
 def _series_rows(series: ProbeSeries, probes: pd.DataFrame) -> pd.DataFrame:
