@@ -128,6 +128,36 @@ def test_group_codes_is_groupby_ngroup(a, b):
 
 
 @settings(max_examples=50, deadline=None)
+@given(n=st.integers(0, 40), seed=st.integers(0, 1000))
+def test_arrays_by_group_is_each_groupby_group_as_arrays(n, seed):
+    """Keys as the effects group them (text scope and subject, a nullable grade with a
+    missing one, categorical text): the same keys in the same order, and each group's
+    columns as the arrays ``to_numpy`` gives of that group (values, order and dtype)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "scope": pd.array(rng.choice(["001", "002", "district"], n), dtype="str"),
+            "subject": pd.Categorical(rng.choice(["reading", "math"], n)),
+            "grade": pd.array(rng.choice([0, 1, 2, None], n), dtype="Int64"),
+            "pre": rng.normal(size=n),
+            "school_id": pd.array(rng.choice(["001", "002", None], n), dtype="str"),
+            "level": rng.choice(["Core", "Strategic", None], n),
+        }
+    )
+    keys, columns = ["scope", "subject", "grade"], ["school_id", "pre", "level"]
+    got = fast.arrays_by_group(frame, keys, columns)
+    want = {
+        key: {c: group[c].to_numpy() for c in columns}
+        for key, group in frame.groupby(keys, observed=True)
+    }
+    assert list(got) == list(want)
+    for key, arrays in want.items():
+        for column, array in arrays.items():
+            assert got[key][column].dtype == array.dtype
+            assert pd.Series(got[key][column]).equals(pd.Series(array)), (key, column)
+
+
+@settings(max_examples=50, deadline=None)
 @given(
     left=st.lists(st.tuples(st.integers(0, 3), st.integers(-1, 3))),
     right=st.lists(st.tuples(st.integers(0, 3), st.integers(-1, 3))),

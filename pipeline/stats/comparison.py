@@ -184,18 +184,16 @@ def effects_by_grade(
     control = control[control["scope"].isin(treated["scope"].unique())]
     # Each comparison group's columns as arrays once: the district's is every program's.
     read = ["school_id", *_FIT_COLUMNS, *within]
-    controls = {
-        key: _arrays(group, read)
-        for key, group in control.groupby(["scope", "subject", *cell], observed=True)
-    }
+    controls = fast.arrays_by_group(control, ["scope", "subject", *cell], read)
     rows = []
     treated = treated.dropna(subset=strata)
-    for key, mine in treated.groupby(["program", "scope", "subject", *cell], observed=True):
+    cells = fast.arrays_by_group(treated, ["program", "scope", "subject", *cell], read)
+    for key, mine in cells.items():
         other = controls.get(key[1:])
         if other is None:
             continue
         by_school = key[1] == DISTRICT
-        fit = _effect(_arrays(mine, read), other, within, by_school, level, min_clusters)
+        fit = _effect(mine, other, within, by_school, level, min_clusters)
         if fit is not None:
             rows.append(
                 {**dict(zip(["program", "scope", "subject", *cell], key, strict=True)), **fit}
