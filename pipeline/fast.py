@@ -310,8 +310,7 @@ def arrays_by_group(
     ends = np.cumsum(np.bincount(group, minlength=len(labels)))[:-1]
     parts = {column: np.split(frame[column].to_numpy()[rows], ends) for column in columns}
     return {
-        tuple(key): {column: parts[column][g] for column in columns}
-        for g, key in enumerate(labels)
+        tuple(key): {column: parts[column][g] for column in columns} for g, key in enumerate(labels)
     }
 
 
