@@ -109,7 +109,7 @@ def rd_sample(
     mine = running_variable(scores[scores["subject"] == subject], config)
     mine = mine.dropna(subset=["change_sd"])
     served_ids = enrolments.loc[enrolments["subject"] == subject, "student_id"].unique()
-    return mine.assign(served=mine["student_id"].isin(served_ids).astype(float))
+    return mine.assign(served=fast.isin_text(mine["student_id"], served_ids).astype(float))
 
 
 def rd_effect(
