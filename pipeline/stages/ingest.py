@@ -89,15 +89,24 @@ def run_ingest(
     sliced = slice_term(tables, term, config)
     if sliced["screenings"].empty:
         raise InputError(raw, f"no screenings for {term.window} {term.school_year}")
-    for name, frame in sliced.items():
-        store.write_canonical(frame, processed, term.school_year, term.window, name)
-    page = quality.write_reports(
-        result,
-        reports / term.school_year / term.window / "data-quality",
-        f"{config.district_name}: data quality, {term.window} {term.school_year}",
-        stylesheet(),
-        data_docs=config.quality.data_docs,
-    )
+    year, window = term.school_year, term.window
+    # The screenings are most of the writing: the other tables and the data-quality pages
+    # are written meanwhile (Arrow releases the GIL while it encodes a file).
+    with ThreadPoolExecutor(1, thread_name_prefix="write-screenings") as beside:
+        screenings = beside.submit(
+            store.write_canonical, sliced["screenings"], processed, year, window, "screenings"
+        )
+        for name, frame in sliced.items():
+            if name != "screenings":
+                store.write_canonical(frame, processed, year, window, name)
+        page = quality.write_reports(
+            result,
+            reports / year / window / "data-quality",
+            f"{config.district_name}: data quality, {window} {year}",
+            stylesheet(),
+            data_docs=config.quality.data_docs,
+        )
+        screenings.result()
     return Ingested(
         term=term,
         files=files,
