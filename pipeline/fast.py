@@ -285,13 +285,28 @@ def group_codes(*codes: np.ndarray) -> np.ndarray:
 
     One student x subject is ``group_codes(student, subject)``: integers to sort and count
     by, rather than pairs of text ids."""
-    group = np.zeros(len(codes[0]), dtype=np.int64)
+    n = len(codes[0])
+    group, groups = np.zeros(n, dtype=np.int64), 1
     for column in codes:
         column = np.asarray(column, dtype=np.int64)
         low = column.min(initial=0)
         size = column.max(initial=0) - low + 1
-        group, _ = pd.factorize(group * size + (column - low), sort=True)
+        combined, span = group * size + (column - low), groups * size
+        if span <= 4 * n + 1024:
+            group = _rank_in(combined, span)
+            groups = int(group.max(initial=-1)) + 1
+        else:
+            group, uniques = pd.factorize(combined, sort=True)
+            groups = len(uniques)
     return group
+
+
+def _rank_in(values: np.ndarray, span: int) -> np.ndarray:
+    """Each of ``values`` (integers 0..span-1) numbered by its rank among the distinct
+    values: ``pd.factorize(values, sort=True)[0]``, without hashing, for a small span."""
+    present = np.zeros(span, dtype=bool)
+    present[values] = True
+    return (np.cumsum(present) - 1)[values]
 
 
 def arrays_by_group(

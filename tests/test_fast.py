@@ -128,6 +128,17 @@ def test_group_codes_is_groupby_ngroup(a, b):
 
 
 @settings(max_examples=50, deadline=None)
+@given(a=st.lists(st.integers(-1, 10**9), max_size=40), b=codes, c=codes)
+def test_group_codes_of_far_apart_codes_is_groupby_ngroup(a, b, c):
+    """Codes spread far beyond the number of rows (numbered by a sort), beside small ones."""
+    n = min(len(a), len(b), len(c))
+    frame = pd.DataFrame({"a": a[:n], "b": b[:n], "c": c[:n]}, dtype="int64")
+    expected = frame.groupby(["b", "a", "c"], sort=True).ngroup().to_numpy()
+    got = fast.group_codes(*(frame[k].to_numpy() for k in ("b", "a", "c")))
+    assert got.dtype == np.int64 and (got == expected).all()
+
+
+@settings(max_examples=50, deadline=None)
 @given(n=st.integers(0, 40), seed=st.integers(0, 1000))
 def test_arrays_by_group_is_each_groupby_group_as_arrays(n, seed):
     """Keys as the effects group them (text scope and subject, a nullable grade with a
