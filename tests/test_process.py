@@ -82,7 +82,7 @@ def test_tiers_read_by_measure_are_the_tiers_of_every_screening(small_district, 
     """The stage reads only the rows of the measures with a tier rule, and the domain
     scores of the Tier 2 and 3 pairs alone (picked in Arrow as they are read): the tiers
     are those of assign_tiers on every screening of the window, domain focus included."""
-    from pipeline.rules.domains import DOMAINS
+    from pipeline.rules.domains import DOMAINS, domain_rows_of
     from pipeline.rules.tiers import assign_tiers
 
     out = tmp_path / "processed"
@@ -102,3 +102,10 @@ def test_tiers_read_by_measure_are_the_tiers_of_every_screening(small_district, 
     skills = {skill for skills in DOMAINS.values() for skill in skills}
     named = written["focus"].dropna().str.split(" + ", regex=False)
     assert named.map(lambda parts: bool(set(parts) & skills)).sum() > 10
+    # The read by student id keeps every domain score of the pairs, and of no pair none.
+    need = written.loc[written["tier"].fillna(1).ge(2), ["student_id", "subject"]]
+    read = process._domain_scores(out, term, config, "fall", need)
+    want = domain_rows_of(every, need, config)
+    assert len(want) > 0
+    pd.testing.assert_frame_equal(read.reset_index(drop=True), want.reset_index(drop=True))
+    assert process._domain_scores(out, term, config, "fall", need.iloc[0:0]).empty

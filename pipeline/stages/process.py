@@ -301,7 +301,9 @@ def _domain_scores(processed: Path, term: Term, config: DistrictConfig, window: 
     every = [name for names in config.domain_measures().values() for name in names]
     path = store.term_dir(processed, term.school_year, term.window) / "screenings.parquet"
     ids = need["student_id"].unique().tolist()
-    filters = [("window", "==", window), ("measure", "in", every), ("student_id", "in", ids)]
+    filters = [("window", "==", window), ("measure", "in", every)]
+    if ids:  # (Arrow cannot type an empty list of ids; domain_rows_of keeps no row then)
+        filters.append(("student_id", "in", ids))
     scores = pd.read_parquet(path, columns=DOMAIN_INPUTS, filters=filters)
     return domain_rows_of(scores, need, config)
 
