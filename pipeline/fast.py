@@ -165,8 +165,8 @@ def dictionary_encode(column: pa.ChunkedArray, parts: int = 2) -> pa.ChunkedArra
 
 
 def _arrow_text(text) -> pa.Array:
-    """Text (a Series, Index or list) as an Arrow large string array."""
-    array = getattr(text, "array", None)
+    """Text (a Series, Index, pandas array or list) as an Arrow large string array."""
+    array = getattr(text, "array", text)
     if isinstance(getattr(array, "dtype", None), pd.StringDtype):
         return pa.array(array).cast(pa.large_string())  # Arrow-backed already
     return pa.array(np.asarray(list(text), dtype=object), type=pa.large_string(), from_pandas=True)
@@ -319,6 +319,8 @@ def arrays_by_group(
     grouped = frame.groupby(keys, observed=True, sort=True)
     number = grouped.ngroup()  # missing (NaN) where a key is: in no group, as groupby has it
     labels = grouped.size().index  # group g's key, in ngroup's numbering
+    if labels.nlevels == 1:  # one key: groupby's keys are 1-tuples all the same
+        labels = pd.MultiIndex.from_arrays([labels])
     rows = np.flatnonzero(number.notna().to_numpy())
     group = number.to_numpy()[rows].astype(np.int64)
     rows = rows[np.argsort(group, kind="stable")]

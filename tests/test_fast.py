@@ -59,7 +59,8 @@ def test_join_in_groups_is_groupby_agg_join(rows, dtype):
 
 def test_isin_ids_is_pandas_isin():
     values = pd.Series(["s1", "s2", None, "s3", "s1"], dtype="str")
-    for ids in (pd.Index(["s1", "s3"]), ["s3"], pd.Index([], dtype=object)):
+    served = pd.array(["s3", "s1"], dtype="str")  # what Series.unique() of ids gives
+    for ids in (pd.Index(["s1", "s3"]), ["s3"], pd.Index([], dtype=object), served):
         expected = values.isin(ids).to_numpy()
         assert (fast.isin_text(values, ids) == expected).all()
         assert (fast.isin_text(values.astype(object), ids) == expected).all()
@@ -155,17 +156,18 @@ def test_arrays_by_group_is_each_groupby_group_as_arrays(n, seed):
             "level": rng.choice(["Core", "Strategic", None], n),
         }
     )
-    keys, columns = ["scope", "subject", "grade"], ["school_id", "pre", "level"]
-    got = fast.arrays_by_group(frame, keys, columns)
-    want = {
-        key: {c: group[c].to_numpy() for c in columns}
-        for key, group in frame.groupby(keys, observed=True)
-    }
-    assert list(got) == list(want)
-    for key, arrays in want.items():
-        for column, array in arrays.items():
-            assert got[key][column].dtype == array.dtype
-            assert pd.Series(got[key][column]).equals(pd.Series(array)), (key, column)
+    columns = ["school_id", "pre", "level"]
+    for keys in (["scope", "subject", "grade"], ["scope"], ["grade"]):
+        got = fast.arrays_by_group(frame, keys, columns)
+        want = {
+            key: {c: group[c].to_numpy() for c in columns}
+            for key, group in frame.groupby(keys, observed=True)
+        }
+        assert list(got) == list(want)
+        for key, arrays in want.items():
+            for column, array in arrays.items():
+                assert got[key][column].dtype == array.dtype
+                assert pd.Series(got[key][column]).equals(pd.Series(array)), (key, column)
 
 
 @settings(max_examples=50, deadline=None)
